@@ -1,0 +1,253 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * labels.c - label set validation, ordering, hashing and encoding
+ * (see labels.h for the rules).
+ */
+#include "labels.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/sm_hash.h"
+
+static bool name_char(unsigned char c, bool first, bool colon) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_') return true;
+    if (colon && c == ':') return true;
+    return !first && c >= '0' && c <= '9';
+}
+
+bool sm_label_name_valid(const char *s) {
+    if (!s || !*s) return false;
+    for (size_t i = 0; s[i]; i++)
+        if (!name_char((unsigned char)s[i], i == 0, false)) return false;
+    return true;
+}
+
+bool sm_metric_name_valid(const char *s) {
+    if (!s || !*s) return false;
+    for (size_t i = 0; s[i]; i++)
+        if (!name_char((unsigned char)s[i], i == 0, true)) return false;
+    return true;
+}
+
+bool sm_utf8_valid(const char *str, size_t n) {
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t len;
+        uint32_t cp;
+        if ((c & 0xe0) == 0xc0) {
+            len = 2;
+            cp = c & 0x1f;
+        } else if ((c & 0xf0) == 0xe0) {
+            len = 3;
+            cp = c & 0x0f;
+        } else if ((c & 0xf8) == 0xf0) {
+            len = 4;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (i + len > n) return false;
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xc0) != 0x80) return false;
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        /* overlong forms, surrogates, beyond U+10FFFF */
+        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+            (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+            return false;
+        i += len;
+    }
+    return true;
+}
+
+int sm_labels_check(const sm_labels *ls, bool require_name, sm_error *err) {
+    if (ls->n == 0) return SM_ERR(err, SM_EINVAL, "empty label set");
+    bool have_name = false;
+    for (uint32_t i = 0; i < ls->n; i++) {
+        const char *name = ls->v[i].name, *value = ls->v[i].value;
+        if (!name || !*name) return SM_ERR(err, SM_EINVAL, "empty label name");
+        if (!value) return SM_ERR(err, SM_EINVAL, "label %s has no value", name);
+        if (!sm_label_name_valid(name))
+            return SM_ERR(err, SM_EINVAL, "invalid label name \"%.200s\"", name);
+        if (!sm_utf8_valid(value, strlen(value)))
+            return SM_ERR(err, SM_EINVAL, "label %s: value is not valid UTF-8", name);
+        if (strcmp(name, SM_METRIC_NAME_LABEL) == 0) {
+            have_name = true;
+            if (!sm_metric_name_valid(value))
+                return SM_ERR(err, SM_EINVAL, "invalid metric name \"%.200s\"", value);
+        }
+        if (i > 0) {
+            int c = strcmp(ls->v[i - 1].name, name);
+            if (c == 0) return SM_ERR(err, SM_EINVAL, "duplicate label name %s", name);
+            if (c > 0)
+                return SM_ERR(err, SM_EINVAL, "labels not sorted by name: %s after %s", name,
+                              ls->v[i - 1].name);
+        }
+    }
+    if (require_name && !have_name) return SM_ERR(err, SM_EINVAL, "series has no __name__ label");
+    return 0;
+}
+
+uint32_t sm_labels_drop_empty(sm_label *v, uint32_t n) {
+    uint32_t o = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (v[i].value && v[i].value[0]) v[o++] = v[i];
+    return o;
+}
+
+static int cmp_label(const void *a, const void *b) {
+    return strcmp(((const sm_label *)a)->name, ((const sm_label *)b)->name);
+}
+
+void sm_labels_sort(sm_label *v, uint32_t n) {
+    /* Label sets are small; insertion sort is stable and cheap for n < 32. */
+    if (n > 32) {
+        qsort(v, n, sizeof *v, cmp_label);
+        return;
+    }
+    for (uint32_t i = 1; i < n; i++) {
+        sm_label x = v[i];
+        uint32_t j = i;
+        while (j > 0 && strcmp(v[j - 1].name, x.name) > 0) {
+            v[j] = v[j - 1];
+            j--;
+        }
+        v[j] = x;
+    }
+}
+
+const char *sm_labels_get(const sm_labels *ls, const char *name) {
+    for (uint32_t i = 0; i < ls->n; i++) {
+        int c = strcmp(ls->v[i].name, name);
+        if (c == 0) return ls->v[i].value;
+        if (c > 0) break;
+    }
+    return NULL;
+}
+
+int sm_labels_cmp(const sm_labels *a, const sm_labels *b) {
+    uint32_t n = a->n < b->n ? a->n : b->n;
+    for (uint32_t i = 0; i < n; i++) {
+        int c = strcmp(a->v[i].name, b->v[i].name);
+        if (c) return c;
+        c = strcmp(a->v[i].value, b->v[i].value);
+        if (c) return c;
+    }
+    return (a->n > b->n) - (a->n < b->n);
+}
+
+bool sm_labels_equal(const sm_labels *a, const sm_labels *b) {
+    if (a->n != b->n) return false;
+    for (uint32_t i = 0; i < a->n; i++)
+        if (strcmp(a->v[i].name, b->v[i].name) || strcmp(a->v[i].value, b->v[i].value))
+            return false;
+    return true;
+}
+
+uint64_t sm_labels_hash(const sm_labels *ls) {
+    uint64_t h = ls->n;
+    for (uint32_t i = 0; i < ls->n; i++) {
+        /* Hash the NUL terminators too, so ("ab","c") differs from ("a","bc"). */
+        h = sm_hash_bytes(ls->v[i].name, strlen(ls->v[i].name) + 1, h);
+        h = sm_hash_bytes(ls->v[i].value, strlen(ls->v[i].value) + 1, h);
+    }
+    return h;
+}
+
+/* Append s to buf at *o with Go-style escaping of \ " and newline. */
+static void put_escaped(char *buf, size_t cap, size_t *o, const char *s) {
+    for (; *s; s++) {
+        char esc = 0;
+        if (*s == '\\' || *s == '"') esc = *s;
+        else if (*s == '\n') esc = 'n';
+        if (esc) {
+            if (*o + 1 < cap) buf[*o] = '\\';
+            (*o)++;
+            if (*o + 1 < cap) buf[*o] = esc;
+            (*o)++;
+        } else {
+            if (*o + 1 < cap) buf[*o] = *s;
+            (*o)++;
+        }
+    }
+}
+
+static void put_raw(char *buf, size_t cap, size_t *o, const char *s) {
+    for (; *s; s++) {
+        if (*o + 1 < cap) buf[*o] = *s;
+        (*o)++;
+    }
+}
+
+size_t sm_labels_format(const sm_labels *ls, char *buf, size_t cap) {
+    size_t o = 0;
+    const char *name = sm_labels_get(ls, SM_METRIC_NAME_LABEL);
+    if (name) put_raw(buf, cap, &o, name);
+    put_raw(buf, cap, &o, "{");
+    bool first = true;
+    for (uint32_t i = 0; i < ls->n; i++) {
+        if (strcmp(ls->v[i].name, SM_METRIC_NAME_LABEL) == 0) continue;
+        if (!first) put_raw(buf, cap, &o, ", ");
+        first = false;
+        put_raw(buf, cap, &o, ls->v[i].name);
+        put_raw(buf, cap, &o, "=\"");
+        put_escaped(buf, cap, &o, ls->v[i].value);
+        put_raw(buf, cap, &o, "\"");
+    }
+    put_raw(buf, cap, &o, "}");
+    if (cap) buf[o < cap ? o : cap - 1] = '\0';
+    return o;
+}
+
+int sm_labels_copy(sm_arena *a, const sm_labels *src, sm_labels *out) {
+    sm_label *v = sm_arena_alloc(a, sizeof(sm_label) * (src->n ? src->n : 1));
+    if (!v) return SM_ENOMEM;
+    for (uint32_t i = 0; i < src->n; i++) {
+        v[i].name = sm_arena_strdup(a, src->v[i].name);
+        v[i].value = sm_arena_strdup(a, src->v[i].value);
+        if (!v[i].name || !v[i].value) return SM_ENOMEM;
+    }
+    out->v = v;
+    out->n = src->n;
+    return 0;
+}
+
+int sm_labels_encode(sm_buf *b, const sm_labels *ls) {
+    if (sm_buf_put_uvarint(b, ls->n)) return SM_ENOMEM;
+    for (uint32_t i = 0; i < ls->n; i++) {
+        if (sm_buf_put_str(b, ls->v[i].name, strlen(ls->v[i].name)) ||
+            sm_buf_put_str(b, ls->v[i].value, strlen(ls->v[i].value)))
+            return SM_ENOMEM;
+    }
+    return 0;
+}
+
+#define LABELS_MAX_PAIRS 4096
+
+int sm_labels_decode(sm_rd *r, sm_arena *a, sm_labels *out) {
+    uint64_t n;
+    if (sm_rd_uvarint(r, &n) || n > LABELS_MAX_PAIRS || n > sm_rd_left(r) / 2) return SM_ECORRUPT;
+    sm_label *v = sm_arena_alloc(a, sizeof(sm_label) * (n ? n : 1));
+    if (!v) return SM_ENOMEM;
+    for (uint64_t i = 0; i < n; i++) {
+        const char *s[2];
+        size_t len[2];
+        for (int k = 0; k < 2; k++) {
+            if (sm_rd_str(r, &s[k], &len[k]) || memchr(s[k], '\0', len[k])) return SM_ECORRUPT;
+        }
+        v[i].name = sm_arena_strndup(a, s[0], len[0]);
+        v[i].value = sm_arena_strndup(a, s[1], len[1]);
+        if (!v[i].name || !v[i].value) return SM_ENOMEM;
+    }
+    out->v = v;
+    out->n = (uint32_t)n;
+    return 0;
+}

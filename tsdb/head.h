@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * head.h - the in-memory head: every series seen since the last cut, its
+ * open and sealed chunks, and the head's postings index.
+ *
+ * A series is identified by its label set and by a ref (a positive integer
+ * assigned in creation order and logged in the WAL).  Samples may arrive out
+ * of order within ooo_window_ms of the newest sample of the whole head; they
+ * are merged into the series' chunks.  An identical duplicate is a no-op; a
+ * different value at an existing timestamp replaces the old one.
+ *
+ * Cutting a block: head_export writes every sample with t < maxt, series by
+ * series in label order, and detaches what it wrote; head_truncate then
+ * frees the detached data and drops series left with no samples.  Samples
+ * appended concurrently (also ones with t < maxt) are never lost: whatever
+ * an export did not write stays in the head.
+ *
+ * Memory: overhead per active series (beyond the encoded sample bytes) is
+ * kept under 1 KiB; labels are interned.
+ *
+ * Thread safety: every call may run concurrently with every other, except
+ * head_free.  Appends to one series serialise on that series.
+ */
+#ifndef SEISMO_TSDB_HEAD_H
+#define SEISMO_TSDB_HEAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/sm_arena.h"
+#include "base/sm_error.h"
+#include "base/sm_types.h"
+#include "labels.h"
+#include "matcher.h"
+#include "sel.h"
+
+typedef struct head_opts {
+    int64_t ooo_window_ms;      /* default 1 h */
+    uint32_t chunk_max_samples; /* seal a chunk at this many samples (default 120) */
+    int64_t chunk_range_ms;     /* chunks never straddle a multiple of this (the
+                                   block range, default 2 h) */
+    uint64_t max_series;        /* 0 = unlimited */
+} head_opts;
+
+typedef struct head head;
+
+int head_new(const head_opts *o, head **out);
+void head_free(head *h);
+
+/* Find the series with these labels (already checked with sm_labels_check
+ * by the caller) or create it.  SM_ELIMIT when max_series is reached. */
+int head_get_or_create(head *h, const sm_labels *ls, uint64_t *ref, bool *created,
+                       sm_error *err);
+/* WAL replay: create a series with a given ref (idempotent when the same
+ * ref and labels exist).  Later refs continue above the highest seen. */
+int head_create_with_ref(head *h, uint64_t ref, const sm_labels *ls, sm_error *err);
+
+/* Whether the series' SERIES record has reached the WAL (set by the caller
+ * after a successful WAL append; false for series created since). */
+bool head_series_logged(head *h, uint64_t ref);
+void head_series_set_logged(head *h, uint64_t ref);
+
+/* Results of head_append besides errors. */
+enum { HEAD_APPENDED = 0, HEAD_DUPLICATE = 1, HEAD_REPLACED = 2 };
+
+/* Would a sample at t be accepted (0) or is it too old (SM_ERANGE)? */
+int head_check_window(head *h, sm_ms_t t);
+/* Store one sample.  check_window=false skips the out-of-order window check
+ * (WAL replay, or a sample already validated and logged).  Returns
+ * HEAD_APPENDED, HEAD_DUPLICATE, HEAD_REPLACED, or SM_ERANGE, SM_ENOTFOUND
+ * (no such ref), SM_ENOMEM. */
+int head_append(head *h, uint64_t ref, sm_ms_t t, double v, bool check_window);
+
+/* Series matching the matchers with samples in [mint, maxt]; chunk bytes are
+ * copied into the arena (open chunks finished on the fly), prio set on each
+ * chunk ref. */
+int head_select(head *h, const sm_matcher *ms, size_t nms, sm_ms_t mint, sm_ms_t maxt,
+                uint32_t prio, sm_arena *a, tsdb_sel *out, sm_error *err);
+int head_label_names(head *h, const sm_matcher *ms, size_t nms, sm_ms_t mint, sm_ms_t maxt,
+                     sm_arena *a, const char ***names, size_t *n, sm_error *err);
+int head_label_values(head *h, const char *name, const sm_matcher *ms, size_t nms,
+                      sm_ms_t mint, sm_ms_t maxt, sm_arena *a, const char ***values, size_t *n,
+                      sm_error *err);
+
+/* Export every sample with t < maxt: fn is called once per series with data
+ * there, in sm_labels_cmp order, with chunks sorted and non-overlapping,
+ * each chunk's samples inside [chunk-range-aligned window]; the exported data
+ * is detached (still visible to queries until head_truncate).  One export at
+ * a time.  *mint_out gets the smallest exported time (or SM_MS_MAX if none).
+ * If fn fails the export is undone (nothing detached). */
+typedef int (*head_export_fn)(void *ctx, const sm_labels *ls, const tsdb_chunk_ref *chunks,
+                              uint32_t n);
+int head_export(head *h, sm_ms_t maxt, head_export_fn fn, void *ctx, sm_ms_t *mint_out,
+                sm_error *err);
+/* Free what the last export detached, and drop series that have no samples
+ * left and were not appended to since.  Returns 0. */
+int head_truncate(head *h);
+
+/* Is ref a live series (for WAL checkpoints)? */
+bool head_has_series(head *h, uint64_t ref);
+
+typedef struct head_stats {
+    uint64_t series;
+    uint64_t chunks;
+    uint64_t samples;
+    uint64_t bytes; /* heap bytes: series, labels, chunks, index */
+    sm_ms_t mint;   /* smallest sample time, SM_MS_MAX when empty */
+    sm_ms_t maxt;   /* largest sample time, SM_MS_MIN when empty */
+} head_stats;
+void head_get_stats(head *h, head_stats *out);
+
+#endif

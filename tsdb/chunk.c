@@ -1,2 +1,832 @@
 /* SPDX-License-Identifier: Apache-2.0
- * chunk.c - not written yet. */
+ *
+ * chunk.c - columnar chunks: a timestamp column and a value column, each a
+ * bit stream, chosen per chunk from a few encodings by what the data allows.
+ * The byte format is in docs/FORMAT.md, "Chunk"; the short version:
+ *
+ *   u8       encodings: timestamp encoding (low 4 bits), value encoding (high 4)
+ *   uvarint  count (1..65535)
+ *   varint   mint
+ *   uvarint  maxt - mint
+ *   uvarint  bytes of the timestamp column
+ *   ...      timestamp column, then the value column up to the end
+ *
+ * Timestamps: SINGLE (count 1, no column), GRID (an interval and per-sample
+ * residuals from the regular grid mint + i*interval: scrape jitter costs a
+ * few bits, a perfectly regular series nothing) or DOD (first delta, then
+ * delta-of-deltas, as in the Gorilla paper).  Values: CONST (one float64),
+ * INT (values that are decimal numbers with at most 15 fractional digits,
+ * such as counters or 2-decimal CPU seconds, as scaled integers coded by
+ * delta or delta-of-delta) or XOR (Gorilla's XOR with leading/trailing-zero
+ * window reuse).  Integer columns use a "packed" coding: one width w per
+ * column and, only if some value needs more, a 1-bit flag per value with
+ * 6-bit-length exceptions; the width is chosen to minimise the column.
+ *
+ * The encoder appends into a streaming form (DOD buckets for time, XOR for
+ * values: about Gorilla's size) and re-encodes into the best columns when the
+ * chunk is finished, so a head series costs little memory while it is open
+ * and a sealed chunk is as small as its data allows.
+ *
+ * All arithmetic on times and integer values is done in uint64 (wrapping),
+ * so any int64 input round-trips, and decoders never see signed overflow.
+ */
+#include "chunk.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "base/endian.h"
+#include "base/sm_alloc.h"
+#include "base/sm_error.h"
+
+enum { TS_SINGLE = 0, TS_GRID = 1, TS_DOD = 2 };
+enum { VAL_CONST = 0, VAL_INT = 1, VAL_XOR = 2 };
+
+#define INT_MAX_SCALE 15 /* 10^15 and below are exact doubles */
+#define INT_MODE_DOD 0x80
+
+static const double pow10_tab[INT_MAX_SCALE + 1] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                                     1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+
+/* ---- bit writer: MSB first into a byte array the caller sized ---- */
+
+typedef struct bitw {
+    uint8_t *p;    /* next byte to write */
+    uint64_t acc;  /* pending bits, right-aligned */
+    unsigned nacc; /* number of pending bits (< 8 between calls) */
+} bitw;
+
+static inline void bw_put(bitw *w, uint64_t v, unsigned n) {
+    /* n <= 64; v holds n significant bits. */
+    if (n == 0) return;
+    if (n > 56) {
+        bw_put(w, v >> 32, n - 32);
+        v &= 0xffffffffu;
+        n = 32;
+    }
+    w->acc = (w->acc << n) | (v & ((n == 64) ? ~0ull : ((1ull << n) - 1)));
+    w->nacc += n;
+    while (w->nacc >= 8) {
+        w->nacc -= 8;
+        *w->p++ = (uint8_t)(w->acc >> w->nacc);
+    }
+}
+
+static inline void bw_flush(bitw *w) {
+    if (w->nacc) {
+        *w->p++ = (uint8_t)(w->acc << (8 - w->nacc));
+        w->nacc = 0;
+    }
+    w->acc = 0;
+}
+
+/* ---- bit reader: bounded, MSB first ---- */
+
+typedef struct bitr {
+    const uint8_t *p, *end;
+    uint64_t buf;   /* valid bits left-aligned */
+    unsigned nbits; /* valid bits in buf */
+} bitr;
+
+static inline void br_init(bitr *r, const uint8_t *p, size_t len) {
+    r->p = p;
+    r->end = p + len;
+    r->buf = 0;
+    r->nbits = 0;
+}
+
+static inline void br_refill(bitr *r) {
+    if (r->end - r->p >= 8) {
+        uint64_t v = sm_load_be64(r->p);
+        r->buf |= v >> r->nbits;
+        unsigned take = (63 - r->nbits) >> 3;
+        r->p += take;
+        r->nbits += take * 8;
+    } else {
+        while (r->nbits <= 56 && r->p < r->end) {
+            r->buf |= (uint64_t)*r->p++ << (56 - r->nbits);
+            r->nbits += 8;
+        }
+    }
+}
+
+/* Read n bits (1..56).  Returns false when the input ends first. */
+static inline bool br_get56(bitr *r, unsigned n, uint64_t *out) {
+    if (r->nbits < n) {
+        br_refill(r);
+        if (r->nbits < n) return false;
+    }
+    *out = r->buf >> (64 - n);
+    r->buf <<= n;
+    r->nbits -= n;
+    return true;
+}
+
+static inline bool br_get(bitr *r, unsigned n, uint64_t *out) {
+    if (n == 0) {
+        *out = 0;
+        return true;
+    }
+    if (n <= 56) return br_get56(r, n, out);
+    uint64_t hi, lo;
+    if (!br_get56(r, n - 32, &hi) || !br_get56(r, 32, &lo)) return false;
+    *out = (hi << 32) | lo;
+    return true;
+}
+
+static inline bool br_bit(bitr *r, unsigned *out) {
+    uint64_t b;
+    if (!br_get56(r, 1, &b)) return false;
+    *out = (unsigned)b;
+    return true;
+}
+
+/* Whole bytes of the stream not yet touched by the reader (padding bits in
+ * the last partly read byte are not counted). */
+static inline size_t br_unread_bytes(const bitr *r) {
+    return (size_t)(r->end - r->p) + r->nbits / 8;
+}
+
+static inline unsigned bitlen64(uint64_t v) { return v ? 64u - (unsigned)__builtin_clzll(v) : 0u; }
+
+/* ---- packed integer columns ---- */
+
+/* Choose the width for zz[0..m): returns the bit cost; *w and *exc out. */
+static uint64_t packed_plan(const uint64_t *zz, size_t m, unsigned *w_out, bool *exc_out) {
+    uint64_t hist[65] = {0};
+    for (size_t i = 0; i < m; i++) hist[bitlen64(zz[i])]++;
+    /* above[w] = count with len > w; cost_above[w] = sum over len > w of (7 + len) */
+    uint64_t best = UINT64_MAX;
+    unsigned bw = 64;
+    bool bexc = false;
+    uint64_t n_above = 0, c_above = 0;
+    uint64_t above[65], cabove[65];
+    for (int w = 64; w >= 0; w--) {
+        above[w] = n_above;
+        cabove[w] = c_above;
+        n_above += hist[w];
+        c_above += hist[w] * (7u + (uint64_t)w);
+    }
+    for (unsigned w = 0; w <= 64; w++) {
+        uint64_t cost;
+        if (above[w] == 0)
+            cost = (uint64_t)m * w;
+        else
+            cost = (m - above[w]) * (1u + (uint64_t)w) + cabove[w];
+        if (cost < best) {
+            best = cost;
+            bw = w;
+            bexc = above[w] != 0;
+        }
+    }
+    *w_out = bw;
+    *exc_out = bexc;
+    return best;
+}
+
+static size_t packed_max_bytes(size_t m) { return 1 + (m * 71 + 7) / 8 + 1; }
+
+/* Header byte then the bits; p must have packed_max_bytes(m) room. */
+static uint8_t *packed_write(uint8_t *p, const uint64_t *zz, size_t m) {
+    unsigned w;
+    bool exc;
+    packed_plan(zz, m, &w, &exc);
+    *p++ = (uint8_t)(w | (exc ? 0x80u : 0u));
+    bitw bw = {p, 0, 0};
+    for (size_t i = 0; i < m; i++) {
+        if (!exc) {
+            bw_put(&bw, zz[i], w);
+            continue;
+        }
+        unsigned len = bitlen64(zz[i]);
+        if (len <= w) {
+            bw_put(&bw, 0, 1);
+            bw_put(&bw, zz[i], w);
+        } else {
+            bw_put(&bw, 1, 1);
+            bw_put(&bw, len - 1, 6);
+            bw_put(&bw, zz[i], len);
+        }
+    }
+    bw_flush(&bw);
+    return bw.p;
+}
+
+/* Read the column header and prepare r over the rest of [p, end). */
+static int packed_begin(const uint8_t *p, const uint8_t *end, bitr *r, unsigned *w, bool *exc) {
+    if (p >= end) return SM_ECORRUPT;
+    *w = p[0] & 0x7fu;
+    *exc = (p[0] & 0x80u) != 0;
+    if (*w > 64) return SM_ECORRUPT;
+    br_init(r, p + 1, (size_t)(end - p - 1));
+    return 0;
+}
+
+static inline bool packed_next(bitr *r, unsigned w, bool exc, uint64_t *out) {
+    if (exc) {
+        unsigned flag;
+        if (!br_bit(r, &flag)) return false;
+        if (flag) {
+            uint64_t l;
+            if (!br_get56(r, 6, &l)) return false;
+            if (l + 1 <= w) return false; /* an exception must need more than w bits */
+            return br_get(r, (unsigned)l + 1, out);
+        }
+    }
+    return br_get(r, w, out);
+}
+
+/* ---- XOR value coding (Gorilla) ---- */
+
+typedef struct xor_state {
+    uint64_t prev;
+    unsigned lead, sig; /* current window; sig == 0: none yet */
+} xor_state;
+
+static inline void xor_put(bitw *w, xor_state *s, uint64_t bits) {
+    uint64_t x = bits ^ s->prev;
+    s->prev = bits;
+    if (x == 0) {
+        bw_put(w, 0, 1);
+        return;
+    }
+    unsigned lead = (unsigned)__builtin_clzll(x), trail = (unsigned)__builtin_ctzll(x);
+    if (s->sig && lead >= s->lead && trail >= 64 - s->lead - s->sig) {
+        bw_put(w, 2, 2);
+        bw_put(w, x >> (64 - s->lead - s->sig), s->sig);
+        return;
+    }
+    unsigned sig = 64 - lead - trail;
+    bw_put(w, 3, 2);
+    bw_put(w, lead, 6);
+    bw_put(w, sig - 1, 6);
+    bw_put(w, x >> trail, sig);
+    s->lead = lead;
+    s->sig = sig;
+}
+
+static inline bool xor_get(bitr *r, xor_state *s, uint64_t *out) {
+    unsigned b;
+    if (!br_bit(r, &b)) return false;
+    if (b == 0) {
+        *out = s->prev;
+        return true;
+    }
+    if (!br_bit(r, &b)) return false;
+    if (b == 1) {
+        uint64_t lead, sig;
+        if (!br_get56(r, 6, &lead) || !br_get56(r, 6, &sig)) return false;
+        sig += 1;
+        if (lead + sig > 64) return false;
+        s->lead = (unsigned)lead;
+        s->sig = (unsigned)sig;
+    } else if (s->sig == 0) {
+        return false; /* window reuse before any window */
+    }
+    uint64_t x;
+    if (!br_get(r, s->sig, &x)) return false;
+    if (x == 0) return false; /* a zero XOR has its own 1-bit code */
+    s->prev ^= x << (64 - s->lead - s->sig);
+    *out = s->prev;
+    return true;
+}
+
+/* ---- column choice and writing (the one-shot encoder) ---- */
+
+/* Can v be written as m / 10^k exactly (bit for bit)? */
+static inline bool dec_fits(double v, unsigned k, int64_t *m) {
+    double s = v * pow10_tab[k];
+    if (!(fabs(s) < 9.0e15)) return false; /* also rejects NaN and Inf */
+    int64_t q = (int64_t)llround(s);
+    double back = k ? (double)q / pow10_tab[k] : (double)q;
+    if (sm_f64_bits(back) != sm_f64_bits(v)) return false;
+    *m = q;
+    return true;
+}
+
+/* Smallest common decimal scale of all values, or -1. */
+static int find_scale(const double *vs, size_t n) {
+    unsigned k = 0;
+    int64_t m;
+    for (size_t i = 0; i < n; i++) {
+        while (!dec_fits(vs[i], k, &m)) {
+            if (++k > INT_MAX_SCALE) return -1;
+        }
+    }
+    return (int)k;
+}
+
+typedef struct scratch {
+    uint64_t *zz; /* n */
+    uint64_t *zz2;
+    int64_t *m;
+} scratch;
+
+static int scratch_get(scratch *s, size_t n) {
+    s->zz = sm_malloc(sizeof(uint64_t) * (n ? n : 1) * 3);
+    if (!s->zz) return SM_ENOMEM;
+    s->zz2 = s->zz + n;
+    s->m = (int64_t *)(s->zz2 + n);
+    return 0;
+}
+
+/* Timestamp column into p (room: 10 + packed_max_bytes(n)); returns the end. */
+static uint8_t *ts_write(uint8_t *p, const sm_ms_t *ts, size_t n, scratch *sc, uint8_t *enc) {
+    if (n == 1) {
+        *enc = TS_SINGLE;
+        return p;
+    }
+    uint64_t span = (uint64_t)ts[n - 1] - (uint64_t)ts[0];
+    uint64_t step = span / (n - 1);
+    /* GRID residuals for i = 1..n-2 (the last time is maxt). */
+    size_t m = n - 2;
+    for (size_t i = 1; i + 1 < n; i++) {
+        uint64_t grid = (uint64_t)ts[0] + step * i;
+        sc->zz[i - 1] = sm_zigzag_enc((int64_t)((uint64_t)ts[i] - grid));
+    }
+    /* DOD for i = 2..n-1 */
+    uint64_t d1 = (uint64_t)ts[1] - (uint64_t)ts[0];
+    for (size_t i = 2; i < n; i++) {
+        uint64_t d = (uint64_t)ts[i] - (uint64_t)ts[i - 1];
+        uint64_t dp = (uint64_t)ts[i - 1] - (uint64_t)ts[i - 2];
+        sc->zz2[i - 2] = sm_zigzag_enc((int64_t)(d - dp));
+    }
+    unsigned w;
+    bool exc;
+    uint64_t cg = packed_plan(sc->zz, m, &w, &exc) + 8 * (uint64_t)sm_uvarint_len(step);
+    uint64_t cd = packed_plan(sc->zz2, m, &w, &exc) + 8 * (uint64_t)sm_uvarint_len(d1);
+    if (cg <= cd) {
+        *enc = TS_GRID;
+        p += sm_uvarint_put(p, step);
+        return packed_write(p, sc->zz, m);
+    }
+    *enc = TS_DOD;
+    p += sm_uvarint_put(p, d1);
+    return packed_write(p, sc->zz2, m);
+}
+
+/* INT column of the m[] values into p; returns the end. */
+static uint8_t *int_write(uint8_t *p, const int64_t *mv, size_t n, unsigned k, scratch *sc) {
+    /* delta: n-1 values; dod: n-2 values after the first delta */
+    for (size_t i = 1; i < n; i++)
+        sc->zz[i - 1] = sm_zigzag_enc((int64_t)((uint64_t)mv[i] - (uint64_t)mv[i - 1]));
+    uint64_t d1 = n > 1 ? sc->zz[0] : 0;
+    for (size_t i = 2; i < n; i++) {
+        uint64_t d = (uint64_t)mv[i] - (uint64_t)mv[i - 1];
+        uint64_t dp = (uint64_t)mv[i - 1] - (uint64_t)mv[i - 2];
+        sc->zz2[i - 2] = sm_zigzag_enc((int64_t)(d - dp));
+    }
+    unsigned w;
+    bool exc;
+    uint64_t cdelta = packed_plan(sc->zz, n - 1, &w, &exc);
+    uint64_t cdod = n > 1 ? packed_plan(sc->zz2, n - 2, &w, &exc) + 8 * (uint64_t)sm_uvarint_len(d1)
+                          : UINT64_MAX;
+    bool dod = cdod < cdelta;
+    *p++ = (uint8_t)(k | (dod ? INT_MODE_DOD : 0));
+    p += sm_uvarint_put(p, sm_zigzag_enc(mv[0]));
+    if (n == 1) return p;
+    if (dod) {
+        p += sm_uvarint_put(p, d1);
+        return packed_write(p, sc->zz2, n - 2);
+    }
+    return packed_write(p, sc->zz, n - 1);
+}
+
+static size_t xor_max_bytes(size_t n) { return 8 + (n * 78 + 7) / 8 + 1; }
+
+static uint8_t *xor_write(uint8_t *p, const double *vs, size_t n) {
+    bitw w = {p, 0, 0};
+    xor_state s = {0, 0, 0};
+    uint64_t first = sm_f64_bits(vs[0]);
+    bw_put(&w, first, 64);
+    s.prev = first;
+    for (size_t i = 1; i < n; i++) xor_put(&w, &s, sm_f64_bits(vs[i]));
+    bw_flush(&w);
+    return w.p;
+}
+
+static int validate_times(const sm_ms_t *ts, size_t n) {
+    for (size_t i = 1; i < n; i++)
+        if (ts[i] <= ts[i - 1]) return SM_EINVAL;
+    return 0;
+}
+
+int chunk_encode(const sm_ms_t *ts, const double *vs, size_t n, sm_buf *out) {
+    if (n == 0 || n > CHUNK_MAX_SAMPLES) return SM_EINVAL;
+    if (validate_times(ts, n)) return SM_EINVAL;
+    scratch sc;
+    if (scratch_get(&sc, n)) return SM_ENOMEM;
+
+    /* Worst case: header 32 + ts column + the larger value column. */
+    size_t room = 32 + 10 + packed_max_bytes(n) + xor_max_bytes(n) + 32 + packed_max_bytes(n);
+    if (sm_buf_reserve(out, room)) {
+        sm_free(sc.zz);
+        return SM_ENOMEM;
+    }
+    uint8_t *base = out->p + out->len;
+    /* Build the timestamp column after a gap big enough for the header. */
+    uint8_t *tcol = base + 32;
+    uint8_t tenc;
+    uint8_t *tend = ts_write(tcol, ts, n, &sc, &tenc);
+    size_t tlen = (size_t)(tend - tcol);
+
+    /* Value column: CONST, else the smaller of INT and XOR. */
+    uint8_t venc;
+    uint8_t *vcol = tend;
+    uint8_t *vend;
+    uint64_t b0 = sm_f64_bits(vs[0]);
+    size_t i = 1;
+    while (i < n && sm_f64_bits(vs[i]) == b0) i++;
+    if (i == n) {
+        venc = VAL_CONST;
+        sm_store_le64(vcol, b0);
+        vend = vcol + 8;
+    } else {
+        venc = VAL_XOR;
+        vend = xor_write(vcol, vs, n);
+        int k = find_scale(vs, n);
+        if (k >= 0) {
+            bool ok = true;
+            for (size_t j = 0; j < n && ok; j++) ok = dec_fits(vs[j], (unsigned)k, &sc.m[j]);
+            if (ok) {
+                /* Write the INT column after the XOR one and keep the smaller. */
+                uint8_t *icol = vend;
+                uint8_t *iend = int_write(icol, sc.m, n, (unsigned)k, &sc);
+                if ((size_t)(iend - icol) < (size_t)(vend - vcol)) {
+                    memmove(vcol, icol, (size_t)(iend - icol));
+                    vend = vcol + (iend - icol);
+                    venc = VAL_INT;
+                }
+            }
+        }
+    }
+    sm_free(sc.zz);
+
+    /* Header, then slide the columns down behind it. */
+    uint8_t hdr[40];
+    uint8_t *h = hdr;
+    *h++ = (uint8_t)(tenc | (venc << 4));
+    h += sm_uvarint_put(h, n);
+    h += sm_uvarint_put(h, sm_zigzag_enc(ts[0]));
+    h += sm_uvarint_put(h, (uint64_t)ts[n - 1] - (uint64_t)ts[0]);
+    h += sm_uvarint_put(h, tlen);
+    size_t hlen = (size_t)(h - hdr);
+    size_t body = (size_t)(vend - tcol);
+    memmove(base + hlen, tcol, body);
+    memcpy(base, hdr, hlen);
+    out->len += hlen + body;
+    return 0;
+}
+
+/* ---- decoding ---- */
+
+typedef struct hdr {
+    chunk_info info;
+    const uint8_t *tcol, *tend; /* timestamp column */
+    const uint8_t *vcol, *vend; /* value column */
+} hdr;
+
+static int hdr_read(const uint8_t *p, size_t len, hdr *h) {
+    sm_rd r;
+    sm_rd_init(&r, p, len);
+    uint8_t enc;
+    uint64_t count, zmint, span, tlen;
+    if (sm_rd_u8(&r, &enc) || sm_rd_uvarint(&r, &count) || sm_rd_uvarint(&r, &zmint) ||
+        sm_rd_uvarint(&r, &span) || sm_rd_uvarint(&r, &tlen))
+        return SM_ECORRUPT;
+    unsigned tenc = enc & 0x0fu, venc = enc >> 4;
+    if (tenc > TS_DOD || venc > VAL_XOR) return SM_ECORRUPT;
+    if (count == 0 || count > CHUNK_MAX_SAMPLES) return SM_ECORRUPT;
+    if ((count == 1) != (tenc == TS_SINGLE)) return SM_ECORRUPT;
+    if (count == 1 && span != 0) return SM_ECORRUPT;
+    if (count > 1 && span == 0) return SM_ECORRUPT;
+    int64_t mint = sm_zigzag_dec(zmint);
+    int64_t maxt = (int64_t)((uint64_t)mint + span);
+    if (maxt < mint) return SM_ECORRUPT; /* the span wrapped past INT64_MAX */
+    if (count > 1 && span < count - 1) return SM_ECORRUPT; /* strictly increasing */
+    if (tlen > sm_rd_left(&r)) return SM_ECORRUPT;
+    h->info.count = (uint32_t)count;
+    h->info.mint = mint;
+    h->info.maxt = maxt;
+    h->info.ts_enc = (uint8_t)tenc;
+    h->info.val_enc = (uint8_t)venc;
+    h->tcol = r.p;
+    h->tend = r.p + tlen;
+    h->vcol = h->tend;
+    h->vend = r.end;
+    return 0;
+}
+
+int chunk_info_read(const uint8_t *p, size_t len, chunk_info *out) {
+    hdr h;
+    if (hdr_read(p, len, &h)) return SM_ECORRUPT;
+    *out = h.info;
+    return 0;
+}
+
+/* Done with a column: no whole byte may be left over. */
+static inline bool col_done(const bitr *r) { return br_unread_bytes(r) == 0; }
+
+static int ts_decode(const hdr *h, sm_ms_t *ts) {
+    size_t n = h->info.count;
+    uint64_t mint = (uint64_t)h->info.mint, maxt = (uint64_t)h->info.maxt;
+    ts[0] = h->info.mint;
+    if (n == 1) return h->tcol == h->tend ? 0 : SM_ECORRUPT;
+    sm_rd r;
+    sm_rd_init(&r, h->tcol, (size_t)(h->tend - h->tcol));
+    uint64_t first;
+    if (sm_rd_uvarint(&r, &first)) return SM_ECORRUPT;
+    bitr br;
+    unsigned w;
+    bool exc;
+    if (packed_begin(r.p, r.end, &br, &w, &exc)) return SM_ECORRUPT;
+    uint64_t z;
+    if (h->info.ts_enc == TS_GRID) {
+        uint64_t step = first;
+        if (!exc && w == 0) {
+            for (size_t i = 1; i + 1 < n; i++) ts[i] = (sm_ms_t)(mint + step * i);
+        } else {
+            for (size_t i = 1; i + 1 < n; i++) {
+                if (!packed_next(&br, w, exc, &z)) return SM_ECORRUPT;
+                ts[i] = (sm_ms_t)(mint + step * i + (uint64_t)sm_zigzag_dec(z));
+            }
+        }
+        ts[n - 1] = (sm_ms_t)maxt;
+    } else {
+        uint64_t t = mint + first, d = first;
+        ts[1] = (sm_ms_t)t;
+        for (size_t i = 2; i < n; i++) {
+            if (!packed_next(&br, w, exc, &z)) return SM_ECORRUPT;
+            d += (uint64_t)sm_zigzag_dec(z);
+            t += d;
+            ts[i] = (sm_ms_t)t;
+        }
+        if (t != maxt) return SM_ECORRUPT;
+    }
+    if (!col_done(&br)) return SM_ECORRUPT;
+    for (size_t i = 1; i < n; i++)
+        if (ts[i] <= ts[i - 1]) return SM_ECORRUPT;
+    return 0;
+}
+
+static int val_decode(const hdr *h, double *vs) {
+    size_t n = h->info.count;
+    const uint8_t *p = h->vcol, *end = h->vend;
+    if (h->info.val_enc == VAL_CONST) {
+        if (end - p != 8) return SM_ECORRUPT;
+        double v = sm_f64_from_bits(sm_load_le64(p));
+        for (size_t i = 0; i < n; i++) vs[i] = v;
+        return 0;
+    }
+    if (h->info.val_enc == VAL_XOR) {
+        bitr br;
+        br_init(&br, p, (size_t)(end - p));
+        xor_state s = {0, 0, 0};
+        uint64_t b;
+        if (!br_get(&br, 64, &b)) return SM_ECORRUPT;
+        s.prev = b;
+        vs[0] = sm_f64_from_bits(b);
+        for (size_t i = 1; i < n; i++) {
+            if (!xor_get(&br, &s, &b)) return SM_ECORRUPT;
+            vs[i] = sm_f64_from_bits(b);
+        }
+        return col_done(&br) ? 0 : SM_ECORRUPT;
+    }
+    /* VAL_INT */
+    sm_rd r;
+    sm_rd_init(&r, p, (size_t)(end - p));
+    uint8_t mode;
+    uint64_t zfirst;
+    if (sm_rd_u8(&r, &mode) || sm_rd_uvarint(&r, &zfirst)) return SM_ECORRUPT;
+    unsigned k = mode & 0x7fu;
+    bool dod = (mode & INT_MODE_DOD) != 0;
+    if (k > INT_MAX_SCALE) return SM_ECORRUPT;
+    double div = pow10_tab[k];
+    uint64_t mv = (uint64_t)sm_zigzag_dec(zfirst);
+    vs[0] = k ? (double)(int64_t)mv / div : (double)(int64_t)mv;
+    if (n == 1) return sm_rd_left(&r) == 0 ? 0 : SM_ECORRUPT;
+    uint64_t d = 0;
+    if (dod) {
+        uint64_t zd;
+        if (sm_rd_uvarint(&r, &zd)) return SM_ECORRUPT;
+        d = (uint64_t)sm_zigzag_dec(zd);
+    }
+    bitr br;
+    unsigned w;
+    bool exc;
+    if (packed_begin(r.p, r.end, &br, &w, &exc)) return SM_ECORRUPT;
+    uint64_t z;
+    size_t i = 1;
+    if (dod) {
+        mv += d;
+        vs[1] = k ? (double)(int64_t)mv / div : (double)(int64_t)mv;
+        i = 2;
+    }
+    for (; i < n; i++) {
+        if (!packed_next(&br, w, exc, &z)) return SM_ECORRUPT;
+        if (dod) {
+            d += (uint64_t)sm_zigzag_dec(z);
+            mv += d;
+        } else {
+            mv += (uint64_t)sm_zigzag_dec(z);
+        }
+        vs[i] = k ? (double)(int64_t)mv / div : (double)(int64_t)mv;
+    }
+    return col_done(&br) ? 0 : SM_ECORRUPT;
+}
+
+int chunk_decode(const uint8_t *p, size_t len, sm_ms_t *ts, double *vs, size_t cap, size_t *n) {
+    hdr h;
+    if (hdr_read(p, len, &h)) return SM_ECORRUPT;
+    if (h.info.count > cap) return SM_EINVAL;
+    if (ts_decode(&h, ts) || val_decode(&h, vs)) return SM_ECORRUPT;
+    *n = h.info.count;
+    return 0;
+}
+
+/* ---- the streaming encoder ----
+ *
+ * Times go into a bucketed delta-of-delta stream, values into an XOR stream
+ * (both in heap buffers with room reserved before every append, so a failed
+ * growth leaves the encoder untouched).  Buckets of the time stream, on the
+ * zigzag of the delta-of-delta z: '0' z == 0; '10' 8 bits; '110' 16 bits;
+ * '1110' 32 bits; '1111' 64 bits.
+ */
+
+typedef struct stream {
+    uint8_t *p;
+    size_t len, cap; /* whole bytes written / allocated */
+    uint64_t acc;
+    unsigned nacc;
+} stream;
+
+struct chunk_enc {
+    uint32_t count;
+    sm_ms_t mint, maxt;
+    uint64_t last_delta;
+    xor_state xs;
+    stream ts, vs;
+};
+
+static int stream_reserve(stream *s, size_t extra) {
+    if (s->cap - s->len >= extra) return 0;
+    size_t ncap = s->cap ? s->cap * 2 : 64;
+    while (ncap - s->len < extra) ncap *= 2;
+    uint8_t *np = sm_realloc(s->p, ncap);
+    if (!np) return SM_ENOMEM;
+    s->p = np;
+    s->cap = ncap;
+    return 0;
+}
+
+static inline bitw stream_w(stream *s) { return (bitw){s->p + s->len, s->acc, s->nacc}; }
+static inline void stream_keep(stream *s, const bitw *w) {
+    s->len = (size_t)(w->p - s->p);
+    s->acc = w->acc;
+    s->nacc = w->nacc;
+}
+
+chunk_enc *chunk_enc_new(void) { return sm_calloc(1, sizeof(chunk_enc)); }
+
+void chunk_enc_free(chunk_enc *e) {
+    if (!e) return;
+    sm_free(e->ts.p);
+    sm_free(e->vs.p);
+    sm_free(e);
+}
+
+void chunk_enc_reset(chunk_enc *e) {
+    stream ts = e->ts, vs = e->vs;
+    memset(e, 0, sizeof *e);
+    e->ts.p = ts.p;
+    e->ts.cap = ts.cap;
+    e->vs.p = vs.p;
+    e->vs.cap = vs.cap;
+}
+
+uint32_t chunk_enc_count(const chunk_enc *e) { return e->count; }
+sm_ms_t chunk_enc_mint(const chunk_enc *e) { return e->mint; }
+sm_ms_t chunk_enc_maxt(const chunk_enc *e) { return e->maxt; }
+size_t chunk_enc_mem_bytes(const chunk_enc *e) { return sizeof *e + e->ts.cap + e->vs.cap; }
+
+int chunk_enc_append(chunk_enc *e, sm_ms_t t, double v) {
+    if (e->count >= CHUNK_MAX_SAMPLES) return SM_ELIMIT;
+    if (e->count && t <= e->maxt) return SM_EINVAL;
+    if (stream_reserve(&e->ts, 10) || stream_reserve(&e->vs, 11)) return SM_ENOMEM;
+    uint64_t bits = sm_f64_bits(v);
+    if (e->count == 0) {
+        e->mint = e->maxt = t;
+        e->xs.prev = bits;
+        bitw w = stream_w(&e->vs);
+        bw_put(&w, bits, 64);
+        stream_keep(&e->vs, &w);
+        e->count = 1;
+        return 0;
+    }
+    uint64_t d = (uint64_t)t - (uint64_t)e->maxt;
+    uint64_t z = sm_zigzag_enc((int64_t)(d - e->last_delta));
+    bitw w = stream_w(&e->ts);
+    if (z == 0) {
+        bw_put(&w, 0, 1);
+    } else if (z < (1u << 8)) {
+        bw_put(&w, 2, 2);
+        bw_put(&w, z, 8);
+    } else if (z < (1u << 16)) {
+        bw_put(&w, 6, 3);
+        bw_put(&w, z, 16);
+    } else if (z < (1ull << 32)) {
+        bw_put(&w, 14, 4);
+        bw_put(&w, z, 32);
+    } else {
+        bw_put(&w, 15, 4);
+        bw_put(&w, z, 64);
+    }
+    stream_keep(&e->ts, &w);
+    w = stream_w(&e->vs);
+    xor_put(&w, &e->xs, bits);
+    stream_keep(&e->vs, &w);
+    e->last_delta = d;
+    e->maxt = t;
+    e->count++;
+    return 0;
+}
+
+/* Decode the streams (flushing the pending bits into a copy) into arrays. */
+static int stream_decode(const chunk_enc *e, sm_ms_t *ts, double *vs) {
+    /* Copy the whole bytes and the pending bits of both streams, so the
+     * bounded reader sees exactly what was written. */
+    size_t n = e->count;
+    ts[0] = e->mint;
+    uint8_t *buf = sm_malloc(e->ts.len + e->vs.len + 4);
+    if (!buf) return SM_ENOMEM;
+    memcpy(buf, e->ts.p, e->ts.len);
+    size_t tl = e->ts.len;
+    if (e->ts.nacc) buf[tl++] = (uint8_t)(e->ts.acc << (8 - e->ts.nacc));
+    uint8_t *vb = buf + tl;
+    memcpy(vb, e->vs.p, e->vs.len);
+    size_t vl = e->vs.len;
+    if (e->vs.nacc) vb[vl++] = (uint8_t)(e->vs.acc << (8 - e->vs.nacc));
+
+    bitr r;
+    br_init(&r, buf, tl);
+    uint64_t t = (uint64_t)e->mint, d = 0, z;
+    for (size_t i = 1; i < n; i++) {
+        unsigned b, nb = 0;
+        while (nb < 4) {
+            if (!br_bit(&r, &b)) goto corrupt;
+            if (!b) break;
+            nb++;
+        }
+        static const unsigned widths[5] = {0, 8, 16, 32, 64};
+        if (!br_get(&r, widths[nb], &z)) goto corrupt;
+        d += (uint64_t)sm_zigzag_dec(z);
+        t += d;
+        ts[i] = (sm_ms_t)t;
+    }
+    br_init(&r, vb, vl);
+    xor_state s = {0, 0, 0};
+    uint64_t bits;
+    if (!br_get(&r, 64, &bits)) goto corrupt;
+    s.prev = bits;
+    vs[0] = sm_f64_from_bits(bits);
+    for (size_t i = 1; i < n; i++) {
+        if (!xor_get(&r, &s, &bits)) goto corrupt;
+        vs[i] = sm_f64_from_bits(bits);
+    }
+    sm_free(buf);
+    return 0;
+corrupt:
+    sm_free(buf);
+    return SM_ECORRUPT; /* cannot happen: the streams are our own */
+}
+
+int chunk_enc_finish(const chunk_enc *e, sm_buf *out) {
+    if (e->count == 0) return SM_EINVAL;
+    size_t n = e->count;
+    sm_ms_t tsa[256];
+    double vsa[256];
+    sm_ms_t *ts = tsa;
+    double *vs = vsa;
+    if (n > 256) {
+        ts = sm_malloc(n * (sizeof *ts + sizeof *vs));
+        if (!ts) return SM_ENOMEM;
+        vs = (double *)(ts + n);
+    }
+    int rc = stream_decode(e, ts, vs);
+    if (rc == 0) rc = chunk_encode(ts, vs, n, out);
+    if (ts != tsa) sm_free(ts);
+    return rc;
+}
+
+size_t chunk_enc_size_bytes(const chunk_enc *e) {
+    if (e->count == 0) return 0;
+    sm_buf b = SM_BUF_INIT;
+    size_t sz;
+    if (chunk_enc_finish(e, &b) == 0)
+        sz = b.len;
+    else /* out of memory: the streaming size is an upper bound */
+        sz = 16 + e->ts.len + e->vs.len + 2;
+    sm_buf_fini(&b);
+    return sz;
+}

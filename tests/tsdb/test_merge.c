@@ -113,9 +113,18 @@ static void check_range(sm_arena *a, const tsdb_chunk_ref *chunks, uint32_t nch,
         int rc;
         if (mode == 1 && check_rand_below(rng, 10) == 0 && i < m->n) {
             /* seek forward a little */
-            size_t skip = check_rand_below(rng, 5);
+            size_t consumed = i, skip = check_rand_below(rng, 5);
             while (skip-- && i < m->n && m->t[i] <= maxt) i++;
-            if (i < m->n) CHECK_OK(merge_iter_seek(it, m->t[i] - (sm_ms_t)check_rand_below(rng, 2)));
+            if (i < m->n) {
+                /* The target may fall on a skipped sample, which the
+                 * iterator then returns: the next expected sample is the
+                 * first unconsumed one at or after the target. */
+                sm_ms_t target = m->t[i] - (sm_ms_t)check_rand_below(rng, 2);
+                CHECK_OK(merge_iter_seek(it, target));
+                while (i > consumed && m->t[i - 1] >= target) i--;
+            } else {
+                i = consumed; /* no seek was made */
+            }
         }
         if (mode == 2) {
             sm_ms_t bt[7];

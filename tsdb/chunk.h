@@ -42,6 +42,9 @@ sm_ms_t chunk_enc_mint(const chunk_enc *e); /* undefined when count == 0 */
 sm_ms_t chunk_enc_maxt(const chunk_enc *e);
 /* Bytes the chunk would take if finished now. */
 size_t chunk_enc_size_bytes(const chunk_enc *e);
+/* Bytes of the encoder's streaming form (delta-of-delta times and XOR
+ * values, about the Gorilla paper's size): what an open chunk costs. */
+size_t chunk_enc_stream_bytes(const chunk_enc *e);
 /* Heap bytes held by the encoder (for memory accounting). */
 size_t chunk_enc_mem_bytes(const chunk_enc *e);
 

@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * bench_chunk.c - bytes per sample and encode/decode speed of chunks on the
+ * node_exporter workload (bench/workload.h), with the Gorilla paper's
+ * encoding (the encoder's streaming form) on the same data beside it.
+ *
+ *   bench_chunk [--hosts N] [--hours H] [--jitter MS] [--chunk N] [--runs N]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tsdb/base/sm_alloc.h"
+#include "tsdb/base/sm_time.h"
+#include "tsdb/chunk.h"
+#include "workload.h"
+
+typedef struct kind_sum {
+    const char *kind;
+    uint64_t bytes, gorilla, samples, dec_ns;
+} kind_sum;
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv) {
+    uint32_t hosts = 20, chunk_n = 120, runs = 7;
+    double hours = 2;
+    int64_t jitter = 0;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--hosts")) hosts = (uint32_t)atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--hours")) hours = atof(argv[i + 1]);
+        else if (!strcmp(argv[i], "--jitter")) jitter = atoll(argv[i + 1]);
+        else if (!strcmp(argv[i], "--chunk")) chunk_n = (uint32_t)atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--runs")) runs = (uint32_t)atoi(argv[i + 1]);
+        else {
+            fprintf(stderr, "usage: %s [--hosts N] [--hours H] [--jitter MS] [--chunk N] [--runs N]\n",
+                    argv[0]);
+            return 2;
+        }
+    }
+    wl_opts o = {.hosts = hosts, .start_ms = 1700000000000, .interval_ms = 15000,
+                 .jitter_ms = jitter, .seed = 42};
+    wl *w = wl_new(&o);
+    size_t ns = wl_series_count(w);
+    size_t nscr = (size_t)(hours * 3600 * 1000 / 15000);
+    sm_ms_t *ts = sm_malloc(ns * nscr * sizeof *ts);
+    double *vs = sm_malloc(ns * nscr * sizeof *vs);
+    sm_ms_t *rt = sm_malloc(ns * sizeof *rt);
+    double *rv = sm_malloc(ns * sizeof *rv);
+    for (size_t k = 0; k < nscr; k++) {
+        wl_step(w, rt, rv);
+        for (size_t i = 0; i < ns; i++) {
+            ts[i * nscr + k] = rt[i];
+            vs[i * nscr + k] = rv[i];
+        }
+    }
+
+    /* Encode every series into chunks of chunk_n samples. */
+    size_t nch_per = (nscr + chunk_n - 1) / chunk_n;
+    sm_buf all = SM_BUF_INIT;
+    size_t *off = sm_malloc((ns * nch_per + 1) * sizeof *off);
+    size_t nch = 0;
+    kind_sum kinds[8] = {{0}};
+    uint64_t gorilla = 0;
+    uint64_t t0 = sm_mono_ns();
+    for (size_t i = 0; i < ns; i++) {
+        for (size_t c = 0; c < nscr; c += chunk_n) {
+            size_t n = nscr - c < chunk_n ? nscr - c : chunk_n;
+            off[nch++] = all.len;
+            if (chunk_encode(ts + i * nscr + c, vs + i * nscr + c, n, &all)) {
+                fprintf(stderr, "encode failed\n");
+                return 1;
+            }
+        }
+    }
+    uint64_t enc_ns = sm_mono_ns() - t0;
+    off[nch] = all.len;
+    /* Per kind, and the Gorilla form of the same chunks. */
+    chunk_enc *e = chunk_enc_new();
+    size_t ci = 0;
+    for (size_t i = 0; i < ns; i++) {
+        const char *k = wl_series_kind(w, i);
+        kind_sum *ks = kinds;
+        while (ks->kind && strcmp(ks->kind, k)) ks++;
+        ks->kind = k;
+        for (size_t c = 0; c < nscr; c += chunk_n, ci++) {
+            size_t n = nscr - c < chunk_n ? nscr - c : chunk_n;
+            chunk_enc_reset(e);
+            for (size_t j = 0; j < n; j++) chunk_enc_append(e, ts[i * nscr + c + j], vs[i * nscr + c + j]);
+            /* Gorilla's block header: 64-bit start time, as in the paper. */
+            uint64_t g = chunk_enc_stream_bytes(e) + 8;
+            gorilla += g;
+            ks->gorilla += g;
+            ks->bytes += off[ci + 1] - off[ci];
+            ks->samples += n;
+        }
+    }
+    chunk_enc_free(e);
+
+    /* Decode everything, runs times. */
+    sm_ms_t *dt = sm_malloc(65536 * sizeof *dt);
+    double *dv = sm_malloc(65536 * sizeof *dv);
+    uint64_t *dec = sm_malloc(runs * sizeof *dec);
+    double sink = 0;
+    for (uint32_t r = 0; r < runs; r++) {
+        t0 = sm_mono_ns();
+        for (size_t c = 0; c < nch; c++) {
+            size_t n;
+            if (chunk_decode(all.p + off[c], off[c + 1] - off[c], dt, dv, 65536, &n)) {
+                fprintf(stderr, "decode failed\n");
+                return 1;
+            }
+            sink += dv[n - 1] + (double)dt[0];
+        }
+        dec[r] = sm_mono_ns() - t0;
+    }
+    qsort(dec, runs, sizeof *dec, cmp_u64);
+    /* Decode time per kind (one more pass, timed per series). */
+    ci = 0;
+    for (size_t i = 0; i < ns; i++) {
+        kind_sum *ks = kinds;
+        while (strcmp(ks->kind, wl_series_kind(w, i))) ks++;
+        uint64_t t1 = sm_mono_ns();
+        for (size_t c = 0; c < nch_per; c++, ci++) {
+            size_t n;
+            if (chunk_decode(all.p + off[ci], off[ci + 1] - off[ci], dt, dv, 65536, &n)) return 1;
+            sink += dv[n - 1];
+        }
+        ks->dec_ns += sm_mono_ns() - t1;
+    }
+    double samples = (double)ns * (double)nscr;
+    printf("workload: %u hosts, %zu series, %zu scrapes (%.1f h), jitter %lld ms, %u samples/chunk\n",
+           hosts, ns, nscr, hours, (long long)jitter, chunk_n);
+    printf("samples: %.0f  chunks: %zu\n", samples, nch);
+    printf("bytes/sample: %.3f (seismo)  %.3f (Gorilla encoding, same data)  ratio %.2fx\n",
+           (double)all.len / samples, (double)gorilla / samples, (double)gorilla / (double)all.len);
+    for (kind_sum *ks = kinds; ks->kind; ks++)
+        printf("  %-8s %5.1f%% of samples: %.3f B/sample (Gorilla %.3f), decode %.2f ns/sample\n",
+               ks->kind, 100.0 * (double)ks->samples / samples, (double)ks->bytes / (double)ks->samples,
+               (double)ks->gorilla / (double)ks->samples, (double)ks->dec_ns / (double)ks->samples);
+    printf("encode: %.2f ns/sample\n", (double)enc_ns / samples);
+    printf("decode: %.2f ns/sample (median of %u runs; best %.2f)\n", (double)dec[runs / 2] / samples,
+           runs, (double)dec[0] / samples);
+    if (sink == 12345) printf("#\n");
+    sm_free(dec);
+    sm_free(dt);
+    sm_free(dv);
+    sm_free(off);
+    sm_buf_fini(&all);
+    sm_free(ts);
+    sm_free(vs);
+    sm_free(rt);
+    sm_free(rv);
+    wl_free(w);
+    return 0;
+}

@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tsdb/base/sm_error.h"
+
 extern unsigned long check_passed, check_failed;
 
 #define CHECK_REPORT_(ok, ...)                                   \
@@ -63,8 +65,9 @@ extern unsigned long check_passed, check_failed;
 #define CHECK_OK_ERR(expr, errp)                                                        \
     do {                                                                                \
         int rc_ = (expr);                                                               \
+        const sm_error *e_ = (errp);                                                    \
         CHECK_REPORT_(rc_ == 0, "%s: returned %d (%s), expected 0", #expr, rc_,         \
-                      (errp) && (errp)->msg[0] ? (errp)->msg : "no message");           \
+                      e_ && e_->msg[0] ? e_->msg : "no message");                       \
     } while (0)
 
 /* The run's seed: SEISMO_TEST_SEED if set, else a fixed default.  Printed. */

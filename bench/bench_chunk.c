@@ -18,6 +18,7 @@
 typedef struct kind_sum {
     const char *kind;
     uint64_t bytes, gorilla, samples, dec_ns;
+    uint64_t ts_enc[4], val_enc[4]; /* chunks per encoding */
 } kind_sum;
 
 static int cmp_u64(const void *a, const void *b) {
@@ -95,6 +96,11 @@ int main(int argc, char **argv) {
             gorilla += g;
             ks->gorilla += g;
             ks->bytes += off[ci + 1] - off[ci];
+            chunk_info info;
+            if (chunk_info_read(all.p + off[ci], off[ci + 1] - off[ci], &info) == 0) {
+                ks->ts_enc[info.ts_enc & 3]++;
+                ks->val_enc[info.val_enc & 3]++;
+            }
             ks->samples += n;
         }
     }
@@ -141,6 +147,12 @@ int main(int argc, char **argv) {
         printf("  %-8s %5.1f%% of samples: %.3f B/sample (Gorilla %.3f), decode %.2f ns/sample\n",
                ks->kind, 100.0 * (double)ks->samples / samples, (double)ks->bytes / (double)ks->samples,
                (double)ks->gorilla / (double)ks->samples, (double)ks->dec_ns / (double)ks->samples);
+    printf("  chunks by encoding (time single/grid/dod, value const/int/xor):\n");
+    for (kind_sum *ks = kinds; ks->kind; ks++)
+        printf("  %-8s time %llu/%llu/%llu  value %llu/%llu/%llu\n", ks->kind,
+               (unsigned long long)ks->ts_enc[0], (unsigned long long)ks->ts_enc[1],
+               (unsigned long long)ks->ts_enc[2], (unsigned long long)ks->val_enc[0],
+               (unsigned long long)ks->val_enc[1], (unsigned long long)ks->val_enc[2]);
     printf("encode: %.2f ns/sample\n", (double)enc_ns / samples);
     printf("decode: %.2f ns/sample (median of %u runs; best %.2f)\n", (double)dec[runs / 2] / samples,
            runs, (double)dec[0] / samples);

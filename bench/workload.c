@@ -248,6 +248,93 @@ static void build_host(wl *w, uint32_t h) {
         s->sd = 0.3;
         s->p = 0.25; /* a GC runs in a quarter of the scrape intervals */
     }
+    /* The rest of a typical node_exporter: per-CPU guest time and softnet
+     * counters, container network devices that are mostly idle, tmpfs
+     * mounts, info metrics, the Go runtime's memstats and the exporter's
+     * own HTTP handler counter. */
+    for (int c = 0; c < 8; c++) {
+        snprintf(b1, sizeof b1, "%d", c);
+        series *s = add(w, h, "node_cpu_guest_seconds_total", M_CONST, "const", "cpu", b1, "mode", "nice",
+                        (const char *)NULL);
+        s = add(w, h, "node_cpu_guest_seconds_total", M_CONST, "const", "cpu", b1, "mode", "user",
+                (const char *)NULL);
+        s = add(w, h, "node_softnet_processed_total", M_COUNTER, "counter", "cpu", b1, (const char *)NULL);
+        set(s, 400, 120, 1, 1, (int64_t)(unif(r) * 1e8));
+        s = add(w, h, "node_softnet_dropped_total", M_CONST, "const", "cpu", b1, (const char *)NULL);
+        s = add(w, h, "node_softnet_times_squeezed_total", M_SPARSE, "counter", "cpu", b1, (const char *)NULL);
+        set(s, 0, 0.6, 1, 1, 40);
+        s->p = 0.05;
+        s->v = 40;
+        s = add(w, h, "node_cpu_scaling_frequency_hertz", M_SPARSE, "gauge", "cpu", b1, (const char *)NULL);
+        set(s, 0, 40, 1, 1000000, 2400);
+        s->p = 0.2;
+        s->v = 2.4e9;
+    }
+    static const char *vdevs[] = {"docker0", "veth1a2b3c", "veth4d5e6f"};
+    for (int d = 0; d < 3; d++)
+        for (int i = 0; i < 8; i++) {
+            snprintf(b2, sizeof b2, "node_network_%s_total", nets[i]);
+            bool idle = d > 0 || i >= 4;
+            series *s = add(w, h, b2, idle ? M_SPARSE : M_COUNTER, "counter", "device", vdevs[d],
+                            (const char *)NULL);
+            set(s, i < 2 ? 2000 : 5, i < 2 ? 1500 : 4, 1, 1, (int64_t)(unif(r) * 1e6));
+            s->p = 0.1;
+            s->sd = i < 2 ? 300 : 2;
+            s->v = (double)s->im;
+        }
+    static const char *tmpfs[] = {"/run", "/run/lock", "/dev/shm", "/run/user/1000"};
+    for (int m = 0; m < 4; m++)
+        for (int i = 0; i < 4; i++) {
+            snprintf(b2, sizeof b2, "node_filesystem_%s",
+                     (const char *[]){"size_bytes", "avail_bytes", "files", "readonly"}[i]);
+            series *s = add(w, h, b2, M_CONST, "const", "device", "tmpfs", "fstype", "tmpfs", "mountpoint",
+                            tmpfs[m], (const char *)NULL);
+            s->v = i == 3 ? 0 : (double)((int64_t)(unif(r) * 1e5) * 4096);
+        }
+    static const char *infos[] = {"node_uname_info", "node_os_info", "node_exporter_build_info", "go_info",
+                                  "node_dmi_info", "node_selinux_enabled", "node_textfile_scrape_error"};
+    for (size_t i = 0; i < sizeof infos / sizeof *infos; i++) {
+        series *s = add(w, h, infos[i], M_CONST, "const", (const char *)NULL);
+        s->v = i < 5 ? 1 : 0;
+    }
+    for (int d = 0; d < 5; d++) {
+        const char *dv = d < 2 ? devs[d] : vdevs[d - 2];
+        series *s = add(w, h, "node_network_up", M_CONST, "const", "device", dv, (const char *)NULL);
+        s->v = 1;
+        s = add(w, h, "node_network_mtu_bytes", M_CONST, "const", "device", dv, (const char *)NULL);
+        s->v = 1500;
+        s = add(w, h, "node_network_info", M_CONST, "const", "device", dv, (const char *)NULL);
+        s->v = 1;
+    }
+    static const char *gomem[] = {"buck_hash_sys_bytes", "frees_total", "gc_sys_bytes", "heap_alloc_bytes",
+                                  "heap_idle_bytes", "heap_inuse_bytes", "heap_released_bytes",
+                                  "heap_sys_bytes", "last_gc_time_seconds", "lookups_total",
+                                  "mallocs_total", "mcache_inuse_bytes", "mcache_sys_bytes",
+                                  "mspan_inuse_bytes", "mspan_sys_bytes", "next_gc_bytes",
+                                  "other_sys_bytes", "stack_inuse_bytes", "stack_sys_bytes", "sys_bytes"};
+    for (size_t i = 0; i < sizeof gomem / sizeof *gomem; i++) {
+        snprintf(b2, sizeof b2, "go_memstats_%s", gomem[i]);
+        series *s;
+        if (strstr(gomem[i], "_total")) {
+            s = add(w, h, b2, M_COUNTER, "counter", (const char *)NULL);
+            set(s, i == 9 ? 0 : 9000, i == 9 ? 0 : 2000, 1, 1, (int64_t)(unif(r) * 1e7));
+        } else if (i % 3 == 0) {
+            s = add(w, h, b2, M_SPARSE, "gauge", (const char *)NULL);
+            set(s, 0, 4, 1, 8192, 500);
+            s->p = 0.1;
+            s->v = 500.0 * 8192;
+        } else {
+            s = add(w, h, b2, M_WALK, "gauge", (const char *)NULL);
+            set(s, 0, 60, 1, 8, 400000);
+        }
+    }
+    static const char *codes[] = {"200", "500", "503"};
+    for (int i = 0; i < 3; i++) {
+        series *s = add(w, h, "promhttp_metric_handler_requests_total", i ? M_CONST : M_COUNTER, "counter",
+                        "code", codes[i], (const char *)NULL);
+        set(s, 1, 0, 1, 1, 1000); /* one scrape, one request */
+        s->v = 0;
+    }
     series *s = add(w, h, "go_goroutines", M_WALK, "gauge", (const char *)NULL);
     set(s, 0, 0.8, 1, 1, 8);
     s = add(w, h, "go_memstats_alloc_bytes", M_WALK, "gauge", (const char *)NULL);

@@ -3,7 +3,7 @@
  * workload.h - a synthetic node_exporter fleet, shared by the chunk, storage,
  * ingest and query benchmarks so that they all measure the same data.
  *
- * Each host exposes about 300 series shaped like node_exporter 1.x and its
+ * Each host exposes about 500 series shaped like node_exporter 1.x and its
  * Go runtime: CPU seconds (2-decimal counters), memory and filesystem bytes
  * (4 KiB multiples, mostly flat), network and disk counters, load averages,
  * collector durations and GC quantiles (full-precision floats from

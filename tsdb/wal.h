@@ -76,7 +76,7 @@ int wal_wait(wal *w, uint64_t lsn, sm_error *err);
 
 /* Checkpoint: close the current segment, rewrite every closed segment (and
  * the previous checkpoint) into a new checkpoint that keeps the series
- * records for which keep_series(ctx, ref) is true and the samples with
+ * records for which keep_series(ctx, ref) is true and those series' samples with
  * t >= mint, then delete what it replaces.  Appends may continue meanwhile
  * into the new segment. */
 typedef bool (*wal_keep_series_fn)(void *ctx, uint64_t ref);

@@ -72,7 +72,9 @@ int head_check_window(head *h, sm_ms_t t);
  * (no such ref), SM_ENOMEM. */
 int head_append(head *h, uint64_t ref, sm_ms_t t, double v, bool check_window);
 
-/* Series matching the matchers with samples in [mint, maxt]; chunk bytes are
+/* Series matching the matchers with chunks overlapping [mint, maxt] (a
+ * series whose chunk spans the range can have no sample inside it: the
+ * iterator then yields nothing, as in Prometheus); chunk bytes are
  * copied into the arena (open chunks finished on the fly), prio set on each
  * chunk ref. */
 int head_select(head *h, const sm_matcher *ms, size_t nms, sm_ms_t mint, sm_ms_t maxt,

@@ -106,8 +106,8 @@ typedef struct tsdb_select_limits {
 } tsdb_select_limits;
 
 /* Series matching all matchers (at least one must not match the empty
- * string, as in Prometheus) with samples in [mint, maxt] (inclusive), sorted
- * by labels.  The set is a consistent snapshot: later appends, compactions
+ * string, as in Prometheus) with chunks overlapping [mint, maxt] (inclusive;
+ * a series may then yield no sample inside the range), sorted by labels.  The set is a consistent snapshot: later appends, compactions
  * and deletions do not change it.  Free with tsdb_series_set_free. */
 int tsdb_select(tsdb *db, const sm_matcher *ms, size_t nms, sm_ms_t mint, sm_ms_t maxt,
                 const tsdb_select_limits *lim, tsdb_series_set **out, sm_error *err);

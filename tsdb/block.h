@@ -78,9 +78,10 @@ void block_mark_deleted(block *b);
 const block_meta *block_get_meta(const block *b);
 const char *block_dir(const block *b);
 
-/* Series matching every matcher with chunks overlapping [mint, maxt].
- * Arrays and labels in the arena; chunk bytes point into the mapping (valid
- * while the caller holds a reference); prio is set to `prio`. */
+/* Series matching every matcher (all series when nms == 0) with chunks
+ * overlapping [mint, maxt].  Arrays in the arena; label strings and chunk
+ * bytes point into the block (valid while the caller holds a reference);
+ * prio is set to `prio`. */
 int block_select(block *b, const sm_matcher *ms, size_t nms, sm_ms_t mint, sm_ms_t maxt,
                  uint32_t prio, sm_arena *a, tsdb_sel *out, sm_error *err);
 /* Sorted distinct label names / values of `name` among series matching the

@@ -631,7 +631,10 @@ static int cut(tsdb *db, sm_ms_t maxt, sm_error *err) {
                "error=\"%s\"", err ? err->msg : "");
         return rc;
     }
+    /* No append may hold a ref to a series truncate drops. */
+    pthread_rwlock_wrlock(&db->cut_lock);
     head_truncate(db->h);
+    pthread_rwlock_unlock(&db->cut_lock);
     rc = wal_checkpoint(db->w, maxt, keep_series, db, err);
     if (rc) /* the data is in blocks; the WAL is just longer than needed */
         sm_log(SM_LOG_WARN, "tsdb", "WAL checkpoint failed", "error=\"%s\"", err ? err->msg : "");

@@ -79,6 +79,7 @@ void tsdb_opts_default(tsdb_opts *o) {
     o->chunk_max_samples = 120;
     o->max_series = 0;
     o->background = true;
+    o->background_interval_ms = BG_PERIOD_MS;
 }
 
 /* ---- WAL replay ---- */
@@ -148,6 +149,7 @@ int tsdb_open(const char *dir, const tsdb_opts *o, tsdb **out, sm_error *err) {
     db->o = *o;
     if (db->o.block_range_ms <= 0) db->o.block_range_ms = 2 * HOUR_MS;
     if (db->o.chunk_max_samples == 0) db->o.chunk_max_samples = 120;
+    if (db->o.background_interval_ms <= 0) db->o.background_interval_ms = BG_PERIOD_MS;
     db->lock_fd = -1;
     db->floor = SM_MS_MIN;
     pthread_rwlock_init(&db->cut_lock, NULL);
@@ -685,7 +687,9 @@ static void *bg_main(void *arg) {
     while (!db->closing) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += BG_PERIOD_MS / 1000;
+        int64_t ns = (int64_t)ts.tv_nsec + db->o.background_interval_ms * 1000000;
+        ts.tv_sec += (time_t)(ns / 1000000000);
+        ts.tv_nsec = (long)(ns % 1000000000);
         pthread_cond_timedwait(&db->bg_cv, &db->bg_mu, &ts);
         if (db->closing) break;
         pthread_mutex_unlock(&db->bg_mu);

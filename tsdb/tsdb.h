@@ -49,6 +49,7 @@ typedef struct tsdb_opts {
     uint32_t chunk_max_samples;    /* default 120 */
     uint64_t max_series;           /* head series limit, 0 = none */
     bool background;               /* run the compaction thread (default true) */
+    int64_t background_interval_ms;/* how often it runs (default 30 s) */
 } tsdb_opts;
 
 void tsdb_opts_default(tsdb_opts *o);

@@ -140,7 +140,7 @@ static void build_host(wl *w, uint32_t h) {
     for (size_t i = 0; i < sizeof mem / sizeof *mem; i++) {
         snprintf(b2, sizeof b2, "node_memory_%s_bytes", mem[i]);
         series *s = add(w, h, b2, M_WALK, "gauge", (const char *)NULL);
-        set(s, 0, 30 + unif(r) * 300, 1, 4096, (int64_t)(unif(r) * 4e6) * 4096);
+        set(s, 0, 30 + unif(r) * 300, 1, 4096, (int64_t)(unif(r) * 4e6)); /* pages: up to 16 GiB */
     }
     static const char *memc[] = {"MemTotal", "SwapTotal", "SwapFree", "HugePages_Total", "Hugepagesize"};
     for (size_t i = 0; i < sizeof memc / sizeof *memc; i++) {
@@ -461,14 +461,20 @@ void wl_step(wl *w, sm_ms_t *ts, double *vs) {
 int wl_write_openmetrics(wl *w, FILE *f, size_t nscrapes) {
     sm_ms_t *ts = sm_malloc(w->n * sizeof *ts);
     double *vs = sm_malloc(w->n * sizeof *vs);
-    char lb[1024];
     for (size_t k = 0; k < nscrapes; k++) {
         wl_step(w, ts, vs);
         for (size_t i = 0; i < w->n; i++) {
-            sm_labels_format(&w->s[i].ls, lb, sizeof lb);
-            /* OpenMetrics timestamps are seconds; %.17g keeps every bit. */
-            fprintf(f, "%s %.17g %lld.%03lld\n", lb, vs[i], (long long)(ts[i] / 1000),
-                    (long long)(ts[i] % 1000));
+            /* name{l="v",...} value seconds: no spaces inside the braces,
+             * as OpenMetrics requires; %.17g keeps every bit. */
+            const sm_labels *ls = &w->s[i].ls;
+            fputs(sm_labels_get(ls, "__name__"), f);
+            int k2 = 0;
+            for (uint32_t j = 0; j < ls->n; j++) {
+                if (!strcmp(ls->v[j].name, "__name__")) continue;
+                fprintf(f, "%c%s=\"%s\"", k2++ ? ',' : '{', ls->v[j].name, ls->v[j].value);
+            }
+            if (k2) fputc('}', f);
+            fprintf(f, " %.17g %lld.%03lld\n", vs[i], (long long)(ts[i] / 1000), (long long)(ts[i] % 1000));
         }
     }
     fprintf(f, "# EOF\n");

@@ -63,6 +63,13 @@ static void test_varint(uint64_t *rng) {
     uint8_t overlong[11] = {0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01};
     sm_rd_init(&r, overlong, sizeof overlong);
     CHECK_EQ_INT(sm_rd_uvarint(&r, &u), SM_ECORRUPT);
+    uint8_t padded[2] = {0x81, 0x00}; /* 1 with a redundant zero group */
+    sm_rd_init(&r, padded, sizeof padded);
+    CHECK_EQ_INT(sm_rd_uvarint(&r, &u), SM_ECORRUPT);
+    uint8_t zero[1] = {0x00};
+    sm_rd_init(&r, zero, sizeof zero);
+    CHECK_OK(sm_rd_uvarint(&r, &u));
+    CHECK(u == 0);
     uint8_t overflow[10] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02};
     sm_rd_init(&r, overflow, sizeof overflow);
     CHECK_EQ_INT(sm_rd_uvarint(&r, &u), SM_ECORRUPT);

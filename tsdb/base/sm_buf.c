@@ -134,6 +134,7 @@ int sm_rd_uvarint(sm_rd *r, uint64_t *out) {
         if (shift == 63 && c > 1) return SM_ECORRUPT; /* overflow */
         v |= (uint64_t)(c & 0x7f) << shift;
         if (!(c & 0x80)) {
+            if (c == 0 && shift > 0) return SM_ECORRUPT; /* overlong: one encoding per value */
             r->p = p;
             *out = v;
             return 0;

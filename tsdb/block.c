@@ -8,7 +8,8 @@
  *   index      a magic, then five sections, each framed as u32 length,
  *              payload, u32 CRC-32C: symbols, series, series offsets, label
  *              table, postings;
- *   meta.json  the block's ULID, time range, counts and level.
+ *   meta.json  the block's ULID, time range, counts, level and a CRC-32C, in
+ *              one canonical text that the reader requires byte for byte.
  *
  * The writer keeps the series' labels and chunk positions in memory (chunk
  * bytes go straight to the chunks file through io_uring) and writes the
@@ -18,7 +19,13 @@
  * series entry once at open (so a bad offset is found then, not during a
  * query), and keeps in memory only the symbols (as NUL-terminated strings),
  * the series offsets and the label table.  Chunk bytes are checked by a
- * CRC-32C per series, computed when a query first reads them and kept.
+ * CRC-32C per series, computed when a query first reads them and kept
+ * (an atomic byte per series, so concurrent queries may both compute it).
+ * block_verify goes further: it decodes every chunk and checks that the
+ * postings are exactly the inverse of the series' labels.
+ *
+ * Not done here: repairing a damaged block (it is refused whole), and
+ * deciding which blocks to compact or delete (blockset.c).
  */
 #include "block.h"
 
@@ -47,6 +54,9 @@
 #define MAGIC_LEN 8
 #define NSECTIONS 5
 #define META_VERSION 1
+#define META_MAX 1024 /* bytes; the canonical text is under 400 */
+#define MAX_LABELS 256 /* per series, enforced by the writer and the reader */
+#define MAX_SERIES_CHUNKS (1u << 24) /* per series and block, likewise */
 
 /* ---- ULIDs ---- */
 
@@ -105,6 +115,7 @@ struct block_writer {
     wchunk *c;
     size_t nc, capc;
     uint64_t nsamples;
+    bool failed;        /* a write failed: only abort (or a failing commit) remains */
 };
 
 int block_writer_new(const char *data_dir, sm_uring *ring, sm_ms_t mint, sm_ms_t maxt,
@@ -169,16 +180,36 @@ void block_writer_abort(block_writer *w) {
 
 int block_writer_add_series(block_writer *w, const sm_labels *ls, const tsdb_chunk_ref *chunks,
                             uint32_t n, sm_error *err) {
+    if (w->failed) return SM_ERR(err, SM_EIO, "block writer for %s failed earlier", w->tmp);
     if (n == 0) return 0;
     if (w->ns && sm_labels_cmp(&w->s[w->ns - 1].ls, ls) >= 0)
         return SM_ERR(err, SM_EINVAL, "block series out of order");
+    if (ls->n == 0 || ls->n > MAX_LABELS)
+        return SM_ERR(err, ls->n ? SM_ELIMIT : SM_EINVAL, "a block series has %u labels (1 to %d allowed)",
+                      ls->n, MAX_LABELS);
+    for (uint32_t i = 1; i < ls->n; i++)
+        if (strcmp(ls->v[i - 1].name, ls->v[i].name) >= 0)
+            return SM_ERR(err, SM_EINVAL, "block series labels not sorted by name");
+    if (n > MAX_SERIES_CHUNKS || w->ns >= UINT32_MAX - 1 || w->nc + n >= UINT32_MAX)
+        return SM_ERR(err, SM_ELIMIT, "too many series or chunks for one block");
+    /* Validate everything before writing anything: a refused series leaves
+     * the writer as it was. */
+    uint64_t samples = 0;
     for (uint32_t i = 0; i < n; i++) {
-        if (chunks[i].mint < w->mint || chunks[i].maxt >= w->maxt || chunks[i].mint > chunks[i].maxt)
+        const tsdb_chunk_ref *c = &chunks[i];
+        if (c->mint < w->mint || c->maxt >= w->maxt || c->mint > c->maxt)
             return SM_ERR(err, SM_EINVAL, "chunk [%lld, %lld] outside the block [%lld, %lld)",
-                          (long long)chunks[i].mint, (long long)chunks[i].maxt, (long long)w->mint,
+                          (long long)c->mint, (long long)c->maxt, (long long)w->mint,
                           (long long)w->maxt);
-        if (i && chunks[i].mint <= chunks[i - 1].maxt)
+        if (i && c->mint <= chunks[i - 1].maxt)
             return SM_ERR(err, SM_EINVAL, "overlapping chunks in one block series");
+        chunk_info ci;
+        if (!c->data || c->len == 0 || chunk_info_read(c->data, c->len, &ci))
+            return SM_ERR(err, SM_EINVAL, "a chunk to be written to a block is corrupt");
+        if (ci.mint != c->mint || ci.maxt != c->maxt)
+            return SM_ERR(err, SM_EINVAL, "chunk reference [%lld, %lld] disagrees with its chunk [%lld, %lld]",
+                          (long long)c->mint, (long long)c->maxt, (long long)ci.mint, (long long)ci.maxt);
+        samples += ci.count;
     }
     if (w->ns == w->caps) {
         size_t nc = w->caps ? w->caps * 2 : 1024;
@@ -202,16 +233,18 @@ int block_writer_add_series(block_writer *w, const sm_labels *ls, const tsdb_chu
     s->chunk0 = (uint32_t)w->nc;
     uint32_t crc = 0;
     for (uint32_t i = 0; i < n; i++) {
-        chunk_info ci;
-        if (chunk_info_read(chunks[i].data, chunks[i].len, &ci))
-            return SM_ERR(err, SM_ECORRUPT, "a chunk to be written to a block is corrupt");
-        w->nsamples += ci.count;
-        if (sm_uring_file_write(w->chunks, chunks[i].data, chunks[i].len))
-            return SM_ERR(err, SM_EIO, "cannot write block chunks");
+        if (sm_uring_file_write(w->chunks, chunks[i].data, chunks[i].len)) {
+            /* The chunks file now holds part of a series: nothing after
+             * this can be consistent, so the writer only aborts from here. */
+            w->failed = true;
+            return SM_ERR(err, SM_EIO, "cannot write block chunks in %s", w->tmp);
+        }
         crc = sm_crc32c(crc, chunks[i].data, chunks[i].len);
-        w->c[w->nc++] = (wchunk){chunks[i].mint, chunks[i].maxt, chunks[i].len};
+        w->c[w->nc + i] = (wchunk){chunks[i].mint, chunks[i].maxt, chunks[i].len};
     }
     s->crc = crc;
+    w->nc += n;
+    w->nsamples += samples;
     w->ns++;
     return 0;
 }
@@ -342,8 +375,9 @@ static int write_index(block_writer *w, const char *path, uint64_t *bytes, sm_er
         sm_ms_t prev = w->mint;
         for (uint32_t k = 0; k < s->nchunks; k++) {
             const wchunk *c = &w->c[s->chunk0 + k];
-            if (sm_buf_put_uvarint(&sec, (uint64_t)(c->mint - prev)) ||
-                sm_buf_put_uvarint(&sec, (uint64_t)(c->maxt - c->mint)) || sm_buf_put_uvarint(&sec, c->len))
+            if (sm_buf_put_uvarint(&sec, (uint64_t)c->mint - (uint64_t)prev) ||
+                sm_buf_put_uvarint(&sec, (uint64_t)c->maxt - (uint64_t)c->mint) ||
+                sm_buf_put_uvarint(&sec, c->len))
                 goto nomem;
             prev = c->maxt;
         }
@@ -411,18 +445,34 @@ out:
     return rc;
 }
 
+/* meta.json is the canonical text below and nothing else: the reader
+ * rebuilds it from the values it parsed and requires the file to be byte for
+ * byte the same, so any edit that is not a change of a value is refused, and
+ * the last field, a CRC-32C of every byte before its line, catches changes of
+ * values.  Returns the length (or what it would need, like snprintf). */
 static int meta_format(const block_meta *m, char *buf, size_t cap) {
-    return snprintf(buf, cap,
-                    "{\n  \"version\": %d,\n  \"ulid\": \"%s\",\n  \"minTime\": %" PRId64
-                    ",\n  \"maxTime\": %" PRId64 ",\n  \"stats\": {\"numSeries\": %" PRIu64
-                    ", \"numChunks\": %" PRIu64 ", \"numSamples\": %" PRIu64 ", \"numBytes\": %" PRIu64
-                    "},\n  \"compaction\": {\"level\": %u}\n}\n",
-                    META_VERSION, m->ulid, m->mint, m->maxt, m->nseries, m->nchunks, m->nsamples,
-                    m->bytes, m->level);
+    int n = snprintf(buf, cap,
+                     "{\n  \"version\": %d,\n  \"ulid\": \"%s\",\n  \"minTime\": %" PRId64
+                     ",\n  \"maxTime\": %" PRId64 ",\n  \"stats\": {\"numSeries\": %" PRIu64
+                     ", \"numChunks\": %" PRIu64 ", \"numSamples\": %" PRIu64 ", \"numBytes\": %" PRIu64
+                     "},\n  \"compaction\": {\"level\": %u},\n",
+                     META_VERSION, m->ulid, m->mint, m->maxt, m->nseries, m->nchunks, m->nsamples,
+                     m->bytes, m->level);
+    if (n < 0 || (size_t)n >= cap) return n;
+    uint32_t crc = sm_crc32c(0, buf, (size_t)n);
+    /* Fixed width, so that the length does not depend on the CRC (numBytes
+     * counts this file). */
+    int k = snprintf(buf + n, cap - (size_t)n, "  \"crc32c\": \"%08" PRIx32 "\"\n}\n", crc);
+    return k < 0 ? k : n + k;
 }
 
 int block_writer_commit(block_writer *w, block_meta *meta, sm_error *err) {
     char path[4200];
+    if (w->failed) {
+        int rc = SM_ERR(err, SM_EIO, "block writer for %s failed earlier", w->tmp);
+        block_writer_abort(w);
+        return rc;
+    }
     int rc = sm_uring_file_close(w->chunks);
     uint64_t chunk_bytes = 0, index_bytes = 0;
     w->chunks = NULL;
@@ -444,11 +494,18 @@ int block_writer_commit(block_writer *w, block_meta *meta, sm_error *err) {
     m.nchunks = w->nc;
     m.nsamples = w->nsamples;
     m.level = w->level;
-    char buf[1024];
-    m.bytes = chunk_bytes + index_bytes;
-    int len = meta_format(&m, buf, sizeof buf);
-    m.bytes += (uint64_t)len;
-    len = meta_format(&m, buf, sizeof buf); /* the count includes the meta file itself */
+    char buf[META_MAX];
+    /* numBytes counts the meta file too, whose length depends on numBytes
+     * (and on nothing else that varies: the CRC has a fixed width).  The
+     * length only grows from round to round, so this reaches the fixed
+     * point in two or three rounds. */
+    int len = 0;
+    for (int round = 0; round < 8; round++) {
+        m.bytes = chunk_bytes + index_bytes + (uint64_t)len;
+        int nl = meta_format(&m, buf, sizeof buf);
+        if (nl == len) break;
+        len = nl;
+    }
     snprintf(path, sizeof path, "%s/meta.json", w->tmp);
     sm_uring_file *f;
     if ((rc = sm_uring_file_create(w->ring, path, &f)) != 0) {
@@ -549,43 +606,61 @@ static void block_destroy(block *b) {
     sm_free(b);
 }
 
-/* Minimal reader of our own meta.json: "key": number. */
-static bool meta_num(const char *js, const char *key, int64_t *out) {
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\":", key);
-    const char *p = strstr(js, pat);
-    if (!p) return false;
-    p += strlen(pat);
+/* Read the number after "key": at *p (which must point at that text). */
+static bool meta_num(const char **p, const char *key, int64_t *out) {
+    size_t kl = strlen(key);
+    if (strncmp(*p, key, kl) != 0) return false;
+    const char *q = *p + kl;
+    if (*q != '-' && (*q < '0' || *q > '9')) return false;
     char *end;
     errno = 0;
-    long long v = strtoll(p, &end, 10);
-    if (end == p || errno) return false;
+    long long v = strtoll(q, &end, 10);
+    if (end == q || errno) return false;
     *out = v;
+    *p = end;
     return true;
 }
 
-static int read_meta(block *b, sm_error *err) {
+static bool meta_skip(const char **p, const char *text) {
+    size_t n = strlen(text);
+    if (strncmp(*p, text, n) != 0) return false;
+    *p += n;
+    return true;
+}
+
+/* Parse meta.json strictly: the fields in the writer's order, then the file
+ * must equal the canonical text for those values (CRC included). */
+static int read_meta(block *b, size_t *meta_len, sm_error *err) {
     char path[4200];
     snprintf(path, sizeof path, "%s/meta.json", b->dir);
     FILE *f = fopen(path, "r");
     if (!f) return SM_ERR_SYS(err, SM_ECORRUPT, errno, "cannot read %s", path);
-    char buf[4096];
+    char buf[META_MAX + 1];
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
+    if (n >= META_MAX) return SM_CORRUPT(err, "%s: too long", path);
     buf[n] = '\0';
+    if (memchr(buf, 0, n)) return SM_CORRUPT(err, "%s: NUL byte", path);
     int64_t version, mint, maxt, ns, nc, nsm, nb, level;
-    const char *u = strstr(buf, "\"ulid\": \"");
-    if (!u || !meta_num(buf, "version", &version) || !meta_num(buf, "minTime", &mint) ||
-        !meta_num(buf, "maxTime", &maxt) || !meta_num(buf, "numSeries", &ns) ||
-        !meta_num(buf, "numChunks", &nc) || !meta_num(buf, "numSamples", &nsm) ||
-        !meta_num(buf, "numBytes", &nb) || !meta_num(buf, "level", &level))
-        return SM_CORRUPT(err, "%s: missing fields", path);
-    if (version != META_VERSION) return SM_CORRUPT(err, "%s: unknown version %lld", path, (long long)version);
-    u += 9;
-    if (strlen(u) < BLOCK_ULID_LEN || u[BLOCK_ULID_LEN] != '"')
-        return SM_CORRUPT(err, "%s: bad ulid", path);
-    memcpy(b->meta.ulid, u, BLOCK_ULID_LEN);
+    const char *p = buf;
+    if (!meta_skip(&p, "{\n  ") || !meta_num(&p, "\"version\": ", &version))
+        return SM_CORRUPT(err, "%s: no version", path);
+    if (version != META_VERSION)
+        return SM_CORRUPT(err, "%s: unknown version %lld", path, (long long)version);
+    if (!meta_skip(&p, ",\n  \"ulid\": \"")) return SM_CORRUPT(err, "%s: no ulid", path);
+    for (int i = 0; i < BLOCK_ULID_LEN; i++)
+        if (!p[i] || !strchr(crockford, p[i])) return SM_CORRUPT(err, "%s: bad ulid", path);
+    memcpy(b->meta.ulid, p, BLOCK_ULID_LEN);
     b->meta.ulid[BLOCK_ULID_LEN] = '\0';
+    p += BLOCK_ULID_LEN;
+    if (!meta_skip(&p, "\",\n  ") || !meta_num(&p, "\"minTime\": ", &mint) || !meta_skip(&p, ",\n  ") ||
+        !meta_num(&p, "\"maxTime\": ", &maxt) || !meta_skip(&p, ",\n  \"stats\": {") ||
+        !meta_num(&p, "\"numSeries\": ", &ns) || !meta_skip(&p, ", ") ||
+        !meta_num(&p, "\"numChunks\": ", &nc) || !meta_skip(&p, ", ") ||
+        !meta_num(&p, "\"numSamples\": ", &nsm) || !meta_skip(&p, ", ") ||
+        !meta_num(&p, "\"numBytes\": ", &nb) || !meta_skip(&p, "},\n  \"compaction\": {") ||
+        !meta_num(&p, "\"level\": ", &level) || !meta_skip(&p, "},\n  \"crc32c\": \""))
+        return SM_CORRUPT(err, "%s: missing or misplaced fields", path);
     if (mint >= maxt || ns < 0 || nc < 0 || nsm < 0 || nb < 0 || level < 0 || level > 1000)
         return SM_CORRUPT(err, "%s: values out of range", path);
     b->meta.mint = mint;
@@ -595,6 +670,11 @@ static int read_meta(block *b, sm_error *err) {
     b->meta.nsamples = (uint64_t)nsm;
     b->meta.bytes = (uint64_t)nb;
     b->meta.level = (uint32_t)level;
+    char canon[META_MAX];
+    int cl = meta_format(&b->meta, canon, sizeof canon);
+    if (cl < 0 || (size_t)cl != n || memcmp(canon, buf, n) != 0)
+        return SM_CORRUPT(err, "%s: not in canonical form or its crc32c does not match", path);
+    *meta_len = n;
     return 0;
 }
 
@@ -602,7 +682,7 @@ static int read_meta(block *b, sm_error *err) {
  * All reads bounded; 0 or SM_ECORRUPT. */
 typedef struct sentry {
     uint32_t nl;
-    uint32_t lab[2 * 64]; /* name, value ids (at most 64 labels) */
+    uint32_t lab[2 * MAX_LABELS]; /* name, value ids */
     uint64_t off;        /* chunks offset */
     uint32_t crc;
     uint32_t nchunks;
@@ -616,7 +696,7 @@ static int series_read(const block *b, uint64_t id, sentry *e) {
     sm_rd r;
     sm_rd_init(&r, b->series + off, b->series_len - off);
     uint64_t nl, x, y;
-    if (sm_rd_uvarint(&r, &nl) || nl == 0 || nl > 64) return SM_ECORRUPT;
+    if (sm_rd_uvarint(&r, &nl) || nl == 0 || nl > MAX_LABELS) return SM_ECORRUPT;
     e->nl = (uint32_t)nl;
     for (uint32_t i = 0; i < nl; i++) {
         if (sm_rd_uvarint(&r, &x) || sm_rd_uvarint(&r, &y) || x >= b->nsym || y >= b->nsym) return SM_ECORRUPT;
@@ -624,12 +704,28 @@ static int series_read(const block *b, uint64_t id, sentry *e) {
         e->lab[2 * i + 1] = (uint32_t)y;
     }
     uint64_t nch;
-    if (sm_rd_uvarint(&r, &e->off) || sm_rd_le32(&r, &e->crc) || sm_rd_uvarint(&r, &nch) ||
-        nch > (1u << 24))
+    if (sm_rd_uvarint(&r, &e->off) || sm_rd_le32(&r, &e->crc) || sm_rd_uvarint(&r, &nch) || nch == 0 ||
+        nch > MAX_SERIES_CHUNKS)
         return SM_ECORRUPT;
     e->nchunks = (uint32_t)nch;
     e->chunks = r;
     return 0;
+}
+
+/* Label names strictly increasing (symbol ids sort as their strings). */
+static bool labels_sorted(const sentry *e) {
+    for (uint32_t i = 1; i < e->nl; i++)
+        if (e->lab[2 * i] <= e->lab[2 * (i - 1)]) return false;
+    return true;
+}
+
+/* sm_labels_cmp on symbol ids: pair by pair, name then value; a prefix
+ * sorts first. */
+static int entry_cmp(const sentry *a, const sentry *b) {
+    uint32_t n = a->nl < b->nl ? a->nl : b->nl;
+    for (uint32_t i = 0; i < 2 * n; i++)
+        if (a->lab[i] != b->lab[i]) return a->lab[i] < b->lab[i] ? -1 : 1;
+    return (a->nl > b->nl) - (a->nl < b->nl);
 }
 
 /* Next chunk of an entry: times and byte range, validated. */
@@ -638,11 +734,13 @@ static int chunk_next(const block *b, sm_rd *r, sm_ms_t *prev, uint64_t *pos, ts
     uint64_t d, span, len;
     if (sm_rd_uvarint(r, &d) || sm_rd_uvarint(r, &span) || sm_rd_uvarint(r, &len)) return SM_ECORRUPT;
     if (!first && d == 0) return SM_ECORRUPT; /* chunks of a series do not overlap */
-    if (d > (uint64_t)(b->meta.maxt - *prev) || span >= (uint64_t)(b->meta.maxt - b->meta.mint)) return SM_ECORRUPT;
-    sm_ms_t mint = *prev + (sm_ms_t)d;
-    sm_ms_t maxt = mint + (sm_ms_t)span;
-    if (mint < b->meta.mint || maxt >= b->meta.maxt) return SM_ECORRUPT;
-    if (len == 0 || len > b->chunks_len || *pos > b->chunks_len - len) return SM_ECORRUPT;
+    /* Unsigned arithmetic: meta's range may span more than INT64_MAX.
+     * meta.mint <= *prev < meta.maxt holds on entry. */
+    if (d >= (uint64_t)b->meta.maxt - (uint64_t)*prev) return SM_ECORRUPT;
+    sm_ms_t mint = (sm_ms_t)((uint64_t)*prev + d);
+    if (span >= (uint64_t)b->meta.maxt - (uint64_t)mint) return SM_ECORRUPT;
+    sm_ms_t maxt = (sm_ms_t)((uint64_t)mint + span);
+    if (len == 0 || len > UINT32_MAX || len > b->chunks_len || *pos > b->chunks_len - len) return SM_ECORRUPT;
     c->mint = mint;
     c->maxt = maxt;
     c->data = b->chunks + *pos;
@@ -703,7 +801,7 @@ static int parse_index(block *b, sm_error *err) {
     b->series_len = slen[1];
     sm_rd_init(&r, sec[1], slen[1]);
     uint64_t ns;
-    if (sm_rd_uvarint(&r, &ns) || slen[2] != ns * 8 || ns != b->meta.nseries)
+    if (sm_rd_uvarint(&r, &ns) || ns > slen[2] / 8 || slen[2] != ns * 8 || ns != b->meta.nseries)
         return SM_CORRUPT(err, "%s/index: series count disagrees", b->dir);
     b->offs = sec[2];
     b->nseries = ns;
@@ -711,19 +809,34 @@ static int parse_index(block *b, sm_error *err) {
     if (!b->crc_ok) return SM_ERR(err, SM_ENOMEM, "out of memory opening a block");
     /* Every entry once: bounds of labels, chunk offsets and lengths. */
     uint64_t pos = MAGIC_LEN, nchunks = 0;
+    size_t expect = (size_t)(r.p - b->series); /* entries are back to back */
+    sentry *pe = sm_malloc(2 * sizeof *pe); /* this entry and the previous one */
+    if (!pe) return SM_ERR(err, SM_ENOMEM, "out of memory opening a block");
     for (uint64_t i = 0; i < ns; i++) {
-        sentry e;
-        if (series_read(b, i, &e) || e.off != pos)
+        sentry *ep = &pe[i & 1], *prevp = &pe[(i & 1) ^ 1];
+        if (sm_load_le64(b->offs + 8 * i) != expect || series_read(b, i, ep) || ep->off != pos) {
+            sm_free(pe);
             return SM_CORRUPT(err, "%s/index: series %llu is damaged", b->dir, (unsigned long long)i);
+        }
+        if (!labels_sorted(ep) || (i && entry_cmp(prevp, ep) >= 0)) {
+            sm_free(pe);
+            return SM_CORRUPT(err, "%s/index: series %llu is out of order", b->dir, (unsigned long long)i);
+        }
+        sm_rd cr = ep->chunks;
         sm_ms_t prev = b->meta.mint;
-        for (uint32_t k = 0; k < e.nchunks; k++) {
+        for (uint32_t k = 0; k < ep->nchunks; k++) {
             tsdb_chunk_ref c;
-            if (chunk_next(b, &e.chunks, &prev, &pos, &c, k == 0))
+            if (chunk_next(b, &cr, &prev, &pos, &c, k == 0)) {
+                sm_free(pe);
                 return SM_CORRUPT(err, "%s/index: series %llu chunk %u is out of bounds", b->dir,
                                   (unsigned long long)i, k);
+            }
         }
-        nchunks += e.nchunks;
+        nchunks += ep->nchunks;
+        expect = (size_t)(cr.p - b->series);
     }
+    sm_free(pe);
+    if (expect != b->series_len) return SM_CORRUPT(err, "%s/index: trailing series bytes", b->dir);
     if (pos != b->chunks_len) return SM_CORRUPT(err, "%s/chunks: size disagrees with the index", b->dir);
     if (nchunks != b->meta.nchunks) return SM_CORRUPT(err, "%s: chunk count disagrees", b->dir);
 
@@ -739,7 +852,8 @@ static int parse_index(block *b, sm_error *err) {
     if (!b->names || !b->lvs) return SM_ERR(err, SM_ENOMEM, "out of memory opening a block");
     for (uint64_t i = 0; i < nn; i++) {
         uint64_t name, nv;
-        if (sm_rd_uvarint(&r, &name) || name >= b->nsym || sm_rd_uvarint(&r, &nv) || nv == 0 || nv > b->nsym ||
+        if (sm_rd_uvarint(&r, &name) || name >= b->nsym || sm_rd_uvarint(&r, &nv) || nv == 0 ||
+            nv > b->nsym || nv > sm_rd_left(&r) / 2 ||
             (i && name <= b->names[i - 1].name))
             return SM_CORRUPT(err, "%s/index: bad label table entry", b->dir);
         b->names[i].name = (uint32_t)name;
@@ -777,7 +891,8 @@ int block_open(const char *dir, block **out, sm_error *err) {
         return SM_ERR(err, SM_ENOMEM, "out of memory opening a block");
     }
     atomic_store(&b->refs, 1);
-    int rc = read_meta(b, err);
+    size_t meta_len = 0;
+    int rc = read_meta(b, &meta_len, err);
     char path[4200];
     if (!rc) {
         snprintf(path, sizeof path, "%s/chunks", dir);
@@ -789,6 +904,9 @@ int block_open(const char *dir, block **out, sm_error *err) {
         int e = map_ro(path, &b->index, &b->index_len);
         if (e) rc = SM_ERR_SYS(err, SM_ECORRUPT, -e, "cannot map %s", path);
     }
+    if (!rc && b->meta.bytes != (uint64_t)b->chunks_len + b->index_len + meta_len)
+        rc = SM_CORRUPT(err, "%s: file sizes (%zu + %zu + %zu) disagree with meta.json numBytes %llu", dir,
+                        b->chunks_len, b->index_len, meta_len, (unsigned long long)b->meta.bytes);
     if (!rc) rc = parse_index(b, err);
     if (rc) {
         block_destroy(b);
@@ -828,7 +946,7 @@ static int post_read(const block *b, uint64_t off, uint32_t **v, size_t *n, size
     sm_rd r;
     sm_rd_init(&r, b->post + off, b->post_len - off);
     uint64_t cnt;
-    if (sm_rd_uvarint(&r, &cnt) || cnt > b->nseries) return SM_ECORRUPT;
+    if (sm_rd_uvarint(&r, &cnt) || cnt > b->nseries || cnt > sm_rd_left(&r)) return SM_ECORRUPT;
     if (*n + cnt > *cap) {
         size_t nc = (*n + cnt) * 2;
         uint32_t *nv = sm_realloc(*v, nc * sizeof *nv);
@@ -955,9 +1073,11 @@ static bool series_crc_ok(block *b, uint64_t id, const sentry *e) {
 
 int block_select(block *b, const sm_matcher *ms, size_t nms, sm_ms_t mint, sm_ms_t maxt,
                  uint32_t prio, sm_arena *a, tsdb_sel *out, sm_error *err) {
-    out->v = NULL;
-    out->n = 0;
-    if (mint >= b->meta.maxt || maxt < b->meta.mint) return 0;
+    if (mint >= b->meta.maxt || maxt < b->meta.mint) {
+        out->v = NULL;
+        out->n = 0;
+        return 0;
+    }
     uint32_t *cand;
     size_t ncand;
     bool all;
@@ -1033,7 +1153,8 @@ static int list_common(block *b, const char *name, const sm_matcher *ms, size_t 
         if (!name) {
             const char **v = sm_arena_alloc(a, (b->nnames ? b->nnames : 1) * sizeof *v);
             if (!v) return SM_ERR(err, SM_ENOMEM, "out of memory");
-            for (uint32_t i = 0; i < b->nnames; i++) v[i] = sm_arena_strdup(a, b->sym[b->names[i].name]);
+            for (uint32_t i = 0; i < b->nnames; i++)
+                if (!(v[i] = sm_arena_strdup(a, b->sym[b->names[i].name]))) return SM_ERR(err, SM_ENOMEM, "out of memory");
             *outv = v;
             *outn = b->nnames;
             return 0;
@@ -1042,7 +1163,8 @@ static int list_common(block *b, const char *name, const sm_matcher *ms, size_t 
         uint32_t n = ln ? ln->n : 0;
         const char **v = sm_arena_alloc(a, (n ? n : 1) * sizeof *v);
         if (!v) return SM_ERR(err, SM_ENOMEM, "out of memory");
-        for (uint32_t i = 0; i < n; i++) v[i] = sm_arena_strdup(a, b->sym[ln->v[i].value]);
+        for (uint32_t i = 0; i < n; i++)
+            if (!(v[i] = sm_arena_strdup(a, b->sym[ln->v[i].value]))) return SM_ERR(err, SM_ENOMEM, "out of memory");
         *outv = v;
         *outn = n;
         return 0;
@@ -1077,10 +1199,12 @@ static int list_common(block *b, const char *name, const sm_matcher *ms, size_t 
     if (!rc && !v) rc = SM_ERR(err, SM_ENOMEM, "out of memory");
     if (!rc) {
         size_t k = 0;
-        for (uint32_t i = 0; i < b->nsym; i++) /* symbol order is string order */
-            if (used[i]) v[k++] = sm_arena_strdup(a, b->sym[i]);
-        *outv = v;
-        *outn = cnt;
+        for (uint32_t i = 0; i < b->nsym && !rc; i++) /* symbol order is string order */
+            if (used[i] && !(v[k++] = sm_arena_strdup(a, b->sym[i]))) rc = SM_ERR(err, SM_ENOMEM, "out of memory");
+        if (!rc) {
+            *outv = v;
+            *outn = cnt;
+        }
     }
     sm_free(used);
     return rc;
@@ -1096,31 +1220,78 @@ int block_label_values(block *b, const char *name, const sm_matcher *ms, size_t 
     return list_common(b, name, ms, nms, a, values, n, err);
 }
 
+/* Every postings entry names a series that has that label, and there are as
+ * many entries as labels over all series: the postings are exactly the
+ * inverse of the series section. */
+static int verify_postings(block *b, uint64_t nlabels, sm_error *err) {
+    uint32_t *ids = NULL;
+    size_t cap = 0;
+    uint64_t total = 0;
+    int rc = 0;
+    sentry *e = sm_malloc(sizeof *e);
+    if (!e) return SM_ERR(err, SM_ENOMEM, "out of memory verifying a block");
+    for (uint32_t i = 0; i < b->nnames && !rc; i++) {
+        const lname *ln = &b->names[i];
+        for (uint32_t k = 0; k < ln->n && !rc; k++) {
+            size_t n = 0;
+            rc = post_read(b, ln->v[k].post, &ids, &n, &cap);
+            if (rc) {
+                rc = rc == SM_ENOMEM ? SM_ERR(err, rc, "out of memory verifying a block")
+                                     : SM_CORRUPT(err, "block %s: damaged postings list of %s=%s",
+                                                  b->meta.ulid, b->sym[ln->name], b->sym[ln->v[k].value]);
+                break;
+            }
+            if (n == 0) rc = SM_CORRUPT(err, "block %s: empty postings list", b->meta.ulid);
+            for (size_t x = 0; x < n && !rc; x++) {
+                bool has = false;
+                if (series_read(b, ids[x], e) == 0)
+                    for (uint32_t l = 0; l < e->nl && !has; l++)
+                        has = e->lab[2 * l] == ln->name && e->lab[2 * l + 1] == ln->v[k].value;
+                if (!has)
+                    rc = SM_CORRUPT(err, "block %s: postings of %s=%s list series %u, which lacks it",
+                                    b->meta.ulid, b->sym[ln->name], b->sym[ln->v[k].value], ids[x]);
+            }
+            total += n;
+        }
+    }
+    if (!rc && total != nlabels)
+        rc = SM_CORRUPT(err, "block %s: %llu postings entries for %llu labels", b->meta.ulid,
+                        (unsigned long long)total, (unsigned long long)nlabels);
+    sm_free(ids);
+    sm_free(e);
+    return rc;
+}
+
 int block_verify(block *b, sm_error *err) {
     sm_ms_t *ts = sm_malloc(CHUNK_MAX_SAMPLES * sizeof *ts);
     double *vs = sm_malloc(CHUNK_MAX_SAMPLES * sizeof *vs);
-    int rc = ts && vs ? 0 : SM_ERR(err, SM_ENOMEM, "out of memory verifying a block");
-    uint64_t samples = 0;
+    sentry *e = sm_malloc(sizeof *e);
+    int rc = ts && vs && e ? 0 : SM_ERR(err, SM_ENOMEM, "out of memory verifying a block");
+    uint64_t samples = 0, nlabels = 0;
     for (uint64_t id = 0; id < b->nseries && !rc; id++) {
-        sentry e;
-        if (series_read(b, id, &e)) {
+        if (series_read(b, id, e)) {
             rc = SM_CORRUPT(err, "block %s: damaged series %llu", b->meta.ulid, (unsigned long long)id);
             break;
         }
-        if (!series_crc_ok(b, id, &e)) {
+        nlabels += e->nl;
+        if (!series_crc_ok(b, id, e)) {
             rc = SM_CORRUPT(err, "block %s: series %llu fails its CRC", b->meta.ulid, (unsigned long long)id);
             break;
         }
-        sm_rd r = e.chunks;
+        sm_rd r = e->chunks;
         sm_ms_t prev = b->meta.mint;
-        uint64_t pos = e.off;
-        for (uint32_t c = 0; c < e.nchunks && !rc; c++) {
+        uint64_t pos = e->off;
+        for (uint32_t c = 0; c < e->nchunks && !rc; c++) {
             tsdb_chunk_ref ch;
-            size_t n;
-            n = 0;
-            if (chunk_next(b, &r, &prev, &pos, &ch, c == 0) ||
-                chunk_decode(ch.data, ch.len, ts, vs, CHUNK_MAX_SAMPLES, &n) ||
-                ts[0] != ch.mint || ts[n - 1] != ch.maxt)
+            chunk_info ci;
+            size_t n = 0;
+            /* chunk_decode checks the samples against the chunk's header;
+             * the header must agree with the index entry, which open has
+             * already bounded inside [meta.mint, meta.maxt). */
+            if (chunk_next(b, &r, &prev, &pos, &ch, c == 0) || chunk_info_read(ch.data, ch.len, &ci) ||
+                chunk_decode(ch.data, ch.len, ts, vs, CHUNK_MAX_SAMPLES, &n) || n == 0 ||
+                ci.count != n || ci.mint != ch.mint || ci.maxt != ch.maxt || ts[0] != ch.mint ||
+                ts[n - 1] != ch.maxt)
                 rc = SM_CORRUPT(err, "block %s: series %llu chunk %u does not decode to its index entry",
                                 b->meta.ulid, (unsigned long long)id, c);
             samples += n;
@@ -1129,7 +1300,9 @@ int block_verify(block *b, sm_error *err) {
     if (!rc && samples != b->meta.nsamples)
         rc = SM_CORRUPT(err, "block %s: %llu samples, meta says %llu", b->meta.ulid,
                         (unsigned long long)samples, (unsigned long long)b->meta.nsamples);
+    if (!rc) rc = verify_postings(b, nlabels, err);
     sm_free(ts);
     sm_free(vs);
+    sm_free(e);
     return rc;
 }

@@ -56,7 +56,10 @@ int block_writer_new(const char *data_dir, sm_uring *ring, sm_ms_t mint, sm_ms_t
                      uint32_t level, block_writer **out, sm_error *err);
 /* Add one series.  Series must come in strictly increasing sm_labels_cmp
  * order; chunks sorted by mint, not overlapping, every sample inside
- * [mint, maxt).  Series with no chunks are skipped. */
+ * [mint, maxt).  Series with no chunks are skipped.  Everything is checked
+ * before anything is written (SM_EINVAL); more than 256 labels or 2^24
+ * chunks is SM_ELIMIT.  After a failed write the writer can only be
+ * aborted. */
 int block_writer_add_series(block_writer *w, const sm_labels *ls, const tsdb_chunk_ref *chunks,
                             uint32_t n, sm_error *err);
 /* Write index and meta, fsync, publish.  On success *meta describes the new

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * rw.h - decoding a Prometheus remote_write 1.0 request body (a snappy
+ * block holding a protobuf WriteRequest; ../shared/peer-tests/REMOTE_WRITE.md
+ * and docs/FORMAT.md, "remote_write") into series for tsdb_append.
+ *
+ * Everything is allocated from the caller's arena (protobuf-c's allocator
+ * hook points at it), so a request costs a few large allocations, not one
+ * per label.  The decoded size is checked against the limit from the snappy
+ * preamble before anything is decompressed.
+ *
+ * Per series: labels are sorted when they arrive unsorted (as Prometheus
+ * does), labels with empty values are dropped (an empty value means the
+ * label is absent), and a series with a repeated or invalid label name, an
+ * invalid metric name, invalid UTF-8, or no labels left is left out of the
+ * result and counted, with the first such problem described in `reject`.
+ * Native histograms and exemplars are accepted and counted but not stored
+ * (README: not supported yet); metadata is counted.
+ */
+#ifndef SEISMO_INGEST_RW_H
+#define SEISMO_INGEST_RW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tsdb/base/sm_arena.h"
+#include "tsdb/base/sm_error.h"
+#include "tsdb/tsdb.h"
+
+typedef struct rw_limits {
+    size_t max_decoded_bytes;   /* 413 past this (default 32 MiB) */
+    uint32_t max_labels;        /* per series (default 64) */
+    uint32_t max_label_bytes;   /* per name or value (default 4096) */
+} rw_limits;
+
+void rw_limits_default(rw_limits *l);
+
+typedef struct rw_request {
+    tsdb_series_in *series; /* valid series, in request order */
+    size_t n;
+    uint64_t samples;           /* in the valid series */
+    uint64_t rejected_series;   /* series left out */
+    uint64_t rejected_samples;  /* their samples */
+    uint64_t histograms;        /* native histogram samples (not stored) */
+    uint64_t exemplars;         /* not stored */
+    uint64_t metadata;          /* metadata entries (not stored) */
+    sm_error reject;            /* the first left-out series, index = its position */
+} rw_request;
+
+/* Decode body.  Returns 0 (some series may have been left out: see
+ * rejected_series), SM_ELIMIT when the decoded size passes the limit (nothing
+ * decompressed), SM_ECORRUPT for invalid snappy or protobuf (err says
+ * which), SM_ENOMEM. */
+int rw_decode(const uint8_t *body, size_t len, const rw_limits *lim, sm_arena *a, rw_request *out,
+              sm_error *err);
+
+/* Encode series as a remote_write body (for the test client, the benchmark
+ * and `seismo import --remote-write`); appends to out. */
+int rw_encode(const tsdb_series_in *series, size_t n, sm_buf *out);
+
+#endif

@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * server.c - `seismo serve` (see server.h).
+ *
+ * remote_write answers (REMOTE_WRITE.md section 5; docs/HTTP.md):
+ *   204  every sample stored and durable per the WAL sync mode;
+ *   400  some series or samples refused for good (invalid labels, too old,
+ *        series limit) - the valid rest is stored and durable, and the body
+ *        says what was refused and why; or an undecodable body;
+ *   413  the body (compressed, or once decompressed) is over the limit;
+ *   415  a Content-Type or Content-Encoding that is not remote_write's;
+ *   503  not ready yet, or the WAL is behind: nothing stored, retry after
+ *        the Retry-After seconds (a stock Prometheus retries 503, and drops
+ *        429 unless told otherwise);
+ *   500  a write failed: nothing acknowledged, retrying is right.
+ */
+#include "server.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "tsdb/base/sm_alloc.h"
+#include "tsdb/base/sm_log.h"
+#include "tsdb/base/sm_time.h"
+
+struct server {
+    server_opts o;
+    http_server *http;
+    _Atomic(tsdb *) db;
+    ingest_metrics m;
+    sm_log_limit lim_4xx;
+};
+
+void server_opts_default(server_opts *o) {
+    memset(o, 0, sizeof *o);
+    http_opts_default(&o->http);
+    tsdb_opts_default(&o->db);
+    rw_limits_default(&o->rw);
+    o->data_dir = "./data";
+    o->shutdown_wait_ms = 30000;
+}
+
+http_server *server_http(server *s) { return s->http; }
+tsdb *server_db(server *s) { return atomic_load(&s->db); }
+ingest_metrics *server_metrics(server *s) { return &s->m; }
+
+static int reply(server *s, http_req *r, unsigned status, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int reply(server *s, http_req *r, unsigned status, const char *fmt, ...) {
+    char buf[1536];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+    va_end(ap);
+    if (n < 0) n = 0;
+    if ((size_t)n > sizeof buf - 2) n = (int)sizeof buf - 2;
+    buf[n++] = '\n';
+    metrics_count_status(&s->m, status);
+    if (status >= 400 && status != 503) {
+        buf[n - 1] = '\0';
+        char q[700];
+        sm_log_limited(&s->lim_4xx, SM_LOG_WARN, "remote_write", "request refused", "status=%u remote=%s reason=%s",
+                       status, http_req_remote(r), sm_log_quote(q, sizeof q, buf));
+        buf[n - 1] = '\n';
+    }
+    return http_reply(r, status, "text/plain; charset=utf-8", buf, (size_t)n);
+}
+
+static int busy(server *s, http_req *r, unsigned retry_s, const char *why) {
+    char v[16];
+    snprintf(v, sizeof v, "%u", retry_s);
+    http_add_header(r, "Retry-After", v);
+    return reply(s, r, 503, "%s; retry after %u s", why, retry_s);
+}
+
+static bool content_type_ok(const char *ct) {
+    if (!ct || !*ct) return true;
+    size_t n = strcspn(ct, ";");
+    while (n && ct[n - 1] == ' ') n--;
+    if (n != strlen("application/x-protobuf") || strncasecmp(ct, "application/x-protobuf", n) != 0) return false;
+    const char *param = strchr(ct, ';');
+    if (!param) return true;
+    while (*++param == ' ') {
+    }
+    return strncasecmp(param, "proto=prometheus.WriteRequest", 29) == 0;
+}
+
+static int on_write(http_req *r, void *ctx) {
+    server *s = ctx;
+    tsdb *db = atomic_load(&s->db);
+    if (!db) return busy(s, r, 5, "not ready: the WAL is being replayed");
+    const char *ce = http_req_header(r, "Content-Encoding");
+    if (ce && strcasecmp(ce, "snappy") != 0) {
+        return reply(s, r, 415, "Content-Encoding \"%.64s\" is not supported: remote_write bodies are snappy", ce);
+    }
+    const char *ct = http_req_header(r, "Content-Type");
+    if (!content_type_ok(ct))
+        return reply(s, r, 415, "Content-Type \"%.80s\" is not application/x-protobuf (remote_write 1.0)", ct);
+    size_t len;
+    const uint8_t *body = http_req_body(r, &len);
+    atomic_fetch_add(&s->m.bytes_received, len);
+    /* Decoding memory: the decompressed bytes plus protobuf-c's structures. */
+    sm_arena *a = sm_arena_new(1 << 20, s->o.rw.max_decoded_bytes * 6 + (8u << 20));
+    if (!a) return busy(s, r, 1, "out of memory");
+    rw_request req;
+    sm_error err = {0};
+    int rc = rw_decode(body, len, &s->o.rw, a, &req, &err);
+    if (rc == SM_ELIMIT) {
+        rc = reply(s, r, 413, "%s", err.msg);
+        goto out;
+    }
+    if (rc == SM_ECORRUPT) {
+        rc = reply(s, r, 400, "%s", err.msg);
+        goto out;
+    }
+    if (rc) {
+        rc = busy(s, r, 1, err.msg);
+        goto out;
+    }
+    uint64_t received = req.samples + req.rejected_samples + req.histograms;
+    atomic_fetch_add(&s->m.samples_received, received);
+    atomic_fetch_add(&s->m.samples_rejected[REJ_INVALID_LABELS], req.rejected_samples);
+    atomic_fetch_add(&s->m.samples_rejected[REJ_UNSUPPORTED], req.histograms);
+    atomic_fetch_add(&s->m.metadata_received, req.metadata);
+    atomic_fetch_add(&s->m.exemplars_dropped, req.exemplars);
+    tsdb_append_result res = {0};
+    sm_error aerr = {0};
+    rc = req.n ? tsdb_append(db, req.series, req.n, &res, &aerr) : 0;
+    atomic_fetch_add(&s->m.samples_stored, res.accepted);
+    atomic_fetch_add(&s->m.samples_duplicate, res.duplicates);
+    atomic_fetch_add(&s->m.samples_replaced, res.replaced);
+    atomic_fetch_add(&s->m.series_created, res.series_created);
+    atomic_fetch_add(&s->m.samples_rejected[REJ_INVALID_LABELS], res.rejected_invalid);
+    atomic_fetch_add(&s->m.samples_rejected[REJ_TOO_OLD], res.rejected_too_old);
+    atomic_fetch_add(&s->m.samples_rejected[REJ_SERIES_LIMIT], res.rejected_limit);
+    if (rc == SM_EAGAIN) {
+        atomic_fetch_add(&s->m.samples_rejected[REJ_OVERLOADED], req.samples);
+        rc = busy(s, r, 1, "the WAL is behind, nothing was stored");
+        goto out;
+    }
+    if (rc == SM_ENOMEM) {
+        atomic_fetch_add(&s->m.samples_rejected[REJ_OVERLOADED], req.samples);
+        rc = busy(s, r, 1, "out of memory, nothing was stored");
+        goto out;
+    }
+    if (rc == SM_EIO || rc == SM_ECLOSED) {
+        atomic_fetch_add(&s->m.samples_rejected[REJ_INTERNAL], req.samples);
+        rc = reply(s, r, 500, "write failed, nothing acknowledged: %s", aerr.msg);
+        goto out;
+    }
+    uint64_t refused = req.rejected_samples + res.rejected_invalid + res.rejected_too_old + res.rejected_limit;
+    if (refused || req.histograms) {
+        /* The rest is stored and durable: say what was not, and why. */
+        const char *why = req.rejected_series ? req.reject.msg : aerr.msg;
+        if (!refused) why = "native histograms are not supported yet";
+        rc = reply(s, r, 400,
+                   "stored %llu of %llu samples; refused %llu (invalid labels %llu, too old %llu, series limit %llu, "
+                   "native histograms %llu); first: %s",
+                   (unsigned long long)res.accepted, (unsigned long long)received,
+                   (unsigned long long)(refused + req.histograms),
+                   (unsigned long long)(req.rejected_samples + res.rejected_invalid),
+                   (unsigned long long)res.rejected_too_old, (unsigned long long)res.rejected_limit,
+                   (unsigned long long)req.histograms, why);
+        goto out;
+    }
+    metrics_count_status(&s->m, 204);
+    rc = http_reply(r, 204, NULL, "", 0);
+out:
+    sm_arena_free(a);
+    return rc;
+}
+
+static int on_flush(http_req *r, void *ctx) {
+    server *s = ctx;
+    tsdb *db = atomic_load(&s->db);
+    if (!db) {
+        http_add_header(r, "Retry-After", "5");
+        return http_replyf(r, 503, "not ready: the WAL is being replayed\n");
+    }
+    sm_error err = {0};
+    uint64_t t0 = sm_mono_ns();
+    int rc = tsdb_flush(db, &err);
+    if (rc) return http_replyf(r, 500, "flush failed: %s\n", err.msg);
+    sm_log(SM_LOG_INFO, "admin", "head flushed to blocks", "duration_ms=%llu",
+           (unsigned long long)((sm_mono_ns() - t0) / 1000000));
+    return http_reply(r, 204, NULL, "", 0);
+}
+
+static int on_healthy(http_req *r, void *ctx) {
+    (void)ctx;
+    return http_replyf(r, 200, "Seismo is Healthy.\n");
+}
+
+static int on_ready(http_req *r, void *ctx) {
+    server *s = ctx;
+    if (!atomic_load(&s->db)) return http_replyf(r, 503, "Seismo is not ready: replaying the WAL.\n");
+    return http_replyf(r, 200, "Seismo is Ready.\n");
+}
+
+static int on_metrics(http_req *r, void *ctx) {
+    server *s = ctx;
+    sm_buf b = SM_BUF_INIT;
+    tsdb *db = atomic_load(&s->db);
+    int rc = metrics_render(&s->m, db, db != NULL, &b);
+    if (!rc) rc = http_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.p, b.len);
+    sm_buf_fini(&b);
+    return rc;
+}
+
+int server_new(const server_opts *o, server **out, sm_error *err) {
+    server *s = sm_calloc(1, sizeof *s);
+    if (!s) return SM_ERR(err, SM_ENOMEM, "out of memory");
+    s->o = *o;
+    s->m.start_ms = sm_now_ms();
+    s->lim_4xx = (sm_log_limit)SM_LOG_LIMIT_INIT(10000, 10);
+    int rc = http_server_new(&o->http, &s->http, err);
+    if (rc) {
+        sm_free(s);
+        return rc;
+    }
+    if (http_route(s->http, "POST", "/api/v1/write", on_write, s) ||
+        http_route(s->http, "POST", "/api/v1/admin/tsdb/flush", on_flush, s) ||
+        http_route(s->http, "PUT", "/api/v1/admin/tsdb/flush", on_flush, s) ||
+        http_route(s->http, "GET", "/-/healthy", on_healthy, s) || http_route(s->http, "GET", "/-/ready", on_ready, s) ||
+        http_route(s->http, "GET", "/metrics", on_metrics, s)) {
+        server_free(s);
+        return SM_ERR(err, SM_ENOMEM, "out of memory");
+    }
+    *out = s;
+    return 0;
+}
+
+int server_start(server *s, sm_error *err) {
+    int rc = http_server_start(s->http, err);
+    if (rc) return rc;
+    sm_log(SM_LOG_INFO, "server", "listening", "address=%s port=%u", s->o.http.listen,
+           (unsigned)http_server_port(s->http));
+    tsdb *db;
+    rc = tsdb_open(s->o.data_dir, &s->o.db, &db, err);
+    if (rc) {
+        http_server_stop(s->http, 0);
+        return rc;
+    }
+    atomic_store(&s->db, db);
+    sm_log(SM_LOG_INFO, "server", "ready", "data_dir=%s", s->o.data_dir);
+    return 0;
+}
+
+int server_stop(server *s, sm_error *err) {
+    http_server_stop(s->http, (unsigned)s->o.shutdown_wait_ms);
+    tsdb *db = atomic_exchange(&s->db, NULL);
+    return db ? tsdb_close(db, err) : 0;
+}
+
+void server_free(server *s) {
+    if (!s) return;
+    http_server_free(s->http);
+    sm_free(s);
+}
+
+int server_run(const server_opts *o) {
+    /* Signals go to this thread's sigwait only: block them before any
+     * thread starts. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    server *s;
+    sm_error err = {0};
+    if (server_new(o, &s, &err) || server_start(s, &err)) {
+        sm_log(SM_LOG_ERROR, "server", "cannot start", "error=\"%s\"", err.msg);
+        return 1;
+    }
+    int sig = 0;
+    sigwait(&set, &sig);
+    sm_log(SM_LOG_INFO, "server", "shutting down", "signal=%s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    int rc = server_stop(s, &err);
+    server_free(s);
+    if (rc) {
+        sm_log(SM_LOG_ERROR, "server", "closing the database failed", "error=\"%s\"", err.msg);
+        return 1;
+    }
+    sm_log(SM_LOG_INFO, "server", "stopped cleanly", NULL);
+    return 0;
+}

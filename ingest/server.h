@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * server.h - `seismo serve`: the storage engine behind the HTTP server, with
+ * the remote_write endpoint, health and readiness, /metrics and the admin
+ * flush.  The HTTP server starts before the WAL is replayed, so /-/healthy
+ * answers at once and /-/ready (and writes) say 503 until the database is
+ * open.
+ *
+ * Endpoints (docs/HTTP.md lists them with their answers):
+ *   POST /api/v1/write              remote_write 1.0
+ *   POST /api/v1/admin/tsdb/flush   cut the head into blocks; 204 once durable
+ *   GET  /-/healthy, /-/ready, /metrics
+ */
+#ifndef SEISMO_INGEST_SERVER_H
+#define SEISMO_INGEST_SERVER_H
+
+#include "http.h"
+#include "metrics.h"
+#include "rw.h"
+#include "tsdb/tsdb.h"
+
+typedef struct server_opts {
+    http_opts http;
+    tsdb_opts db;
+    const char *data_dir;
+    rw_limits rw;
+    int64_t shutdown_wait_ms; /* for requests in flight at SIGTERM (default 30 s) */
+} server_opts;
+
+void server_opts_default(server_opts *o);
+
+typedef struct server server;
+
+/* Routes are registered here; more may be added with server_http before
+ * server_start. */
+int server_new(const server_opts *o, server **out, sm_error *err);
+/* Listen, then open the database (replaying the WAL), then take writes. */
+int server_start(server *s, sm_error *err);
+/* Stop taking requests, let those in flight finish, sync and close the
+ * database.  0, or the database's close error. */
+int server_stop(server *s, sm_error *err);
+void server_free(server *s);
+
+http_server *server_http(server *s);
+tsdb *server_db(server *s);           /* NULL until ready */
+ingest_metrics *server_metrics(server *s);
+
+/* new + start, then wait for SIGINT or SIGTERM, then stop.  The exit code. */
+int server_run(const server_opts *o);
+
+#endif

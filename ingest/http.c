@@ -75,6 +75,8 @@ void http_opts_default(http_opts *o) {
     o->threads = 16;
     o->max_body_bytes = 64u << 20;
     o->timeout_s = 60;
+    o->on_refused = NULL;
+    o->refused_ctx = NULL;
 }
 
 int http_server_new(const http_opts *o, http_server **out, sm_error *err) {
@@ -153,6 +155,14 @@ static const route *find_route(const http_server *s, const char *method, const c
     }
     if (best) *bad_method = false;
     return best;
+}
+
+static enum MHD_Result queue(http_req *r, unsigned status, const char *ctype, const void *body, size_t len);
+
+/* An answer the server gives without a handler. */
+static enum MHD_Result refuse(http_req *r, unsigned status, const char *msg, size_t len) {
+    if (r->s->o.on_refused) r->s->o.on_refused(r->s->o.refused_ctx, r->url, status);
+    return queue(r, status, "text/plain; charset=utf-8", msg, len);
 }
 
 static enum MHD_Result queue(http_req *r, unsigned status, const char *ctype, const void *body, size_t len) {
@@ -327,15 +337,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         bool bad_method;
         r->rt = find_route(s, method, url, &bad_method);
         if (!r->rt) {
-            if (bad_method) return queue(r, 405, "text/plain; charset=utf-8", "method not allowed\n", 19);
-            return queue(r, 404, "text/plain; charset=utf-8", "not found\n", 10);
+            if (bad_method) return refuse(r, 405, "method not allowed\n", 19);
+            return refuse(r, 404, "not found\n", 10);
         }
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > s->o.max_body_bytes) {
             char msg[160];
             int n = snprintf(msg, sizeof msg, "request body of %s bytes is over the limit of %zu bytes\n", cl,
                              s->o.max_body_bytes);
-            return queue(r, 413, "text/plain; charset=utf-8", msg, (size_t)n);
+            return refuse(r, 413, msg, (size_t)n);
         }
         return MHD_YES;
     }
@@ -359,7 +369,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (r->too_large) {
         char msg[128];
         int n = snprintf(msg, sizeof msg, "request body is over the limit of %zu bytes\n", s->o.max_body_bytes);
-        return queue(r, 413, "text/plain; charset=utf-8", msg, (size_t)n);
+        return refuse(r, 413, msg, (size_t)n);
     }
     atomic_fetch_add(&s->active, 1);
     int rc = r->rt->fn(r, r->rt->ctx);

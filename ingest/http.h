@@ -27,6 +27,10 @@ typedef struct http_opts {
     unsigned threads;        /* worker threads (default 16) */
     size_t max_body_bytes;   /* 413 past this (default 64 MiB) */
     unsigned timeout_s;      /* idle connection timeout (default 60) */
+    /* Told about requests the server answers itself (404, 405, 413), so
+     * they can be counted; may be NULL. */
+    void (*on_refused)(void *ctx, const char *path, unsigned status);
+    void *refused_ctx;
 } http_opts;
 
 void http_opts_default(http_opts *o);

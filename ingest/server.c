@@ -211,13 +211,20 @@ static int on_metrics(http_req *r, void *ctx) {
     return rc;
 }
 
+static void on_refused(void *ctx, const char *path, unsigned status) {
+    server *s = ctx;
+    if (!strcmp(path, "/api/v1/write")) metrics_count_status(&s->m, status);
+}
+
 int server_new(const server_opts *o, server **out, sm_error *err) {
     server *s = sm_calloc(1, sizeof *s);
     if (!s) return SM_ERR(err, SM_ENOMEM, "out of memory");
     s->o = *o;
+    s->o.http.on_refused = on_refused;
+    s->o.http.refused_ctx = s;
     s->m.start_ms = sm_now_ms();
     s->lim_4xx = (sm_log_limit)SM_LOG_LIMIT_INIT(10000, 10);
-    int rc = http_server_new(&o->http, &s->http, err);
+    int rc = http_server_new(&s->o.http, &s->http, err);
     if (rc) {
         sm_free(s);
         return rc;

@@ -1,0 +1,307 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * bench_ingest.c - remote_write ingest load: N concurrent connections push
+ * the node_exporter workload (bench/workload.h) as remote_write requests to
+ * a server this program starts, and it prints samples/s, request latency
+ * p50/p99 and the server's peak RSS.  The same load runs against Seismo and
+ * against Debian's Prometheus 2.42 (--web.enable-remote-write-receiver) in
+ * one run, and the ratios are printed.
+ *
+ * Each connection owns a share of the hosts and sends their scrapes in time
+ * order, so no series ever goes backwards (Prometheus 2.42 refuses
+ * out-of-order samples).  Bodies are encoded before the clock starts.
+ *
+ *   bench_ingest [--hosts N] [--scrapes K] [--conns C] [--batch S] [--target seismo|prometheus|both]
+ *                [--wal-sync batch|interval|none]
+ */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rw.h"
+#include "rwclient.h"
+#include "tsdb/base/sm_alloc.h"
+#include "tsdb/base/sm_time.h"
+#include "tsdb/fsutil.h"
+#include "workload.h"
+
+typedef struct body {
+    uint8_t *p;
+    size_t len;
+    uint32_t samples;
+} body;
+
+typedef struct conn_work {
+    body *b;
+    size_t n;
+    uint16_t port;
+    uint64_t *lat_ns; /* per request */
+    uint64_t errors, retries, samples;
+    char first_error[256];
+} conn_work;
+
+static uint16_t free_port(void) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd, (struct sockaddr *)&sa, sizeof sa);
+    socklen_t sl = sizeof sa;
+    getsockname(fd, (struct sockaddr *)&sa, &sl);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+static void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+static void *run_conn(void *arg) {
+    conn_work *w = arg;
+    rwc *c;
+    if (rwc_connect("127.0.0.1", w->port, &c)) {
+        w->errors = w->n;
+        return NULL;
+    }
+    for (size_t i = 0; i < w->n; i++) {
+        uint64_t t0 = sm_mono_ns();
+        rwc_resp r;
+        int rc;
+        for (;;) {
+            rc = rwc_write(c, w->b[i].p, w->b[i].len, &r);
+            if (rc == 0 && (r.status == 503 || r.status == 429)) {
+                w->retries++;
+                sleep_ms(5);
+                continue;
+            }
+            break;
+        }
+        w->lat_ns[i] = sm_mono_ns() - t0;
+        if (rc || r.status / 100 != 2) {
+            if (!w->errors)
+                snprintf(w->first_error, sizeof w->first_error, "rc %d status %u: %.200s", rc, rc ? 0 : r.status,
+                         rc ? "" : r.body);
+            w->errors++;
+        } else {
+            w->samples += w->b[i].samples;
+        }
+    }
+    rwc_close(c);
+    return NULL;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static long peak_rss_kib(pid_t pid) {
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    long v = -1;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmHWM:", 6)) v = strtol(line + 6, NULL, 10);
+    fclose(f);
+    return v;
+}
+
+static bool wait_ready(uint16_t port, const char *path) {
+    for (int i = 0; i < 400; i++) {
+        rwc *c;
+        if (rwc_connect("127.0.0.1", port, &c) == 0) {
+            rwc_resp r;
+            int rc = rwc_request(c, "GET", path, NULL, NULL, NULL, 0, &r);
+            rwc_close(c);
+            if (rc == 0 && r.status == 200) return true;
+        }
+        sleep_ms(50);
+    }
+    return false;
+}
+
+typedef struct result {
+    double samples_per_s, p50_ms, p99_ms;
+    long rss_kib;
+    uint64_t errors, retries, samples;
+    bool ok;
+} result;
+
+static result run_target(const char *target, conn_work *cw, uint32_t conns, const char *wal_sync) {
+    result res = {0};
+    char dir[256], log[300], listen[64];
+    uint16_t port = free_port();
+    snprintf(dir, sizeof dir, "/tmp/seismo-bench-ingest-%s", target);
+    snprintf(log, sizeof log, "%s.log", dir);
+    snprintf(listen, sizeof listen, "127.0.0.1:%u", port);
+    sm_fs_remove_all(dir);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(log, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        if (!strcmp(target, "seismo")) {
+            char bin[1024];
+            const char *bd = getenv("SEISMO_BINARY_DIR");
+            snprintf(bin, sizeof bin, "%s/seismo", bd ? bd : ".");
+            char sync[64];
+            snprintf(sync, sizeof sync, "--wal-sync=%s", wal_sync);
+            execl(bin, bin, "serve", "--listen", listen, "--data-dir", dir, sync, "--log.level", "warn", (char *)NULL);
+        } else {
+            char cfg[300], data[300], web[100];
+            snprintf(cfg, sizeof cfg, "%s.yml", dir);
+            FILE *f = fopen(cfg, "w");
+            fprintf(f, "global:\n  scrape_interval: 1h\n");
+            fclose(f);
+            snprintf(data, sizeof data, "--storage.tsdb.path=%s", dir);
+            snprintf(web, sizeof web, "--web.listen-address=%s", listen);
+            char cfgf[320];
+            snprintf(cfgf, sizeof cfgf, "--config.file=%s", cfg);
+            execl("/usr/bin/prometheus", "prometheus", cfgf, data, web, "--web.enable-remote-write-receiver",
+                  (char *)NULL);
+        }
+        _exit(127);
+    }
+    if (!wait_ready(port, "/-/ready")) {
+        fprintf(stderr, "%s did not start; see %s\n", target, log);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        return res;
+    }
+    pthread_t *th = sm_calloc(conns, sizeof *th);
+    for (uint32_t i = 0; i < conns; i++) {
+        cw[i].port = port;
+        cw[i].errors = cw[i].retries = cw[i].samples = 0;
+        cw[i].first_error[0] = '\0';
+    }
+    uint64_t t0 = sm_mono_ns();
+    for (uint32_t i = 0; i < conns; i++) pthread_create(&th[i], NULL, run_conn, &cw[i]);
+    for (uint32_t i = 0; i < conns; i++) pthread_join(th[i], NULL);
+    double secs = (double)(sm_mono_ns() - t0) / 1e9;
+    res.rss_kib = peak_rss_kib(pid);
+    size_t nlat = 0;
+    for (uint32_t i = 0; i < conns; i++) nlat += cw[i].n;
+    uint64_t *lat = sm_malloc((nlat ? nlat : 1) * sizeof *lat);
+    size_t k = 0;
+    for (uint32_t i = 0; i < conns; i++) {
+        memcpy(lat + k, cw[i].lat_ns, cw[i].n * sizeof *lat);
+        k += cw[i].n;
+        res.errors += cw[i].errors;
+        res.retries += cw[i].retries;
+        res.samples += cw[i].samples;
+        if (cw[i].errors && cw[i].first_error[0]) fprintf(stderr, "%s: %s\n", target, cw[i].first_error);
+    }
+    qsort(lat, nlat, sizeof *lat, cmp_u64);
+    res.p50_ms = nlat ? (double)lat[nlat / 2] / 1e6 : 0;
+    res.p99_ms = nlat ? (double)lat[nlat * 99 / 100] / 1e6 : 0;
+    res.samples_per_s = (double)res.samples / secs;
+    res.ok = true;
+    sm_free(lat);
+    sm_free(th);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    sm_fs_remove_all(dir);
+    printf("%-10s %10.0f samples/s  p50 %7.2f ms  p99 %7.2f ms  peak RSS %7.1f MiB  (%llu samples, %llu errors, %llu retries after 503)\n",
+           target, res.samples_per_s, res.p50_ms, res.p99_ms, (double)res.rss_kib / 1024, (unsigned long long)res.samples,
+           (unsigned long long)res.errors, (unsigned long long)res.retries);
+    fflush(stdout);
+    return res;
+}
+
+int main(int argc, char **argv) {
+    uint32_t hosts = 100, scrapes = 120, conns = 8, batch = 2000;
+    const char *target = "both", *wal_sync = "batch";
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--hosts")) hosts = (uint32_t)atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--scrapes")) scrapes = (uint32_t)atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--conns")) conns = (uint32_t)atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--batch")) batch = (uint32_t)atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--target")) target = argv[i + 1];
+        else if (!strcmp(argv[i], "--wal-sync")) wal_sync = argv[i + 1];
+        else {
+            fprintf(stderr, "usage: %s [--hosts N] [--scrapes K] [--conns C] [--batch S] [--target seismo|prometheus|both] [--wal-sync M]\n",
+                    argv[0]);
+            return 2;
+        }
+    }
+    signal(SIGPIPE, SIG_IGN);
+    if (conns > hosts) conns = hosts;
+    wl_opts o = {.hosts = hosts, .start_ms = 1699999200000, .interval_ms = 15000, .jitter_ms = 0, .seed = 7};
+    wl *w = wl_new(&o);
+    size_t ns = wl_series_count(w);
+    uint32_t *host_of = sm_malloc(ns * sizeof *host_of);
+    for (size_t i = 0; i < ns; i++) host_of[i] = (uint32_t)atoi(sm_labels_get(wl_series_labels(w, i), "instance") + 5);
+    /* Encode every connection's requests up front. */
+    conn_work *cw = sm_calloc(conns, sizeof *cw);
+    size_t *cap = sm_calloc(conns, sizeof *cap);
+    sm_ms_t *ts = sm_malloc(ns * sizeof *ts);
+    double *vs = sm_malloc(ns * sizeof *vs);
+    tsdb_series_in *in = sm_malloc(ns * sizeof *in);
+    tsdb_sample *smp = sm_malloc(ns * sizeof *smp);
+    uint64_t total = 0, bytes = 0;
+    for (uint32_t k = 0; k < scrapes; k++) {
+        wl_step(w, ts, vs);
+        for (uint32_t c = 0; c < conns; c++) {
+            size_t n = 0;
+            for (size_t i = 0; i < ns; i++) {
+                if (host_of[i] % conns != c) continue;
+                smp[n] = (tsdb_sample){ts[i], vs[i]};
+                in[n] = (tsdb_series_in){*wl_series_labels(w, i), &smp[n], 1};
+                n++;
+            }
+            for (size_t off = 0; off < n; off += batch) {
+                size_t m = n - off < batch ? n - off : batch;
+                sm_buf b = SM_BUF_INIT;
+                rw_encode(in + off, m, &b);
+                if (cw[c].n == cap[c]) {
+                    cap[c] = cap[c] ? cap[c] * 2 : 256;
+                    cw[c].b = sm_realloc(cw[c].b, cap[c] * sizeof *cw[c].b);
+                }
+                size_t len;
+                uint8_t *p = sm_buf_detach(&b, &len);
+                cw[c].b[cw[c].n++] = (body){p, len, (uint32_t)m};
+                total += m;
+                bytes += len;
+            }
+        }
+    }
+    for (uint32_t c = 0; c < conns; c++) cw[c].lat_ns = sm_calloc(cw[c].n ? cw[c].n : 1, sizeof(uint64_t));
+    size_t nreq = 0;
+    for (uint32_t c = 0; c < conns; c++) nreq += cw[c].n;
+    printf("load: %u hosts, %zu series, %u scrapes = %llu samples in %zu requests of up to %u samples (%.1f B/sample on the wire), %u connections, --wal-sync=%s\n",
+           hosts, ns, scrapes, (unsigned long long)total, nreq, batch, (double)bytes / (double)total, conns, wal_sync);
+    fflush(stdout);
+    result rs = {0}, rp = {0};
+    if (!strcmp(target, "seismo") || !strcmp(target, "both")) rs = run_target("seismo", cw, conns, wal_sync);
+    if ((!strcmp(target, "prometheus") || !strcmp(target, "both")) && access("/usr/bin/prometheus", X_OK) == 0)
+        rp = run_target("prometheus", cw, conns, wal_sync);
+    if (rs.ok && rp.ok && rp.samples_per_s > 0)
+        printf("ratio seismo/prometheus: throughput %.2fx, p99 latency %.2fx, peak RSS %.2fx\n",
+               rs.samples_per_s / rp.samples_per_s, rs.p99_ms / rp.p99_ms, (double)rs.rss_kib / (double)rp.rss_kib);
+    for (uint32_t c = 0; c < conns; c++) {
+        for (size_t i = 0; i < cw[c].n; i++) sm_free(cw[c].b[i].p);
+        sm_free(cw[c].b);
+        sm_free(cw[c].lat_ns);
+    }
+    sm_free(cw);
+    sm_free(cap);
+    sm_free(ts);
+    sm_free(vs);
+    sm_free(in);
+    sm_free(smp);
+    sm_free(host_of);
+    wl_free(w);
+    return 0;
+}

@@ -464,8 +464,8 @@ int import_file(const char *path, const import_opts *o, import_result *res, sm_e
         rc = SM_ERR(err, SM_EIO, "stored %llu samples of %llu checked", (unsigned long long)res->samples,
                     (unsigned long long)checked);
     if (!rc) {
-        char **names;
-        size_t n;
+        char **names = NULL;
+        size_t n = 0;
         rc = sm_fs_list(scratch, &names, &n);
         sm_uring *ring = NULL;
         if (!rc) rc = sm_uring_new(8, &ring);
@@ -477,7 +477,7 @@ int import_file(const char *path, const import_opts *o, import_result *res, sm_e
             rc = sm_fs_rename_durable(ring, from, to_path);
             if (rc) rc = SM_ERR_SYS(err, SM_EIO, -rc, "cannot move block %s into %s", names[i], o->data_dir);
         }
-        if (rc == 0) sm_fs_names_free(names, n);
+        sm_fs_names_free(names, n);
         sm_uring_free(ring);
     }
     sm_fs_remove_all(scratch);

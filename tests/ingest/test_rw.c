@@ -24,7 +24,7 @@ static void test_roundtrip(uint64_t *rng) {
         size_t n = 1 + check_rand_below(rng, 40);
         tsdb_series_in in[40];
         sm_label lv[40][3];
-        char names[40][16], vals[40][16];
+        char names[40][32], vals[40][32];
         tsdb_sample smp[40][20];
         for (size_t i = 0; i < n; i++) {
             snprintf(names[i], sizeof names[i], "m_%zu", i % 5);

@@ -1,35 +1,58 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * head.c - the in-memory head.
+ * head.c - the in-memory head (contract in head.h).
  *
  * Series.  Each series has its label set (strings interned in a reference-
  * counted symbol table, shared by every series that uses them), a list of
- * sealed chunks (encoded bytes, sorted by time, not overlapping) and one
- * open chunk encoder taking in-order samples.  A chunk is sealed when it
- * reaches chunk_max_samples or when the next sample crosses a multiple of
- * chunk_range_ms, so every chunk lies inside one block range and a cut can
- * hand whole chunks to blocks.
+ * live sealed chunks (encoded bytes), one open chunk encoder taking in-order
+ * samples, and the chunks the last export detached.  Invariants of the live
+ * data (sealed list plus open chunk), kept by every function that changes it:
  *
- * Out-of-order samples (at or before the series' newest time) are merged
- * into the chunk whose time span holds them (or the neighbour in the same
- * range window, or a new one-sample chunk): the chunk is decoded, the
- * sample inserted or replaced, and the chunk encoded again.  Chunks are
- * small, so this costs microseconds, and it happens only for late samples.
- * Equal bits at an existing time is a no-op (HEAD_DUPLICATE), different
- * bits replace (HEAD_REPLACED).
+ *   L1. Sealed chunks are sorted by time and do not overlap:
+ *       ch[i].maxt < ch[i+1].mint.  So their maxt values increase too, and a
+ *       binary search on maxt finds the chunk that covers or follows a time.
+ *   L2. A non-empty open chunk starts after the last sealed chunk ends.
+ *   L3. No chunk straddles a multiple of chunk_range_ms: a chunk is sealed
+ *       when the next in-order sample falls in another range window (or when
+ *       it reaches chunk_max_samples), and late samples only ever join a
+ *       chunk of their own window.  So a cut at a window boundary hands
+ *       whole chunks to blocks.
+ *   L4. Detached chunks (det) are immutable until head_truncate frees them;
+ *       each carries the generation of the export that detached it.
  *
- * Export marks chunks as exported; they stay readable until head_truncate
- * frees them.  A late sample for an exported chunk's span goes into a new
- * chunk instead (exported bytes never change), so nothing appended during a
- * cut is lost.
+ * Out-of-order samples (at or before the newest live time of the series)
+ * are merged into the chunk that covers their time, else into a neighbour
+ * in the same window with room, else into a new one-sample chunk: the chunk
+ * is decoded, the sample inserted or replaced, and the chunk encoded again
+ * (the open chunk is rebuilt into a fresh encoder, so it stays open).  Chunks
+ * are small, so this costs microseconds, and only late samples pay it.  A
+ * chunk that late samples grow past twice chunk_max_samples is split.
+ * Equal bits at an existing time is a no-op (HEAD_DUPLICATE), different bits
+ * replace (HEAD_REPLACED); bits, so the stale-marker NaN and -0.0 are values
+ * of their own.
+ *
+ * Export moves every live chunk that ends before maxt (a prefix of the
+ * sealed list, by L1; the open chunk is sealed first when it ends before
+ * maxt) to the detached list and hands it to the writer.  A late sample for
+ * a detached chunk's span goes to the live list like any other, so nothing
+ * appended during a cut is lost; it is not compared with the detached
+ * samples (an exported sample sent again is stored again, and the next
+ * export writes it again).  Until head_truncate, reads see both; where a
+ * detached chunk's span meets newer data, head_select drops the detached
+ * samples whose times the newer data holds, so the newest value wins.  If
+ * the writer fails, the export's chunks go back to the live list, merged
+ * with whatever arrived for their span meanwhile (newer samples win).
  *
  * Index.  A chained hash table from label sets to series, an array from
  * ref to series, and postings: for each name=value pair the sorted refs of
  * the series that have it, and for each name its values.  Postings grow on
  * series creation and are rebuilt by head_truncate after it drops series.
  *
- * Locks.  idx (a rwlock) guards the table, the postings and the symbols;
- * each series has a mutex for its chunks.  Lock order: idx, then series.
+ * Locks.  idx (a rwlock, writer-preferring so that series creation is not
+ * starved by appenders) guards the table, the postings and the symbols;
+ * each series has a mutex for its chunks; export_mu serialises export and
+ * truncate (so an export's series pointers stay valid while it calls the
+ * writer without idx held).  Lock order: export_mu, idx, series.
  */
 #include "head.h"
 
@@ -41,6 +64,7 @@
 #include "base/endian.h"
 #include "base/sm_alloc.h"
 #include "base/sm_hash.h"
+#include "base/sm_log.h"
 #include "chunk.h"
 
 /* ---- a string-keyed open hash map (chained) ---- */
@@ -139,49 +163,70 @@ static void strmap_clear(strmap *m, val_free_fn fv) {
 /* ---- series ---- */
 
 typedef struct hchunk {
-    sm_ms_t mint, maxt;
-    uint8_t *data; /* owned */
-    uint32_t len;
-    uint32_t count;
-    bool exported;
+    sm_ms_t mint, maxt; /* first and last sample time */
+    uint8_t *data;      /* owned, chunk.h format */
+    uint32_t len;       /* bytes at data */
+    uint32_t count;     /* samples */
+    uint32_t gen;       /* detached chunks: the export that detached it, or 0 for
+                           one an undo could not yet put back (see undo_export) */
 } hchunk;
 
 typedef struct hseries {
     uint64_t ref;
-    uint64_t hash;
-    sm_labels ls;        /* strings are interned symbols */
-    struct hseries *next; /* hash chain */
-    pthread_mutex_t mu;
-    hchunk *ch;          /* sealed chunks, sorted by mint */
+    uint64_t hash;         /* sm_labels_hash(&ls) */
+    sm_labels ls;          /* strings are interned symbols */
+    struct hseries *next;  /* hash chain */
+    pthread_mutex_t mu;    /* guards everything below */
+    hchunk *ch;            /* live sealed chunks (L1) */
     uint32_t nch, capch;
-    chunk_enc *open;     /* NULL when no open chunk */
+    hchunk *det;           /* detached by exports, freed by truncate (L4) */
+    uint32_t ndet, capdet;
+    chunk_enc *open;       /* NULL until the first sample; empty after a seal */
     bool logged;
 } hseries;
 
 typedef struct posting {
-    uint64_t *refs;
+    uint64_t *refs; /* sorted, no duplicates */
     size_t n, cap;
 } posting;
 
 typedef struct name_values {
-    const char **v; /* interned values */
+    const char **v; /* interned values, one per name=value posting */
     size_t n, cap;
 } name_values;
 
 struct head {
     head_opts o;
     pthread_rwlock_t idx;
-    hseries **tab; /* hash table by labels */
+    hseries **tab; /* hash table by labels; ntab a power of two */
     size_t ntab, nseries;
-    hseries **byref;
+    hseries **byref; /* ref -> series, NULL for none */
     size_t nbyref;
-    uint64_t next_ref;
+    uint64_t next_ref; /* above every ref seen */
     strmap syms;     /* string -> refcount (uintptr_t) */
     strmap postings; /* "name\xffvalue" -> posting */
     strmap names;    /* name -> name_values */
     _Atomic sm_ms_t maxt; /* newest sample time of the whole head */
     pthread_mutex_t export_mu;
+    uint32_t export_gen; /* generation of the last export (export_mu) */
 };
+
+/* The postings key of a pair, "name\xffvalue": in stack when it fits, else
+ * on the heap (the caller frees it when it is not stack).  NULL: no memory. */
+static char *pair_key(const char *name, const char *value, char *stack, size_t cap, size_t *len) {
+    size_t nl = strlen(name), vl = strlen(value);
+    char *k = nl + vl + 1 <= cap ? stack : sm_malloc(nl + vl + 1);
+    if (!k) return NULL;
+    memcpy(k, name, nl);
+    k[nl] = '\xff';
+    memcpy(k + nl + 1, value, vl);
+    *len = nl + 1 + vl;
+    return k;
+}
+
+static void key_done(char *k, char *stack) {
+    if (k != stack) sm_free(k);
+}
 
 static const char *sym_get(head *h, const char *s) {
     bool created;
@@ -224,6 +269,7 @@ static int posting_add(posting *p, uint64_t ref) {
         p->refs[p->n++] = ref;
         return 0;
     }
+    /* Replay may create refs out of order. */
     size_t lo = 0, hi = p->n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
@@ -238,21 +284,20 @@ static int posting_add(posting *p, uint64_t ref) {
 }
 
 static int index_series(head *h, const hseries *s) {
-    char key[8192];
+    char stack[512];
     for (uint32_t i = 0; i < s->ls.n; i++) {
-        const char *name = s->ls.v[i].name, *value = s->ls.v[i].value;
-        size_t nl = strlen(name), vl = strlen(value);
-        if (nl + vl + 1 > sizeof key) continue; /* not indexed: found by scanning */
-        memcpy(key, name, nl);
-        key[nl] = '\xff';
-        memcpy(key + nl + 1, value, vl);
+        const char *name = s->ls.v[i].name;
+        size_t kl;
+        char *key = pair_key(name, s->ls.v[i].value, stack, sizeof stack, &kl);
+        if (!key) return SM_ENOMEM;
         bool created;
-        sm_entry *e = strmap_put(&h->postings, key, nl + 1 + vl, &created);
+        sm_entry *e = strmap_put(&h->postings, key, kl, &created);
+        key_done(key, stack);
         if (!e) return SM_ENOMEM;
         if (created && !(e->val = sm_calloc(1, sizeof(posting)))) return SM_ENOMEM;
         if (posting_add(e->val, s->ref)) return SM_ENOMEM;
         if (created) {
-            sm_entry *ne = strmap_put(&h->names, name, nl, &created);
+            sm_entry *ne = strmap_put(&h->names, name, strlen(name), &created);
             if (!ne) return SM_ENOMEM;
             if (created && !(ne->val = sm_calloc(1, sizeof(name_values)))) return SM_ENOMEM;
             name_values *nv = ne->val;
@@ -271,7 +316,9 @@ static int index_series(head *h, const hseries *s) {
 
 static void series_free(head *h, hseries *s) {
     for (uint32_t i = 0; i < s->nch; i++) sm_free(s->ch[i].data);
+    for (uint32_t i = 0; i < s->ndet; i++) sm_free(s->det[i].data);
     sm_free(s->ch);
+    sm_free(s->det);
     chunk_enc_free(s->open);
     for (uint32_t i = 0; i < s->ls.n; i++) {
         sym_put(h, s->ls.v[i].name);
@@ -285,12 +332,20 @@ static void series_free(head *h, hseries *s) {
 int head_new(const head_opts *o, head **out) {
     head *h = sm_calloc(1, sizeof *h);
     if (!h) return SM_ENOMEM;
-    h->o = *o;
+    if (o) {
+        h->o = *o;
+    } else {
+        h->o = (head_opts){3600 * 1000, 120, 2 * 3600 * 1000, 0};
+    }
     if (h->o.ooo_window_ms < 0) h->o.ooo_window_ms = 0;
-    if (h->o.chunk_max_samples == 0 || h->o.chunk_max_samples > CHUNK_MAX_SAMPLES)
-        h->o.chunk_max_samples = 120;
+    if (h->o.chunk_max_samples == 0 || h->o.chunk_max_samples > CHUNK_MAX_SAMPLES / 2)
+        h->o.chunk_max_samples = h->o.chunk_max_samples ? CHUNK_MAX_SAMPLES / 2 : 120;
     if (h->o.chunk_range_ms <= 0) h->o.chunk_range_ms = 2 * 3600 * 1000;
-    pthread_rwlock_init(&h->idx, NULL);
+    pthread_rwlockattr_t ra;
+    pthread_rwlockattr_init(&ra);
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&h->idx, &ra);
+    pthread_rwlockattr_destroy(&ra);
     pthread_mutex_init(&h->export_mu, NULL);
     h->next_ref = 1;
     atomic_store(&h->maxt, SM_MS_MIN);
@@ -346,6 +401,7 @@ static int tab_grow(head *h) {
 static int create_locked(head *h, uint64_t ref, const sm_labels *ls, uint64_t hash, hseries **out) {
     if (h->nseries >= h->ntab && tab_grow(h)) return SM_ENOMEM;
     if (ref >= h->nbyref) {
+        if (ref > (uint64_t)1 << 40) return SM_EINVAL; /* not a ref we hand out */
         size_t nn = h->nbyref ? h->nbyref : 1024;
         while (nn <= ref) nn *= 2;
         hseries **nb = sm_realloc(h->byref, nn * sizeof *nb);
@@ -384,7 +440,9 @@ static int create_locked(head *h, uint64_t ref, const sm_labels *ls, uint64_t ha
     h->byref[ref] = s;
     h->nseries++;
     if (ref >= h->next_ref) h->next_ref = ref + 1;
-    if (index_series(h, s)) return SM_ENOMEM; /* the series exists; its postings may be partial */
+    /* On failure the series exists with partial postings: a select may miss
+     * it, nothing worse; the next truncate that drops a series rebuilds. */
+    if (index_series(h, s)) return SM_ENOMEM;
     *out = s;
     return 0;
 }
@@ -425,15 +483,17 @@ int head_create_with_ref(head *h, uint64_t ref, const sm_labels *ls, sm_error *e
     uint64_t hash = sm_labels_hash(ls);
     pthread_rwlock_wrlock(&h->idx);
     int rc = 0;
-    hseries *s = by_ref(h, ref);
+    hseries *s = by_ref(h, ref), *other;
     if (s) {
-        if (!sm_labels_equal(&s->ls, ls)) rc = SM_ERR(err, SM_EINVAL, "series ref %llu reused", (unsigned long long)ref);
-    } else if (find_locked(h, ls, hash)) {
+        if (!sm_labels_equal(&s->ls, ls))
+            rc = SM_ERR(err, SM_EINVAL, "series ref %llu reused", (unsigned long long)ref);
+    } else if ((other = find_locked(h, ls, hash)) != NULL) {
         rc = SM_ERR(err, SM_EINVAL, "series logged twice with refs %llu and %llu",
-                    (unsigned long long)find_locked(h, ls, hash)->ref, (unsigned long long)ref);
+                    (unsigned long long)other->ref, (unsigned long long)ref);
     } else {
         rc = create_locked(h, ref, ls, hash, &s);
-        if (rc) rc = SM_ERR(err, rc, "out of memory creating a series");
+        if (rc == SM_EINVAL) rc = SM_ERR(err, rc, "series ref %llu too large", (unsigned long long)ref);
+        else if (rc) rc = SM_ERR(err, rc, "out of memory creating a series");
     }
     pthread_rwlock_unlock(&h->idx);
     return rc;
@@ -472,62 +532,72 @@ bool head_has_series(head *h, uint64_t ref) {
 
 int head_check_window(head *h, sm_ms_t t) {
     sm_ms_t mx = atomic_load(&h->maxt);
-    if (mx == SM_MS_MIN) return 0;
-    if (t < mx && mx - t > h->o.ooo_window_ms) return SM_ERANGE;
-    return 0;
+    if (mx == SM_MS_MIN || t >= mx) return 0;
+    /* mx - t without overflow. */
+    return (uint64_t)mx - (uint64_t)t > (uint64_t)h->o.ooo_window_ms ? SM_ERANGE : 0;
 }
 
-/* ---- appending ---- */
+/* ---- chunks ---- */
 
+/* Start of the range window holding t (floor division). */
 static sm_ms_t window_of(const head *h, sm_ms_t t) {
     int64_t r = h->o.chunk_range_ms, q = t / r;
     if (t % r != 0 && t < 0) q--;
     return q * r;
 }
 
-static int chunks_reserve(hseries *s, uint32_t extra) {
-    if (s->nch + extra <= s->capch) return 0;
-    uint32_t nc = s->capch ? s->capch * 2 : 4;
-    while (nc < s->nch + extra) nc *= 2;
-    hchunk *n = sm_realloc(s->ch, nc * sizeof *n);
-    if (!n) return SM_ENOMEM;
-    s->ch = n;
-    s->capch = nc;
+static uint32_t open_count(const hseries *s) { return s->open ? chunk_enc_count(s->open) : 0; }
+
+static int reserve(hchunk **v, uint32_t n, uint32_t *cap, uint32_t extra) {
+    if (n + extra <= *cap) return 0;
+    uint32_t nc = *cap ? *cap * 2 : 2;
+    while (nc < n + extra) nc *= 2;
+    hchunk *nv = sm_realloc(*v, nc * sizeof *nv);
+    if (!nv) return SM_ENOMEM;
+    *v = nv;
+    *cap = nc;
     return 0;
 }
 
-/* Seal the open chunk into the sealed list. */
+/* Seal the open chunk onto the end of the sealed list (L2 makes that its
+ * place). */
 static int seal(hseries *s) {
-    if (!s->open || chunk_enc_count(s->open) == 0) return 0;
-    if (chunks_reserve(s, 1)) return SM_ENOMEM;
+    if (!open_count(s)) return 0;
+    if (reserve(&s->ch, s->nch, &s->capch, 1)) return SM_ENOMEM;
     sm_buf b = SM_BUF_INIT;
     if (chunk_enc_finish(s->open, &b)) return SM_ENOMEM;
     size_t len;
     uint8_t *data = sm_buf_detach(&b, &len);
-    s->ch[s->nch++] = (hchunk){chunk_enc_mint(s->open), chunk_enc_maxt(s->open), data, (uint32_t)len,
-                               chunk_enc_count(s->open), false};
+    s->ch[s->nch++] = (hchunk){chunk_enc_mint(s->open), chunk_enc_maxt(s->open), data,
+                               (uint32_t)len, chunk_enc_count(s->open), 0};
     chunk_enc_reset(s->open);
     return 0;
 }
 
-static sm_ms_t series_maxt(const hseries *s) {
-    if (s->open && chunk_enc_count(s->open)) return chunk_enc_maxt(s->open);
+/* Newest live sample time; SM_MS_MIN when the series holds no live data. */
+static sm_ms_t live_maxt(const hseries *s) {
+    if (open_count(s)) return chunk_enc_maxt(s->open);
     return s->nch ? s->ch[s->nch - 1].maxt : SM_MS_MIN;
 }
 
-/* Decode a sealed chunk into fresh arrays (n samples). */
-static int decode_chunk(const hchunk *c, sm_ms_t **ts, double **vs, size_t extra) {
-    *ts = sm_malloc((c->count + extra) * sizeof **ts);
-    *vs = sm_malloc((c->count + extra) * sizeof **vs);
+/* Decode n encoded bytes into fresh arrays with room for count + extra. */
+static int decode_bytes(const uint8_t *p, size_t len, uint32_t count, size_t extra, sm_ms_t **ts,
+                        double **vs) {
+    *ts = sm_malloc((count + extra) * sizeof **ts);
+    *vs = sm_malloc((count + extra) * sizeof **vs);
     size_t n;
-    if (!*ts || !*vs || chunk_decode(c->data, c->len, *ts, *vs, c->count, &n)) {
+    int rc = !*ts || !*vs ? SM_ENOMEM : chunk_decode(p, len, *ts, *vs, count, &n);
+    if (!rc && n != count) rc = SM_ECORRUPT;
+    if (rc) {
         sm_free(*ts);
         sm_free(*vs);
-        return SM_ENOMEM;
+        *ts = NULL;
+        *vs = NULL;
     }
-    return 0;
+    return rc;
 }
 
+/* Encode samples into a chunk, replacing its bytes. */
 static int encode_into(hchunk *c, const sm_ms_t *ts, const double *vs, size_t n) {
     sm_buf b = SM_BUF_INIT;
     if (chunk_encode(ts, vs, n, &b)) {
@@ -545,44 +615,55 @@ static int encode_into(hchunk *c, const sm_ms_t *ts, const double *vs, size_t n)
     return 0;
 }
 
-/* Put (t, v) into sealed chunk i (not exported).  Returns a HEAD_ code. */
-static int merge_into(hseries *s, uint32_t i, sm_ms_t t, double v, uint32_t max) {
-    hchunk *c = &s->ch[i];
-    sm_ms_t *ts;
-    double *vs;
-    if (decode_chunk(c, &ts, &vs, 1)) return SM_ENOMEM;
-    size_t n = c->count, lo = 0, hi = n;
+/* Put (t, v) into sorted arrays of *n samples (room for one more).
+ * Returns a HEAD_ code. */
+static int put_sample(sm_ms_t *ts, double *vs, size_t *n, sm_ms_t t, double v) {
+    size_t lo = 0, hi = *n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
         if (ts[mid] < t) lo = mid + 1;
         else hi = mid;
     }
-    int result = HEAD_APPENDED;
-    if (lo < n && ts[lo] == t) {
-        if (sm_f64_bits(vs[lo]) == sm_f64_bits(v)) {
-            sm_free(ts);
-            sm_free(vs);
-            return HEAD_DUPLICATE;
-        }
+    if (lo < *n && ts[lo] == t) {
+        if (sm_f64_bits(vs[lo]) == sm_f64_bits(v)) return HEAD_DUPLICATE;
         vs[lo] = v;
-        result = HEAD_REPLACED;
-    } else {
-        memmove(ts + lo + 1, ts + lo, (n - lo) * sizeof *ts);
-        memmove(vs + lo + 1, vs + lo, (n - lo) * sizeof *vs);
-        ts[lo] = t;
-        vs[lo] = v;
-        n++;
+        return HEAD_REPLACED;
     }
-    int rc;
-    if (n > 2 * (size_t)max && chunks_reserve(s, 1) == 0) {
-        /* Split a chunk that late samples made large. */
+    memmove(ts + lo + 1, ts + lo, (*n - lo) * sizeof *ts);
+    memmove(vs + lo + 1, vs + lo, (*n - lo) * sizeof *vs);
+    ts[lo] = t;
+    vs[lo] = v;
+    (*n)++;
+    return HEAD_APPENDED;
+}
+
+/* Put (t, v) into live sealed chunk i.  Returns a HEAD_ code. */
+static int merge_into(hseries *s, uint32_t i, sm_ms_t t, double v, uint32_t max) {
+    sm_ms_t *ts;
+    double *vs;
+    int rc = decode_bytes(s->ch[i].data, s->ch[i].len, s->ch[i].count, 1, &ts, &vs);
+    if (rc) return rc;
+    size_t n = s->ch[i].count;
+    int result = put_sample(ts, vs, &n, t, v);
+    if (result == HEAD_DUPLICATE) {
+        rc = 0;
+    } else if (n > 2 * (size_t)max && reserve(&s->ch, s->nch, &s->capch, 1) == 0) {
+        /* Split a chunk that late samples made large: both halves first,
+         * then the list, so a failure changes nothing. */
         size_t half = n / 2;
-        c = &s->ch[i];
-        memmove(&s->ch[i + 2], &s->ch[i + 1], (s->nch - i - 1) * sizeof *s->ch);
-        s->nch++;
-        s->ch[i + 1] = (hchunk){0};
-        rc = encode_into(&s->ch[i], ts, vs, half);
-        if (!rc) rc = encode_into(&s->ch[i + 1], ts + half, vs + half, n - half);
+        hchunk lo = {0}, hi = {0};
+        rc = encode_into(&lo, ts, vs, half);
+        if (!rc) rc = encode_into(&hi, ts + half, vs + half, n - half);
+        if (rc) {
+            sm_free(lo.data);
+            sm_free(hi.data);
+        } else {
+            sm_free(s->ch[i].data);
+            memmove(&s->ch[i + 2], &s->ch[i + 1], (s->nch - i - 1) * sizeof *s->ch);
+            s->nch++;
+            s->ch[i] = lo;
+            s->ch[i + 1] = hi;
+        }
     } else {
         rc = encode_into(&s->ch[i], ts, vs, n);
     }
@@ -591,9 +672,40 @@ static int merge_into(hseries *s, uint32_t i, sm_ms_t t, double v, uint32_t max)
     return rc ? rc : result;
 }
 
-/* Insert a one-sample chunk at position i. */
+/* Put (t, v) into the open chunk (t in its window): decode it, insert, and
+ * re-append everything to a fresh encoder that replaces it on success. */
+static int open_insert(hseries *s, sm_ms_t t, double v) {
+    sm_buf b = SM_BUF_INIT;
+    uint32_t cnt = chunk_enc_count(s->open);
+    if (chunk_enc_finish(s->open, &b)) return SM_ENOMEM;
+    sm_ms_t *ts;
+    double *vs;
+    int rc = decode_bytes(b.p, b.len, cnt, 1, &ts, &vs);
+    sm_buf_fini(&b);
+    if (rc) return rc;
+    size_t n = cnt;
+    int result = put_sample(ts, vs, &n, t, v);
+    chunk_enc *e = NULL;
+    if (result != HEAD_DUPLICATE) {
+        e = chunk_enc_new();
+        rc = e ? 0 : SM_ENOMEM;
+        for (size_t i = 0; i < n && !rc; i++) rc = chunk_enc_append(e, ts[i], vs[i]);
+        if (rc) {
+            chunk_enc_free(e);
+            rc = SM_ENOMEM;
+        } else {
+            chunk_enc_free(s->open);
+            s->open = e;
+        }
+    }
+    sm_free(ts);
+    sm_free(vs);
+    return rc ? rc : result;
+}
+
+/* Insert a one-sample chunk at position i of the sealed list. */
 static int insert_single(hseries *s, uint32_t i, sm_ms_t t, double v) {
-    if (chunks_reserve(s, 1)) return SM_ENOMEM;
+    if (reserve(&s->ch, s->nch, &s->capch, 1)) return SM_ENOMEM;
     hchunk c = {0};
     if (encode_into(&c, &t, &v, 1)) return SM_ENOMEM;
     memmove(&s->ch[i + 1], &s->ch[i], (s->nch - i) * sizeof *s->ch);
@@ -602,39 +714,37 @@ static int insert_single(hseries *s, uint32_t i, sm_ms_t t, double v) {
     return HEAD_APPENDED;
 }
 
-/* A sample at or before the series' newest time. */
-static int append_late(head *h, hseries *s, sm_ms_t t, double v) {
-    /* Into the open chunk's span: rebuild the open chunk. */
-    if (s->open && chunk_enc_count(s->open) && t >= chunk_enc_mint(s->open)) {
-        if (seal(s)) return SM_ENOMEM;
-        /* Now the last sealed chunk; fall through to the sealed path. */
-    }
-    /* Find the first chunk with maxt >= t, skipping exported ones' spans
-     * only when they are exported (never modified). */
+/* First sealed chunk with maxt >= t (nch if none); L1 makes maxt sorted. */
+static uint32_t first_ending_at_or_after(const hseries *s, sm_ms_t t) {
     uint32_t lo = 0, hi = s->nch;
     while (lo < hi) {
         uint32_t mid = (lo + hi) / 2;
         if (s->ch[mid].maxt < t) lo = mid + 1;
         else hi = mid;
     }
-    /* Candidates: chunk lo (covers or follows t) and chunk lo-1 (before). */
-    for (uint32_t k = lo; k < s->nch && s->ch[k].mint <= t; k++)
-        if (!s->ch[k].exported) return merge_into(s, k, t, v, h->o.chunk_max_samples);
-    /* An exported chunk holds t's span: the sample goes in a chunk of its
-     * own after it (the exported bytes never change). */
-    if (lo < s->nch && s->ch[lo].mint <= t) {
-        uint32_t k = lo;
-        while (k < s->nch && s->ch[k].mint <= t) k++;
-        return insert_single(s, k, t, v);
+    return lo;
+}
+
+/* A sample at or before the series' newest live time. */
+static int append_late(head *h, hseries *s, sm_ms_t t, double v) {
+    uint32_t max = h->o.chunk_max_samples;
+    uint32_t oc = open_count(s);
+    if (oc && t >= chunk_enc_mint(s->open)) {
+        if (oc < max) return open_insert(s, t, v);
+        if (seal(s)) return SM_ENOMEM; /* full: merge into it as a sealed chunk */
     }
-    /* In a gap: join a neighbour in the same range window, else a new chunk. */
+    uint32_t lo = first_ending_at_or_after(s, t);
+    if (lo < s->nch && s->ch[lo].mint <= t) return merge_into(s, lo, t, v, max);
+    /* In the gap between chunk lo-1 and chunk lo (or the open chunk): join
+     * a neighbour of the same window that has room, else start a chunk. */
     sm_ms_t win = window_of(h, t);
-    if (lo > 0 && !s->ch[lo - 1].exported && window_of(h, s->ch[lo - 1].mint) == win &&
-        s->ch[lo - 1].count < h->o.chunk_max_samples)
-        return merge_into(s, lo - 1, t, v, h->o.chunk_max_samples);
-    if (lo < s->nch && !s->ch[lo].exported && window_of(h, s->ch[lo].mint) == win &&
-        s->ch[lo].count < h->o.chunk_max_samples)
-        return merge_into(s, lo, t, v, h->o.chunk_max_samples);
+    if (lo > 0 && window_of(h, s->ch[lo - 1].mint) == win && s->ch[lo - 1].count < max)
+        return merge_into(s, lo - 1, t, v, max);
+    if (lo < s->nch && window_of(h, s->ch[lo].mint) == win && s->ch[lo].count < max)
+        return merge_into(s, lo, t, v, max);
+    oc = open_count(s);
+    if (lo == s->nch && oc && oc < max && window_of(h, chunk_enc_mint(s->open)) == win)
+        return open_insert(s, t, v);
     return insert_single(s, lo, t, v);
 }
 
@@ -648,16 +758,15 @@ int head_append(head *h, uint64_t ref, sm_ms_t t, double v, bool check_window) {
     }
     pthread_mutex_lock(&s->mu);
     int rc;
-    if (t > series_maxt(s)) {
+    if (t > live_maxt(s)) {
         rc = 0;
         if (!s->open && !(s->open = chunk_enc_new())) rc = SM_ENOMEM;
-        uint32_t cnt = s->open ? chunk_enc_count(s->open) : 0;
+        uint32_t cnt = open_count(s);
         if (!rc && cnt && (cnt >= h->o.chunk_max_samples ||
                            window_of(h, chunk_enc_mint(s->open)) != window_of(h, t)))
             rc = seal(s);
-        if (!rc) rc = chunk_enc_append(s->open, t, v);
-        if (rc) rc = SM_ENOMEM;
-        else rc = HEAD_APPENDED;
+        if (!rc && chunk_enc_append(s->open, t, v)) rc = SM_ENOMEM; /* t is above the last */
+        if (!rc) rc = HEAD_APPENDED;
     } else {
         rc = append_late(h, s, t, v);
     }
@@ -682,101 +791,94 @@ static int cmp_u64(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+/* Refs of the series with a value of m's label that m matches (m does not
+ * match ""), sorted, into *out (sm_malloc'd, NULL when none). */
+static int matcher_postings(head *h, const sm_matcher *m, uint64_t **out, size_t *n) {
+    char stack[512];
+    uint64_t *set = NULL;
+    size_t nset = 0, capset = 0;
+    const char *only = m->type == SM_MATCH_EQ ? m->value : NULL;
+    const char **vals = &only;
+    size_t nvals = 1;
+    if (!only) {
+        sm_entry *ne = strmap_find(&h->names, m->name, strlen(m->name));
+        name_values *nv = ne ? ne->val : NULL;
+        vals = nv ? nv->v : NULL;
+        nvals = nv ? nv->n : 0;
+    }
+    size_t lists = 0;
+    for (size_t k = 0; k < nvals; k++) {
+        if (!only && !sm_matcher_matches(m, vals[k])) continue;
+        size_t kl;
+        char *key = pair_key(m->name, vals[k], stack, sizeof stack, &kl);
+        if (!key) goto nomem;
+        sm_entry *e = strmap_find(&h->postings, key, kl);
+        key_done(key, stack);
+        if (!e) continue;
+        posting *p = e->val;
+        if (!p->n) continue;
+        if (nset + p->n > capset) {
+            capset = (nset + p->n) * 2;
+            uint64_t *ns = sm_realloc(set, capset * sizeof *ns);
+            if (!ns) goto nomem;
+            set = ns;
+        }
+        memcpy(set + nset, p->refs, p->n * sizeof *set);
+        nset += p->n;
+        lists++;
+    }
+    if (lists > 1) qsort(set, nset, sizeof *set, cmp_u64); /* a series has one value per name */
+    *out = set;
+    *n = nset;
+    return 0;
+nomem:
+    sm_free(set);
+    return SM_ENOMEM;
+}
+
 /* The series matching every matcher, sorted by labels.  idx held (read).
  * *out is sm_malloc'd. */
 static int match_series(head *h, const sm_matcher *ms, size_t nms, hseries ***out, size_t *n) {
-    /* Start from the smallest positive postings list: a matcher that does
-     * not match "" can only select series that have the label. */
+    /* Intersect the postings of the matchers that do not match "" (they
+     * select only series that have the label); the others filter below. */
     uint64_t *cand = NULL;
     size_t ncand = 0;
     bool have = false;
-    char key[8192];
-    for (size_t i = 0; i < nms; i++) {
-        const sm_matcher *m = &ms[i];
-        if (sm_matcher_matches_empty(m)) continue;
-        uint64_t *set = NULL;
-        size_t nset = 0, capset = 0;
-        size_t nl = strlen(m->name);
-        if (m->type == SM_MATCH_EQ) {
-            size_t vl = strlen(m->value);
-            if (nl + vl + 1 <= sizeof key) {
-                memcpy(key, m->name, nl);
-                key[nl] = '\xff';
-                memcpy(key + nl + 1, m->value, vl);
-                sm_entry *e = strmap_find(&h->postings, key, nl + 1 + vl);
-                if (e) {
-                    posting *p = e->val;
-                    set = sm_malloc((p->n ? p->n : 1) * sizeof *set);
-                    if (!set) goto nomem;
-                    memcpy(set, p->refs, p->n * sizeof *set);
-                    nset = p->n;
-                }
-            } else {
-                continue; /* unindexed value: filter below */
-            }
-        } else {
-            sm_entry *ne = strmap_find(&h->names, m->name, nl);
-            if (ne) {
-                name_values *nv = ne->val;
-                for (size_t k = 0; k < nv->n; k++) {
-                    if (!sm_matcher_matches(m, nv->v[k])) continue;
-                    size_t vl = strlen(nv->v[k]);
-                    memcpy(key, m->name, nl);
-                    key[nl] = '\xff';
-                    memcpy(key + nl + 1, nv->v[k], vl);
-                    sm_entry *e = strmap_find(&h->postings, key, nl + 1 + vl);
-                    if (!e) continue;
-                    posting *p = e->val;
-                    if (nset + p->n > capset) {
-                        capset = (nset + p->n) * 2;
-                        uint64_t *ns = sm_realloc(set, capset * sizeof *ns);
-                        if (!ns) {
-                            sm_free(set);
-                            goto nomem;
-                        }
-                        set = ns;
-                    }
-                    memcpy(set + nset, p->refs, p->n * sizeof *set);
-                    nset += p->n;
-                }
-                if (nset) qsort(set, nset, sizeof *set, cmp_u64);
-            }
-        }
+    for (size_t i = 0; i < nms && !(have && ncand == 0); i++) {
+        if (sm_matcher_matches_empty(&ms[i])) continue;
+        uint64_t *set;
+        size_t nset;
+        if (matcher_postings(h, &ms[i], &set, &nset)) goto nomem;
         if (!have) {
-            sm_free(cand);
             cand = set;
             ncand = nset;
             have = true;
-        } else { /* intersect */
-            size_t a = 0, b = 0, k = 0;
-            while (a < ncand && b < nset) {
-                if (cand[a] < set[b]) a++;
-                else if (cand[a] > set[b]) b++;
-                else {
-                    cand[k++] = cand[a];
-                    a++;
-                    b++;
-                }
-            }
-            ncand = k;
-            sm_free(set);
+            continue;
         }
-        if (have && ncand == 0) break;
+        size_t a = 0, b = 0, k = 0;
+        while (a < ncand && b < nset) {
+            if (cand[a] < set[b]) a++;
+            else if (cand[a] > set[b]) b++;
+            else {
+                cand[k++] = cand[a];
+                a++;
+                b++;
+            }
+        }
+        ncand = k;
+        sm_free(set);
     }
-    hseries **v = NULL;
+    size_t cap = have ? ncand : h->nseries;
+    hseries **v = sm_malloc((cap ? cap : 1) * sizeof *v);
+    if (!v) goto nomem;
     size_t nv = 0;
     if (have) {
-        v = sm_malloc((ncand ? ncand : 1) * sizeof *v);
-        if (!v) goto nomem;
         for (size_t i = 0; i < ncand; i++) {
-            if (i && cand[i] == cand[i - 1]) continue;
             hseries *s = by_ref(h, cand[i]);
             if (s) v[nv++] = s;
         }
     } else { /* every matcher matches "": scan all series */
-        v = sm_malloc((h->nseries ? h->nseries : 1) * sizeof *v);
-        if (!v) goto nomem;
-        for (size_t i = 0; i < h->nbyref; i++)
+        for (size_t i = 0; i < h->nbyref && nv < cap; i++)
             if (h->byref[i]) v[nv++] = h->byref[i];
     }
     sm_free(cand);
@@ -799,12 +901,143 @@ nomem:
     return SM_ENOMEM;
 }
 
-/* Does the series have a sample in [mint, maxt]?  Series lock held. */
+/* Does the series have a chunk overlapping [mint, maxt]?  Series lock held. */
 static bool has_data(const hseries *s, sm_ms_t mint, sm_ms_t maxt) {
     for (uint32_t i = 0; i < s->nch; i++)
         if (s->ch[i].mint <= maxt && s->ch[i].maxt >= mint) return true;
-    return s->open && chunk_enc_count(s->open) && chunk_enc_mint(s->open) <= maxt &&
-           chunk_enc_maxt(s->open) >= mint;
+    for (uint32_t i = 0; i < s->ndet; i++)
+        if (s->det[i].mint <= maxt && s->det[i].maxt >= mint) return true;
+    return open_count(s) && chunk_enc_mint(s->open) <= maxt && chunk_enc_maxt(s->open) >= mint;
+}
+
+/* A chunk as select sees it: rank orders by age (detached chunks by export
+ * generation, live ones newest of all). */
+typedef struct view {
+    sm_ms_t mint, maxt;
+    const uint8_t *data;
+    uint32_t len, count;
+    uint32_t rank;
+} view;
+
+#define RANK_LIVE UINT32_MAX
+
+/* Copy detached chunk d into the arena without the samples whose times a
+ * newer overlapping chunk holds (so the newest value wins).  *keep false
+ * when nothing is left. */
+static int filter_detached(const view *d, const view *all, uint32_t nall, sm_arena *a,
+                           tsdb_chunk_ref *out, bool *keep) {
+    sm_ms_t *ts, *yts = NULL;
+    double *vs, *yvs = NULL;
+    int rc = decode_bytes(d->data, d->len, d->count, 0, &ts, &vs);
+    if (rc) return rc;
+    size_t n = d->count;
+    for (uint32_t y = 0; y < nall && n && !rc; y++) {
+        const view *o = &all[y];
+        if (o->rank <= d->rank || o->mint > d->maxt || o->maxt < d->mint) continue;
+        rc = decode_bytes(o->data, o->len, o->count, 0, &yts, &yvs);
+        if (rc) break;
+        size_t i = 0, j = 0, k = 0;
+        while (i < n) {
+            while (j < o->count && yts[j] < ts[i]) j++;
+            if (j < o->count && yts[j] == ts[i]) {
+                i++;
+                continue;
+            }
+            ts[k] = ts[i];
+            vs[k++] = vs[i++];
+        }
+        n = k;
+        sm_free(yts);
+        sm_free(yvs);
+    }
+    *keep = false;
+    if (!rc && n) {
+        sm_buf b = SM_BUF_INIT;
+        uint8_t *copy = NULL;
+        rc = chunk_encode(ts, vs, n, &b) ? SM_ENOMEM : 0;
+        if (!rc && !(copy = sm_arena_alloc(a, b.len))) rc = SM_ENOMEM;
+        if (!rc) {
+            memcpy(copy, b.p, b.len);
+            *out = (tsdb_chunk_ref){ts[0], ts[n - 1], copy, (uint32_t)b.len, 0};
+            *keep = true;
+        }
+        sm_buf_fini(&b);
+    }
+    sm_free(ts);
+    sm_free(vs);
+    return rc;
+}
+
+/* The chunk refs of one series overlapping [mint, maxt], copied into the
+ * arena and sorted by mint.  Series lock held.  *nout 0: none. */
+static int series_chunks(hseries *s, sm_ms_t mint, sm_ms_t maxt, uint32_t prio, sm_arena *a,
+                         sm_buf *ob, tsdb_chunk_ref **out, uint32_t *nout) {
+    uint32_t nall = s->nch + s->ndet + 1;
+    view *all = sm_malloc(nall * sizeof *all);
+    if (!all) return SM_ENOMEM;
+    uint32_t nv = 0;
+    bool any = false, det_any = false;
+    for (uint32_t i = 0; i < s->nch; i++) {
+        const hchunk *c = &s->ch[i];
+        all[nv++] = (view){c->mint, c->maxt, c->data, c->len, c->count, RANK_LIVE};
+        any |= c->mint <= maxt && c->maxt >= mint;
+    }
+    for (uint32_t i = 0; i < s->ndet; i++) {
+        const hchunk *c = &s->det[i];
+        all[nv++] = (view){c->mint, c->maxt, c->data, c->len, c->count, c->gen}; /* 0: oldest */
+        bool in = c->mint <= maxt && c->maxt >= mint;
+        any |= in;
+        det_any |= in;
+    }
+    int rc = 0;
+    uint32_t oc = open_count(s);
+    if (oc) {
+        sm_buf_clear(ob);
+        if (chunk_enc_finish(s->open, ob)) rc = SM_ENOMEM;
+        else
+            all[nv++] = (view){chunk_enc_mint(s->open), chunk_enc_maxt(s->open), ob->p,
+                               (uint32_t)ob->len, oc, RANK_LIVE};
+        any |= chunk_enc_mint(s->open) <= maxt && chunk_enc_maxt(s->open) >= mint;
+    }
+    tsdb_chunk_ref *refs = NULL;
+    uint32_t r = 0;
+    if (!rc && any && !(refs = sm_arena_alloc(a, nv * sizeof *refs))) rc = SM_ENOMEM;
+    for (uint32_t i = 0; i < nv && refs && !rc; i++) {
+        const view *c = &all[i];
+        if (c->mint > maxt || c->maxt < mint) continue;
+        bool clash = false;
+        if (det_any && c->rank != RANK_LIVE)
+            for (uint32_t y = 0; y < nv && !clash; y++)
+                clash = all[y].rank > c->rank && all[y].mint <= c->maxt && all[y].maxt >= c->mint;
+        if (clash) {
+            bool keep;
+            rc = filter_detached(c, all, nv, a, &refs[r], &keep);
+            if (!rc && keep) refs[r++].prio = prio;
+            continue;
+        }
+        uint8_t *copy = sm_arena_alloc(a, c->len);
+        if (!copy) {
+            rc = SM_ENOMEM;
+            break;
+        }
+        memcpy(copy, c->data, c->len);
+        refs[r++] = (tsdb_chunk_ref){c->mint, c->maxt, copy, c->len, prio};
+    }
+    sm_free(all);
+    if (rc) return rc;
+    /* Detached and live chunks interleave: sort by mint (stable). */
+    for (uint32_t x = 1; x < r; x++) {
+        tsdb_chunk_ref t = refs[x];
+        uint32_t y = x;
+        while (y > 0 && refs[y - 1].mint > t.mint) {
+            refs[y] = refs[y - 1];
+            y--;
+        }
+        refs[y] = t;
+    }
+    *out = refs;
+    *nout = r;
+    return 0;
 }
 
 int head_select(head *h, const sm_matcher *ms, size_t nms, sm_ms_t mint, sm_ms_t maxt,
@@ -819,57 +1052,15 @@ int head_select(head *h, const sm_matcher *ms, size_t nms, sm_ms_t mint, sm_ms_t
     tsdb_sel_series *res = sm_arena_alloc(a, (n ? n : 1) * sizeof *res);
     size_t k = 0;
     int rc = res ? 0 : SM_ENOMEM;
-    sm_buf b = SM_BUF_INIT;
+    sm_buf ob = SM_BUF_INIT;
     for (size_t i = 0; i < n && !rc; i++) {
         hseries *s = v[i];
-        pthread_mutex_lock(&s->mu);
-        uint32_t cnt = 0;
-        for (uint32_t c = 0; c < s->nch; c++) cnt += s->ch[c].mint <= maxt && s->ch[c].maxt >= mint;
-        bool open = s->open && chunk_enc_count(s->open) && chunk_enc_mint(s->open) <= maxt &&
-                    chunk_enc_maxt(s->open) >= mint;
-        cnt += open;
-        if (cnt == 0) {
-            pthread_mutex_unlock(&s->mu);
-            continue;
-        }
-        tsdb_chunk_ref *refs = sm_arena_alloc(a, cnt * sizeof *refs);
-        if (!refs) rc = SM_ENOMEM;
+        tsdb_chunk_ref *refs = NULL;
         uint32_t r = 0;
-        for (uint32_t c = 0; c < s->nch && !rc; c++) {
-            const hchunk *ch = &s->ch[c];
-            if (ch->mint > maxt || ch->maxt < mint) continue;
-            uint8_t *copy = sm_arena_alloc(a, ch->len);
-            if (!copy) {
-                rc = SM_ENOMEM;
-                break;
-            }
-            memcpy(copy, ch->data, ch->len);
-            refs[r++] = (tsdb_chunk_ref){ch->mint, ch->maxt, copy, ch->len, prio};
-        }
-        if (!rc && open) {
-            sm_buf_clear(&b);
-            uint8_t *copy = NULL;
-            if (chunk_enc_finish(s->open, &b) == 0) copy = sm_arena_alloc(a, b.len);
-            if (!copy) rc = SM_ENOMEM;
-            else {
-                memcpy(copy, b.p, b.len);
-                refs[r++] = (tsdb_chunk_ref){chunk_enc_mint(s->open), chunk_enc_maxt(s->open), copy,
-                                             (uint32_t)b.len, prio};
-            }
-        }
+        pthread_mutex_lock(&s->mu);
+        rc = series_chunks(s, mint, maxt, prio, a, &ob, &refs, &r);
         pthread_mutex_unlock(&s->mu);
-        if (rc) break;
-        /* Late samples can leave chunks out of mint order only around
-         * exported ones; keep the list sorted by mint. */
-        for (uint32_t x = 1; x < r; x++) {
-            tsdb_chunk_ref t = refs[x];
-            uint32_t y = x;
-            while (y > 0 && refs[y - 1].mint > t.mint) {
-                refs[y] = refs[y - 1];
-                y--;
-            }
-            refs[y] = t;
-        }
+        if (rc || r == 0) continue;
         if (sm_labels_copy(a, &s->ls, &res[k].labels)) {
             rc = SM_ENOMEM;
             break;
@@ -878,10 +1069,11 @@ int head_select(head *h, const sm_matcher *ms, size_t nms, sm_ms_t mint, sm_ms_t
         res[k].nchunks = r;
         k++;
     }
-    sm_buf_fini(&b);
+    sm_buf_fini(&ob);
     pthread_rwlock_unlock(&h->idx);
     sm_free(v);
-    if (rc) return SM_ERR(err, rc, "out of memory selecting head series");
+    if (rc == SM_ENOMEM) return SM_ERR(err, rc, "out of memory selecting head series");
+    if (rc) return SM_ERR(err, rc, "a head chunk does not decode");
     out->v = res;
     out->n = k;
     return 0;
@@ -931,7 +1123,7 @@ static int label_list(head *h, const char *name, const sm_matcher *ms, size_t nm
                 if (!res[k]) rc = SM_ENOMEM;
                 k++;
             }
-        if (k) qsort(res, k, sizeof *res, cmp_cstr);
+        if (!rc && k) qsort(res, k, sizeof *res, cmp_cstr);
     } else {
         rc = SM_ENOMEM;
     }
@@ -957,9 +1149,111 @@ int head_label_values(head *h, const char *name, const sm_matcher *ms, size_t nm
 
 /* ---- export and truncate ---- */
 
+/* Insert detached chunk c back into the live data (undoing an export),
+ * merged with live samples that arrived for its span meanwhile: those are
+ * newer and win on equal times.  Takes c's bytes.  Series lock held. */
+static int restore_chunk(head *h, hseries *s, hchunk c) {
+    c.gen = 0;
+    int rc = 0;
+    if (open_count(s) && chunk_enc_mint(s->open) <= c.maxt && (rc = seal(s)) != 0) return rc;
+    uint32_t i = first_ending_at_or_after(s, c.mint), j = i;
+    while (j < s->nch && s->ch[j].mint <= c.maxt) j++;
+    if (i < j) {
+        /* Merge c with chunks [i, j): all of one window (L3), sorted. */
+        size_t total = c.count;
+        for (uint32_t k = i; k < j; k++) total += s->ch[k].count;
+        sm_ms_t *ts = sm_malloc(total * 2 * sizeof *ts);
+        double *vs = sm_malloc(total * 2 * sizeof *vs);
+        sm_ms_t *ct = NULL;
+        double *cv = NULL;
+        hchunk *parts = NULL;
+        size_t nl = 0, n = 0, nparts = 0;
+        rc = ts && vs ? decode_bytes(c.data, c.len, c.count, 0, &ct, &cv) : SM_ENOMEM;
+        for (uint32_t k = i; k < j && !rc; k++) { /* live samples, after room for the result */
+            sm_ms_t *kt;
+            double *kv;
+            rc = decode_bytes(s->ch[k].data, s->ch[k].len, s->ch[k].count, 0, &kt, &kv);
+            if (rc) break;
+            memcpy(ts + total + nl, kt, s->ch[k].count * sizeof *ts);
+            memcpy(vs + total + nl, kv, s->ch[k].count * sizeof *vs);
+            nl += s->ch[k].count;
+            sm_free(kt);
+            sm_free(kv);
+        }
+        if (!rc) {
+            const sm_ms_t *lt = ts + total;
+            const double *lv = vs + total;
+            size_t a = 0, b = 0;
+            while (a < c.count || b < nl) {
+                if (b >= nl || (a < c.count && ct[a] < lt[b])) {
+                    ts[n] = ct[a];
+                    vs[n++] = cv[a++];
+                } else {
+                    if (a < c.count && ct[a] == lt[b]) a++; /* the live one wins */
+                    ts[n] = lt[b];
+                    vs[n++] = lv[b++];
+                }
+            }
+            uint32_t max = h->o.chunk_max_samples;
+            nparts = (n + max - 1) / max;
+            parts = sm_calloc(nparts, sizeof *parts);
+            rc = parts ? reserve(&s->ch, s->nch, &s->capch, (uint32_t)nparts) : SM_ENOMEM;
+            for (size_t p = 0, off = 0; p < nparts && !rc; p++) {
+                size_t len = (n - off) / (nparts - p);
+                rc = encode_into(&parts[p], ts + off, vs + off, len);
+                off += len;
+            }
+        }
+        if (!rc) {
+            for (uint32_t k = i; k < j; k++) sm_free(s->ch[k].data);
+            sm_free(c.data);
+            memmove(&s->ch[i + nparts], &s->ch[j], (s->nch - j) * sizeof *s->ch);
+            memcpy(&s->ch[i], parts, nparts * sizeof *parts);
+            s->nch = s->nch - (j - i) + (uint32_t)nparts;
+        } else if (parts) {
+            for (size_t p = 0; p < nparts; p++) sm_free(parts[p].data);
+        }
+        sm_free(parts);
+        sm_free(ts);
+        sm_free(vs);
+        sm_free(ct);
+        sm_free(cv);
+        if (!rc) return 0;
+        /* Out of memory: keep the data, overlapping (reads still resolve
+         * it, newest last on a tie) rather than lose it. */
+        i = j;
+    }
+    if (reserve(&s->ch, s->nch, &s->capch, 1)) return SM_ENOMEM;
+    memmove(&s->ch[i + 1], &s->ch[i], (s->nch - i) * sizeof *s->ch);
+    s->ch[i] = c;
+    s->nch++;
+    return 0;
+}
+
+/* Put the chunks export `gen` detached back into the live data; gen 0:
+ * retry the ones an earlier undo could not put back for lack of memory
+ * (they stay detached with gen 0, readable as the oldest data, and are
+ * never freed by truncate).  Returns how many are still waiting. */
+static uint32_t undo_export(head *h, hseries *s, uint32_t gen) {
+    uint32_t k = 0, waiting = 0;
+    for (uint32_t i = 0; i < s->ndet; i++) {
+        hchunk c = s->det[i];
+        if (c.gen == gen) {
+            if (restore_chunk(h, s, c) == 0) continue;
+            c.gen = 0;
+        }
+        waiting += c.gen == 0;
+        s->det[k++] = c;
+    }
+    s->ndet = k;
+    return waiting;
+}
+
 int head_export(head *h, sm_ms_t maxt, head_export_fn fn, void *ctx, sm_ms_t *mint_out,
                 sm_error *err) {
     pthread_mutex_lock(&h->export_mu);
+    uint32_t gen = ++h->export_gen;
+    if (gen == 0) gen = h->export_gen = 1; /* 0 marks live chunks */
     pthread_rwlock_rdlock(&h->idx);
     hseries **v;
     size_t n;
@@ -969,57 +1263,63 @@ int head_export(head *h, sm_ms_t maxt, head_export_fn fn, void *ctx, sm_ms_t *mi
         pthread_mutex_unlock(&h->export_mu);
         return SM_ERR(err, rc, "out of memory exporting the head");
     }
-    /* Series pointers stay valid: only head_truncate frees series, and it
-     * takes export_mu. */
+    /* Series pointers stay valid without idx: only head_truncate frees
+     * series, and it takes export_mu. */
     sm_ms_t mint = SM_MS_MAX;
     tsdb_chunk_ref *refs = NULL;
     uint32_t caprefs = 0;
-    size_t done = 0; /* series whose chunks were marked */
+    size_t done = 0; /* series whose chunks this export detached */
     for (size_t i = 0; i < n && !rc; i++) {
         hseries *s = v[i];
         pthread_mutex_lock(&s->mu);
-        if (s->open && chunk_enc_count(s->open) && chunk_enc_maxt(s->open) < maxt && seal(s)) {
+        if (s->ndet && undo_export(h, s, 0)) rc = SM_ENOMEM; /* an earlier undo's leftovers */
+        if (!rc && open_count(s) && chunk_enc_maxt(s->open) < maxt && seal(s)) rc = SM_ENOMEM;
+        /* The chunks ending before maxt: a prefix, by L1. */
+        uint32_t cnt = first_ending_at_or_after(s, maxt);
+        if (!rc && cnt > caprefs) {
+            tsdb_chunk_ref *nr = sm_realloc(refs, cnt * sizeof *nr);
+            if (nr) {
+                refs = nr;
+                caprefs = cnt;
+            } else {
+                rc = SM_ENOMEM;
+            }
+        }
+        if (!rc && cnt) rc = reserve(&s->det, s->ndet, &s->capdet, cnt);
+        if (rc) {
             pthread_mutex_unlock(&s->mu);
-            rc = SM_ENOMEM;
+            SM_ERR(err, rc, "out of memory exporting the head");
             break;
         }
-        uint32_t cnt = 0;
-        for (uint32_t c = 0; c < s->nch; c++) cnt += !s->ch[c].exported && s->ch[c].maxt < maxt;
-        if (cnt > caprefs) {
-            tsdb_chunk_ref *nr = sm_realloc(refs, cnt * sizeof *nr);
-            if (!nr) {
-                pthread_mutex_unlock(&s->mu);
-                rc = SM_ENOMEM;
-                break;
-            }
-            refs = nr;
-            caprefs = cnt;
+        for (uint32_t c = 0; c < cnt; c++) {
+            hchunk ch = s->ch[c];
+            ch.gen = gen;
+            s->det[s->ndet++] = ch;
+            /* The bytes stay put until truncate (L4), so the writer may read
+             * them without the series lock. */
+            refs[c] = (tsdb_chunk_ref){ch.mint, ch.maxt, ch.data, ch.len, 0};
+            if (ch.mint < mint) mint = ch.mint;
         }
-        uint32_t r = 0;
-        for (uint32_t c = 0; c < s->nch; c++) {
-            hchunk *ch = &s->ch[c];
-            if (ch->exported || ch->maxt >= maxt) continue;
-            ch->exported = true;
-            refs[r++] = (tsdb_chunk_ref){ch->mint, ch->maxt, ch->data, ch->len, 0};
-            if (ch->mint < mint) mint = ch->mint;
-        }
+        if (cnt) memmove(s->ch, s->ch + cnt, (s->nch - cnt) * sizeof *s->ch);
+        s->nch -= cnt;
         pthread_mutex_unlock(&s->mu);
         done = i + 1;
-        if (r) {
-            rc = fn(ctx, &s->ls, refs, r);
+        if (cnt) {
+            rc = fn(ctx, &s->ls, refs, cnt);
             if (rc && !(err && err->code)) SM_ERR(err, rc, "writing exported series failed");
         }
     }
     if (rc) {
-        /* Undo: nothing stays detached.  Chunks marked in this export are
-         * those below maxt; earlier exports were truncated already. */
+        /* Undo: nothing stays detached by this export. */
+        size_t waiting = 0;
         for (size_t i = 0; i < done; i++) {
-            hseries *s = v[i];
-            pthread_mutex_lock(&s->mu);
-            for (uint32_t c = 0; c < s->nch; c++)
-                if (s->ch[c].maxt < maxt) s->ch[c].exported = false;
-            pthread_mutex_unlock(&s->mu);
+            pthread_mutex_lock(&v[i]->mu);
+            waiting += undo_export(h, v[i], gen);
+            pthread_mutex_unlock(&v[i]->mu);
         }
+        if (waiting)
+            sm_log(SM_LOG_ERROR, "head", "out of memory undoing an export; retried at the next cut",
+                   "chunks=%zu", waiting);
     }
     sm_free(refs);
     sm_free(v);
@@ -1043,15 +1343,20 @@ int head_truncate(head *h) {
     for (size_t i = 0; i < h->nbyref; i++) {
         hseries *s = h->byref[i];
         if (!s) continue;
+        /* idx held for writing: no append or read is inside this series. */
         uint32_t k = 0;
-        for (uint32_t c = 0; c < s->nch; c++) {
-            if (s->ch[c].exported) sm_free(s->ch[c].data);
-            else s->ch[k++] = s->ch[c];
+        for (uint32_t c = 0; c < s->ndet; c++) {
+            if (s->det[c].gen) sm_free(s->det[c].data);
+            else s->det[k++] = s->det[c]; /* an undone export's, not yet back */
         }
-        s->nch = k;
-        bool empty = k == 0 && !(s->open && chunk_enc_count(s->open));
-        if (!empty) continue;
-        /* Unlink from the table. */
+        s->ndet = k;
+        if (k) undo_export(h, s, 0);
+        if (!s->ndet) {
+            sm_free(s->det);
+            s->det = NULL;
+            s->capdet = 0;
+        }
+        if (s->nch || s->ndet || open_count(s)) continue;
         hseries **pp = &h->tab[s->hash & (h->ntab - 1)];
         while (*pp && *pp != s) pp = &(*pp)->next;
         if (*pp) *pp = s->next;
@@ -1060,7 +1365,9 @@ int head_truncate(head *h) {
         series_free(h, s);
         dropped++;
     }
-    if (dropped) rebuild_postings(h);
+    if (dropped && rebuild_postings(h))
+        sm_log(SM_LOG_ERROR, "head", "out of memory rebuilding postings; selects may miss series",
+               "series=%zu", h->nseries);
     pthread_rwlock_unlock(&h->idx);
     pthread_mutex_unlock(&h->export_mu);
     return 0;
@@ -1077,13 +1384,17 @@ void head_get_stats(head *h, head_stats *out) {
         hseries *s = h->byref[i];
         if (!s) continue;
         pthread_mutex_lock(&s->mu);
-        bytes += sizeof *s + s->ls.n * sizeof *s->ls.v + s->capch * sizeof *s->ch;
-        for (uint32_t c = 0; c < s->nch; c++) {
-            out->chunks++;
-            out->samples += s->ch[c].count;
-            bytes += s->ch[c].len;
-            if (s->ch[c].mint < out->mint) out->mint = s->ch[c].mint;
-            if (s->ch[c].maxt > out->maxt) out->maxt = s->ch[c].maxt;
+        bytes += sizeof *s + s->ls.n * sizeof *s->ls.v + (s->capch + s->capdet) * sizeof(hchunk);
+        for (int list = 0; list < 2; list++) {
+            const hchunk *v = list ? s->det : s->ch;
+            uint32_t nv = list ? s->ndet : s->nch;
+            for (uint32_t c = 0; c < nv; c++) {
+                out->chunks++;
+                out->samples += v[c].count;
+                bytes += v[c].len;
+                if (v[c].mint < out->mint) out->mint = v[c].mint;
+                if (v[c].maxt > out->maxt) out->maxt = v[c].maxt;
+            }
         }
         if (s->open) {
             bytes += chunk_enc_mem_bytes(s->open);
@@ -1097,8 +1408,13 @@ void head_get_stats(head *h, head_stats *out) {
         }
         pthread_mutex_unlock(&s->mu);
     }
-    /* Symbols and postings, roughly: keys plus entries. */
-    bytes += h->syms.n * (sizeof(sm_entry) + 16) + h->postings.n * (sizeof(sm_entry) + sizeof(posting) + 24);
+    /* Symbols and index, roughly: entries, keys and postings arrays. */
+    bytes += h->syms.nb * sizeof(sm_entry *) + h->syms.n * (sizeof(sm_entry) + 16);
+    bytes += h->postings.nb * sizeof(sm_entry *) +
+             h->postings.n * (sizeof(sm_entry) + sizeof(posting) + 24);
+    for (size_t b = 0; b < h->postings.nb; b++)
+        for (sm_entry *e = h->postings.b[b]; e; e = e->next)
+            bytes += ((posting *)e->val)->cap * sizeof(uint64_t);
     pthread_rwlock_unlock(&h->idx);
     out->bytes = bytes;
 }

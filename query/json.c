@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * json.c - see json.h.
+ */
+#include "json.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tsdb/base/sm_error.h"
+
+void json_init(json_w *w, sm_buf *b) {
+    memset(w, 0, sizeof *w);
+    w->b = b;
+    w->first[0] = true;
+}
+
+static void put(json_w *w, const void *p, size_t n) {
+    if (!w->err && sm_buf_append(w->b, p, n)) w->err = SM_ENOMEM;
+}
+
+static void putc_(json_w *w, char c) { put(w, &c, 1); }
+
+/* Before any value: a comma unless first at this level or after a key. */
+static void sep(json_w *w) {
+    if (w->after_key) {
+        w->after_key = false;
+        return;
+    }
+    if (!w->first[w->depth]) putc_(w, ',');
+    w->first[w->depth] = false;
+}
+
+void json_obj_begin(json_w *w) {
+    sep(w);
+    putc_(w, '{');
+    if (w->depth + 1 < JSON_MAX_DEPTH) w->first[++w->depth] = true;
+    else w->err = SM_ELIMIT;
+}
+
+void json_obj_end(json_w *w) {
+    putc_(w, '}');
+    if (w->depth > 0) w->depth--;
+}
+
+void json_arr_begin(json_w *w) {
+    sep(w);
+    putc_(w, '[');
+    if (w->depth + 1 < JSON_MAX_DEPTH) w->first[++w->depth] = true;
+    else w->err = SM_ELIMIT;
+}
+
+void json_arr_end(json_w *w) {
+    putc_(w, ']');
+    if (w->depth > 0) w->depth--;
+}
+
+static void quoted(json_w *w, const char *s, size_t n) {
+    static const char hex[] = "0123456789abcdef";
+    putc_(w, '"');
+    size_t run = 0; /* bytes copied as they are, in one go */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        const char *esc = NULL;
+        char u[6];
+        if (c == '"') esc = "\\\"";
+        else if (c == '\\') esc = "\\\\";
+        else if (c == '\n') esc = "\\n";
+        else if (c == '\r') esc = "\\r";
+        else if (c == '\t') esc = "\\t";
+        else if (c < 0x20 || c == '<' || c == '>' || c == '&') {
+            u[0] = '\\', u[1] = 'u', u[2] = '0', u[3] = '0', u[4] = hex[c >> 4], u[5] = hex[c & 15];
+        } else if (c == 0xe2 && i + 2 < n && (unsigned char)s[i + 1] == 0x80 &&
+                   ((unsigned char)s[i + 2] == 0xa8 || (unsigned char)s[i + 2] == 0xa9)) {
+            /* U+2028, U+2029: escaped by Go for JavaScript's sake */
+            put(w, s + i - run, run);
+            run = 0;
+            put(w, (unsigned char)s[i + 2] == 0xa8 ? "\\u2028" : "\\u2029", 6);
+            i += 2;
+            continue;
+        } else {
+            run++;
+            continue;
+        }
+        put(w, s + i - run, run);
+        run = 0;
+        if (esc) put(w, esc, strlen(esc));
+        else put(w, u, 6);
+    }
+    put(w, s + n - run, run);
+    putc_(w, '"');
+}
+
+void json_key(json_w *w, const char *k) {
+    sep(w);
+    quoted(w, k, strlen(k));
+    putc_(w, ':');
+    w->after_key = true;
+}
+
+void json_str(json_w *w, const char *s) {
+    sep(w);
+    quoted(w, s, strlen(s));
+}
+
+void json_strn(json_w *w, const char *s, size_t n) {
+    sep(w);
+    quoted(w, s, n);
+}
+
+void json_int(json_w *w, int64_t v) {
+    char b[32];
+    int n = snprintf(b, sizeof b, "%lld", (long long)v);
+    sep(w);
+    put(w, b, (size_t)n);
+}
+
+void json_bool(json_w *w, bool v) {
+    sep(w);
+    put(w, v ? "true" : "false", v ? 4 : 5);
+}
+
+void json_null(json_w *w) {
+    sep(w);
+    put(w, "null", 4);
+}
+
+size_t json_format_value(double v, char *buf) {
+    if (isnan(v)) return (size_t)sprintf(buf, "NaN");
+    if (isinf(v)) return (size_t)sprintf(buf, v > 0 ? "+Inf" : "-Inf");
+    /* The shortest %e form that reads back exactly, then laid out without an
+     * exponent, as Go's strconv.FormatFloat(v, 'f', -1, 64) does. */
+    char e[40];
+    int p;
+    for (p = 1; p <= 17; p++) {
+        snprintf(e, sizeof e, "%.*e", p - 1, v);
+        if (strtod(e, NULL) == v) break;
+    }
+    const char *s = e;
+    char *o = buf;
+    if (*s == '-') *o++ = *s++;
+    char digits[24];
+    int nd = 0;
+    for (; *s && *s != 'e'; s++)
+        if (*s != '.') digits[nd++] = *s;
+    int exp = atoi(s + 1);
+    while (nd > 1 && digits[nd - 1] == '0') nd--; /* %e pads with zeros */
+    if (exp >= nd - 1) { /* an integer */
+        memcpy(o, digits, (size_t)nd);
+        o += nd;
+        for (int i = 0; i < exp - (nd - 1); i++) *o++ = '0';
+    } else if (exp < 0) {
+        *o++ = '0';
+        *o++ = '.';
+        for (int i = 0; i < -exp - 1; i++) *o++ = '0';
+        memcpy(o, digits, (size_t)nd);
+        o += nd;
+    } else {
+        memcpy(o, digits, (size_t)exp + 1);
+        o += exp + 1;
+        *o++ = '.';
+        memcpy(o, digits + exp + 1, (size_t)(nd - exp - 1));
+        o += nd - exp - 1;
+    }
+    *o = '\0';
+    return (size_t)(o - buf);
+}
+
+void json_value(json_w *w, double v) {
+    char b[400];
+    size_t n = json_format_value(v, b + 1);
+    b[0] = '"';
+    b[n + 1] = '"';
+    sep(w);
+    put(w, b, n + 2);
+}
+
+void json_time(json_w *w, int64_t ms) {
+    char b[40];
+    uint64_t a = ms < 0 ? (uint64_t)0 - (uint64_t)ms : (uint64_t)ms;
+    int n = snprintf(b, sizeof b, "%s%llu.%03llu", ms < 0 ? "-" : "", (unsigned long long)(a / 1000),
+                     (unsigned long long)(a % 1000));
+    while (b[n - 1] == '0') b[--n] = '\0'; /* 1.500 -> 1.5, 1.000 -> 1. */
+    if (b[n - 1] == '.') b[--n] = '\0';
+    sep(w);
+    put(w, b, (size_t)n);
+}
+
+int json_finish(json_w *w) { return w->err; }

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * json.h - a small streaming JSON writer for the Prometheus HTTP API, with
+ * Prometheus's own number formats: sample values as strings in the
+ * shortest decimal that reads back to the same float64, without exponent
+ * ("0.0000001", "1000000000000000000000"), and "NaN", "+Inf", "-Inf";
+ * timestamps as JSON numbers of seconds with up to three decimals and no
+ * trailing zeros ("1435781451.781", "1435781451"); strings escaped as Go's
+ * encoding/json does (so <, > and & become \u003c, \u003e, \u0026).
+ *
+ * The writer inserts commas itself; keys and values alternate inside
+ * objects.  Output goes to an sm_buf; an allocation failure is sticky and
+ * reported by json_finish.
+ */
+#ifndef SEISMO_QUERY_JSON_H
+#define SEISMO_QUERY_JSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tsdb/base/sm_buf.h"
+
+#define JSON_MAX_DEPTH 32
+
+typedef struct json_w {
+    sm_buf *b;
+    int depth;
+    bool first[JSON_MAX_DEPTH]; /* no element written yet at this level */
+    bool after_key;
+    int err;
+} json_w;
+
+void json_init(json_w *w, sm_buf *b);
+void json_obj_begin(json_w *w);
+void json_obj_end(json_w *w);
+void json_arr_begin(json_w *w);
+void json_arr_end(json_w *w);
+void json_key(json_w *w, const char *k);
+void json_str(json_w *w, const char *s);
+void json_strn(json_w *w, const char *s, size_t n);
+void json_int(json_w *w, int64_t v);
+void json_bool(json_w *w, bool v);
+void json_null(json_w *w);
+/* A sample value, as a JSON string (Prometheus's format). */
+void json_value(json_w *w, double v);
+/* A timestamp in ms, as a JSON number of seconds. */
+void json_time(json_w *w, int64_t ms);
+/* 0, or SM_ENOMEM if any write failed. */
+int json_finish(json_w *w);
+
+/* The value format alone: writes into buf (at least 330 bytes: 1e308 has
+ * 309 digits without an exponent), returns the length. */
+size_t json_format_value(double v, char *buf);
+
+#endif

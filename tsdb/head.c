@@ -748,6 +748,25 @@ static int append_late(head *h, hseries *s, sm_ms_t t, double v) {
     return insert_single(s, lo, t, v);
 }
 
+/* One sample into s, whose mutex the caller holds. */
+static int append_locked(head *h, hseries *s, sm_ms_t t, double v) {
+    if (t <= live_maxt(s)) return append_late(h, s, t, v);
+    int rc = 0;
+    if (!s->open && !(s->open = chunk_enc_new())) return SM_ENOMEM;
+    uint32_t cnt = open_count(s);
+    if (cnt && (cnt >= h->o.chunk_max_samples ||
+                window_of(h, chunk_enc_mint(s->open)) != window_of(h, t)))
+        rc = seal(s);
+    if (!rc && chunk_enc_append(s->open, t, v)) rc = SM_ENOMEM; /* t is above the last */
+    return rc ? rc : HEAD_APPENDED;
+}
+
+static void raise_maxt(head *h, sm_ms_t t) {
+    sm_ms_t cur = atomic_load(&h->maxt);
+    while (t > cur && !atomic_compare_exchange_weak(&h->maxt, &cur, t)) {
+    }
+}
+
 int head_append(head *h, uint64_t ref, sm_ms_t t, double v, bool check_window) {
     if (check_window && head_check_window(h, t)) return SM_ERANGE;
     pthread_rwlock_rdlock(&h->idx);
@@ -757,27 +776,55 @@ int head_append(head *h, uint64_t ref, sm_ms_t t, double v, bool check_window) {
         return SM_ENOTFOUND;
     }
     pthread_mutex_lock(&s->mu);
-    int rc;
-    if (t > live_maxt(s)) {
-        rc = 0;
-        if (!s->open && !(s->open = chunk_enc_new())) rc = SM_ENOMEM;
-        uint32_t cnt = open_count(s);
-        if (!rc && cnt && (cnt >= h->o.chunk_max_samples ||
-                           window_of(h, chunk_enc_mint(s->open)) != window_of(h, t)))
-            rc = seal(s);
-        if (!rc && chunk_enc_append(s->open, t, v)) rc = SM_ENOMEM; /* t is above the last */
-        if (!rc) rc = HEAD_APPENDED;
-    } else {
-        rc = append_late(h, s, t, v);
+    int rc = append_locked(h, s, t, v);
+    pthread_mutex_unlock(&s->mu);
+    pthread_rwlock_unlock(&h->idx);
+    if (rc >= 0) raise_maxt(h, t);
+    return rc;
+}
+
+int head_append_run(head *h, uint64_t ref, const sm_ms_t *t, const double *v, size_t n,
+                    head_run_result *res) {
+    head_run_result r = {0};
+    pthread_rwlock_rdlock(&h->idx);
+    hseries *s = by_ref(h, ref);
+    if (!s) {
+        pthread_rwlock_unlock(&h->idx);
+        return SM_ENOTFOUND;
+    }
+    int rc = 0;
+    sm_ms_t mx = SM_MS_MIN;
+    pthread_mutex_lock(&s->mu);
+    for (size_t k = 0; k < n; k++) {
+        int arc = append_locked(h, s, t[k], v[k]);
+        if (arc < 0) {
+            rc = arc;
+            break;
+        }
+        r.duplicates += arc == HEAD_DUPLICATE;
+        r.replaced += arc == HEAD_REPLACED;
+        r.stored++;
+        if (t[k] > mx) mx = t[k];
     }
     pthread_mutex_unlock(&s->mu);
     pthread_rwlock_unlock(&h->idx);
-    if (rc >= 0) {
-        sm_ms_t cur = atomic_load(&h->maxt);
-        while (t > cur && !atomic_compare_exchange_weak(&h->maxt, &cur, t)) {
-        }
-    }
+    if (r.stored) raise_maxt(h, mx);
+    if (res) *res = r;
     return rc;
+}
+
+int head_lookup(head *h, const sm_labels *ls, uint64_t *ref, bool *logged) {
+    uint64_t hash = sm_labels_hash(ls);
+    pthread_rwlock_rdlock(&h->idx);
+    hseries *s = find_locked(h, ls, hash);
+    if (s) {
+        *ref = s->ref;
+        pthread_mutex_lock(&s->mu);
+        *logged = s->logged;
+        pthread_mutex_unlock(&s->mu);
+    }
+    pthread_rwlock_unlock(&h->idx);
+    return s ? 0 : SM_ENOTFOUND;
 }
 
 /* ---- reading ---- */

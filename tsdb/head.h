@@ -72,6 +72,22 @@ int head_check_window(head *h, sm_ms_t t);
  * (no such ref), SM_ENOMEM. */
 int head_append(head *h, uint64_t ref, sm_ms_t t, double v, bool check_window);
 
+/* Store n samples of one series (any order) under one lock, without the
+ * window check (the caller has checked and logged them).  Stops at the
+ * first error (SM_ENOTFOUND, SM_ENOMEM); *res counts what was stored. */
+typedef struct head_run_result {
+    uint64_t stored;     /* appended, duplicates and replacements */
+    uint64_t duplicates;
+    uint64_t replaced;
+} head_run_result;
+int head_append_run(head *h, uint64_t ref, const sm_ms_t *t, const double *v, size_t n,
+                    head_run_result *res);
+
+/* The ref of an existing series with exactly these labels (no check, no
+ * creation) and whether its SERIES record is logged; SM_ENOTFOUND if none.
+ * Appenders use it to skip label validation for series they already have. */
+int head_lookup(head *h, const sm_labels *ls, uint64_t *ref, bool *logged);
+
 /* Series matching the matchers with chunks overlapping [mint, maxt] (a
  * series whose chunk spans the range can have no sample inside it: the
  * iterator then yields nothing, as in Prometheus); chunk bytes are

@@ -269,6 +269,40 @@ static void first_reject(sm_error *err, int *first, int code, size_t index, cons
     if (err) err->index = (int64_t)index;
 }
 
+/* Resolve series i to a head ref: an existing series is found without
+ * validating its labels again (they were valid when it was created); a new
+ * one is checked, then created.  *logged: its SERIES record is in the WAL.
+ * Returns 0, a rejection code counted in r (the series is skipped: *ref 0),
+ * or a hard error. */
+static int resolve_series(tsdb *db, const tsdb_series_in *s, size_t i, uint64_t *ref,
+                          bool *logged, tsdb_append_result *r, int *first, sm_error *err) {
+    *ref = 0;
+    if (head_lookup(db->h, &s->labels, ref, logged) == 0) return 0;
+    sm_error lerr = {0};
+    if (sm_labels_check(&s->labels, true, &lerr) != 0) {
+        r->rejected_invalid += s->n;
+        if (!*first) {
+            *first = SM_EINVAL;
+            SM_ERR(err, SM_EINVAL, "series %zu: %s", i, lerr.msg);
+            if (err) err->index = (int64_t)i;
+        }
+        return 0;
+    }
+    bool created = false;
+    int grc = head_get_or_create(db->h, &s->labels, ref, &created, &lerr);
+    if (grc == SM_ELIMIT) {
+        r->rejected_limit += s->n;
+        first_reject(err, first, SM_ELIMIT, i, "series limit reached: %s not created (first sample at %lld)",
+                     &s->labels, s->n ? s->samples[0].t : 0);
+        *ref = 0;
+        return 0;
+    }
+    if (grc) return SM_ERR(err, grc, "series %zu: %s", i, lerr.msg);
+    if (created) r->series_created++;
+    *logged = !created && head_series_logged(db->h, *ref);
+    return 0;
+}
+
 int tsdb_append(tsdb *db, const tsdb_series_in *series, size_t n, tsdb_append_result *res,
                 sm_error *err) {
     tsdb_append_result r = {0};
@@ -277,9 +311,12 @@ int tsdb_append(tsdb *db, const tsdb_series_in *series, size_t n, tsdb_append_re
     for (size_t i = 0; i < n; i++) total += series[i].n;
     uint64_t *refs = sm_malloc((n ? n : 1) * sizeof *refs);
     bool *logging = sm_calloc(n ? n : 1, sizeof *logging); /* series record in this batch */
+    size_t *run = sm_malloc((n + 1) * sizeof *run);        /* series i's samples: run[i]..run[i+1] */
     wal_sample *ws = sm_malloc((total ? total : 1) * sizeof *ws);
+    sm_ms_t *ts = sm_malloc((total ? total : 1) * sizeof *ts);
+    double *vs = sm_malloc((total ? total : 1) * sizeof *vs);
     sm_buf sb = SM_BUF_INIT, xb = SM_BUF_INIT;
-    if (!refs || !ws || !logging) {
+    if (!refs || !ws || !logging || !run || !ts || !vs) {
         rc = SM_ERR(err, SM_ENOMEM, "out of memory appending %zu samples", total);
         goto out;
     }
@@ -287,32 +324,14 @@ int tsdb_append(tsdb *db, const tsdb_series_in *series, size_t n, tsdb_append_re
     size_t nws = 0;
     for (size_t i = 0; i < n; i++) {
         const tsdb_series_in *s = &series[i];
-        refs[i] = 0;
-        sm_error lerr = {0};
-        if (sm_labels_check(&s->labels, true, &lerr) != 0) {
-            r.rejected_invalid += s->n;
-            if (!first) {
-                first = SM_EINVAL;
-                SM_ERR(err, SM_EINVAL, "series %zu: %s", i, lerr.msg);
-                if (err) err->index = (int64_t)i;
-            }
-            continue;
-        }
-        bool created = false;
-        int grc = head_get_or_create(db->h, &s->labels, &refs[i], &created, &lerr);
-        if (grc == SM_ELIMIT) {
-            r.rejected_limit += s->n;
-            first_reject(err, &first, SM_ELIMIT, i, "series limit reached: %s not created (first sample at %lld)",
-                         &s->labels, s->n ? s->samples[0].t : 0);
-            refs[i] = 0;
-            continue;
-        }
-        if (grc) {
-            rc = SM_ERR(err, grc, "series %zu: %s", i, lerr.msg);
+        run[i] = nws;
+        bool logged = false;
+        rc = resolve_series(db, s, i, &refs[i], &logged, &r, &first, err);
+        if (rc) {
             pthread_rwlock_unlock(&db->cut_lock);
             goto out;
         }
-        if (created) r.series_created++;
+        if (!refs[i]) continue;
         bool any = false;
         for (uint32_t k = 0; k < s->n; k++) {
             sm_ms_t t = s->samples[k].t;
@@ -323,10 +342,12 @@ int tsdb_append(tsdb *db, const tsdb_series_in *series, size_t n, tsdb_append_re
                              &s->labels, t);
                 continue;
             }
-            ws[nws++] = (wal_sample){refs[i], t, s->samples[k].v};
+            ws[nws] = (wal_sample){refs[i], t, s->samples[k].v};
+            ts[nws] = t;
+            vs[nws++] = s->samples[k].v;
             any = true;
         }
-        if (any && !head_series_logged(db->h, refs[i])) {
+        if (any && !logged) {
             if (wal_enc_series(&sb, refs[i], &s->labels)) {
                 rc = SM_ERR(err, SM_ENOMEM, "out of memory logging series");
                 pthread_rwlock_unlock(&db->cut_lock);
@@ -335,6 +356,7 @@ int tsdb_append(tsdb *db, const tsdb_series_in *series, size_t n, tsdb_append_re
             logging[i] = true;
         }
     }
+    run[n] = nws;
     if (nws && wal_enc_samples(&xb, ws, nws)) {
         rc = SM_ERR(err, SM_ENOMEM, "out of memory logging samples");
         pthread_rwlock_unlock(&db->cut_lock);
@@ -353,18 +375,22 @@ int tsdb_append(tsdb *db, const tsdb_series_in *series, size_t n, tsdb_append_re
         }
         for (size_t i = 0; i < n; i++)
             if (logging[i]) head_series_set_logged(db->h, refs[i]);
-        for (size_t k = 0; k < nws; k++) {
-            int arc = head_append(db->h, ws[k].ref, ws[k].t, ws[k].v, false);
-            if (arc == HEAD_DUPLICATE) r.duplicates++;
-            else if (arc == HEAD_REPLACED) r.replaced++;
-            else if (arc < 0) {
+        /* One head lock per series, not per sample. */
+        for (size_t i = 0; i < n; i++) {
+            size_t k0 = run[i], k1 = run[i + 1];
+            if (k0 == k1) continue;
+            head_run_result hr;
+            int arc = head_append_run(db->h, refs[i], ts + k0, vs + k0, k1 - k0, &hr);
+            r.accepted += hr.stored;
+            r.duplicates += hr.duplicates;
+            r.replaced += hr.replaced;
+            if (arc < 0) {
                 /* Logged but not applied: out of memory.  The WAL has it, so
                  * a restart recovers it; report the batch as failed. */
                 rc = SM_ERR(err, arc, "cannot store a logged sample");
                 pthread_rwlock_unlock(&db->cut_lock);
                 goto out;
             }
-            r.accepted++;
         }
     }
     pthread_rwlock_unlock(&db->cut_lock);
@@ -379,7 +405,10 @@ out:
     sm_buf_fini(&xb);
     sm_free(refs);
     sm_free(logging);
+    sm_free(run);
     sm_free(ws);
+    sm_free(ts);
+    sm_free(vs);
     return rc;
 }
 

@@ -141,11 +141,45 @@ static void test_bad_bodies(uint64_t *rng) {
     sm_arena_free(a);
 }
 
+/* The known-series hook: asked only about series that passed the
+ * structural checks (sorted, empty values dropped), and a series it calls
+ * known skips the label rules, while the others are still checked. */
+static size_t known_calls;
+static bool known_up(void *ctx, const sm_labels *ls) {
+    (void)ctx;
+    known_calls++;
+    const char *n = sm_labels_get(ls, "__name__");
+    return n && !strcmp(n, "up") && ls->n == 2;
+}
+
+static void test_known_hook(void) {
+    sm_label up[2] = {{"__name__", "up"}, {"job", "a"}};
+    sm_label other[2] = {{"__name__", "down"}, {"job", "a"}};
+    sm_label bad[2] = {{"__name__", "9bad"}, {"job", "a"}};
+    tsdb_sample s = {1000, 1.0};
+    tsdb_series_in in[3] = {{{up, 2}, &s, 1}, {{other, 2}, &s, 1}, {{bad, 2}, &s, 1}};
+    sm_buf b = SM_BUF_INIT;
+    CHECK_OK(rw_encode(in, 3, &b));
+    sm_arena *a = sm_arena_new(0, 0);
+    rw_limits l = lim;
+    l.known = known_up;
+    rw_request r;
+    known_calls = 0;
+    CHECK_OK(rw_decode(b.p, b.len, &l, a, &r, NULL));
+    CHECK_EQ_INT(known_calls, 3);
+    CHECK_MSG(r.n == 2 && r.rejected_series == 1, "kept %zu, left out %llu", r.n,
+              (unsigned long long)r.rejected_series);
+    CHECK(r.reject.index == 2);
+    sm_arena_free(a);
+    sm_buf_fini(&b);
+}
+
 int main(void) {
     uint64_t rng = check_seed();
     rw_limits_default(&lim);
     test_roundtrip(&rng);
     test_labels();
+    test_known_hook();
     test_bad_bodies(&rng);
     return check_done();
 }

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "promql.h"
+#include "tsdb/base/sm_error.h"
 #include "tsdb/base/sm_types.h"
 
 /* One series' samples inside a range window, stale markers removed, in
@@ -46,6 +47,27 @@ bool fn_is_range(promql_func_id f);
 int fn_range_eval(promql_func_id f, const fn_window *w, const double *args, size_t nargs,
                   double *out);
 
+/* fn_range_eval with the evaluation time given apart from the window.
+ * Only predict_linear reads it: Prometheus fits its line with the intercept
+ * at the evaluation step's time (enh.Ts), which is not w->end when the
+ * selector has an offset or an @ modifier.  fn_range_eval is this call
+ * with eval_ms = w->end.  An empty window (n == 0) yields 0, never an
+ * error.  SM_EINVAL also for missing scalar arguments and for holt_winters
+ * factors outside (0, 1); fn_range_args_check gives the message.
+ * quantile_over_time copies windows of more than 256 samples to the heap
+ * to sort them, so it alone can return SM_ENOMEM. */
+int fn_range_eval_at(promql_func_id f, const fn_window *w, sm_ms_t eval_ms, const double *args,
+                     size_t nargs, double *out);
+
+/* Check the scalar arguments of range function f at one step: 0, or
+ * SM_EINVAL with err->msg set to Prometheus's text, for holt_winters
+ * "invalid smoothing factor. Expected: 0 < sf < 1, got: 0.000000" and
+ * "invalid trend factor. Expected: 0 < tf < 1, got: 1.000000" (NaN passes,
+ * as in Prometheus).  Prometheus raises these as execution errors, and
+ * only at a step where some series has a sample in its window; the
+ * evaluator calls this there.  err may be NULL. */
+int fn_range_args_check(promql_func_id f, const double *args, size_t nargs, sm_error *err);
+
 /* True for the element-wise functions: one input value -> one output
  * value (abs ... year, clamp*, round, sgn, timestamp is NOT one of them). */
 bool fn_is_elementwise(promql_func_id f);
@@ -53,9 +75,12 @@ bool fn_is_elementwise(promql_func_id f);
 /* Evaluate element-wise function f on v.  args are the scalar arguments
  * after the vector (clamp: min, max; clamp_min: min; round: to_nearest,
  * absent meaning 1).  The calendar functions (day_of_month, hour, ...)
- * read v as unix seconds, in UTC.  Returns 1 with *out set, 0 when the
- * element is dropped (clamp with min > max drops every element), SM_EINVAL
- * for an unknown f. */
+ * read v as unix seconds, in UTC, truncated toward zero as Go's int64(v)
+ * does; NaN, infinities and values beyond int64 become INT64_MIN seconds,
+ * as on amd64 Go, and then give the same odd dates Prometheus prints (for
+ * the argument-less forms pass (double)(eval_ms / 1000)).  Returns 1
+ * with *out set, 0 when the element is dropped (clamp with min > max drops
+ * every element), SM_EINVAL for an unknown f or a missing clamp bound. */
 int fn_elem_eval(promql_func_id f, double v, const double *args, size_t nargs, double *out);
 
 /* histogram_quantile over one histogram's buckets: upper bounds `le`

@@ -43,7 +43,10 @@ bool fn_is_range(promql_func_id f);
  * step in call order, without the range vector (quantile_over_time: phi;
  * predict_linear: t seconds; holt_winters: sf, tf).  Returns 1 with *out
  * set, 0 when the function yields no point for this window (rate with
- * fewer than two samples, ...), SM_EINVAL for an unknown f. */
+ * fewer than two samples, ...), SM_EINVAL for an unknown f (and see
+ * fn_range_eval_at for the other failures).  predict_linear evaluated here
+ * takes w->end as the evaluation time, which is wrong under an offset or
+ * @: the evaluator should call fn_range_eval_at for it. */
 int fn_range_eval(promql_func_id f, const fn_window *w, const double *args, size_t nargs,
                   double *out);
 

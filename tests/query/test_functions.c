@@ -560,6 +560,36 @@ static void test_histogram_quantile(void) {
     HQ_IS(0.375, le7, c7, 20, 7.5);
     HQ_IS(0.5, le7, c7, 20, 10);
     HQ_IS(0.99, le7, c7, 20, 19); /* rank 19.8: in +Inf */
+    /* Prometheus's histograms.test at 50 m, worked through.  "positive":
+     * 0.1:50 .2:70 1:110 +Inf:120.  q .2: rank 24 in the lowest bucket,
+     * .1 * 24/50 = .048; q .8: rank 96 in le=1: .2 + .8 * 26/40 = .72. */
+    double lp[] = {0.1, 0.2, 1, INFINITY}, cp[] = {50, 70, 110, 120};
+    HQ_IS(0.2, lp, cp, 4, 0.048);
+    HQ_IS(0.8, lp, cp, 4, 0.72);
+    /* "negative": -.2:10 -.1:20 .3:20 +Inf:30.  q 0: the lowest bound,
+     * -.2; q .5: rank 15: -.2 + .1 * 5/10 = -.15; q .8: rank 24 is past
+     * every finite bucket's count: .3. */
+    double ln[] = {-0.2, -0.1, 0.3, INFINITY}, cn[] = {10, 20, 20, 30};
+    HQ_IS(0, ln, cn, 4, -0.2);
+    HQ_IS(0.5, ln, cn, 4, -0.15);
+    HQ_IS(0.8, ln, cn, 4, 0.3);
+    /* "nonmonotonic": .1:20 1:10 10:50 100:40 1000:90 +Inf:80, enveloped
+     * to 20 20 50 50 90 90.  q .01: rank .9: .1 * .9/20 = .0045; q .5:
+     * rank 45 in le=10: 1 + 9 * 25/30 = 8.5; q .99: rank 89.1 in le=1000:
+     * 100 + 900 * 39.1/40 = 979.75. */
+    double lm[] = {0.1, 1, 10, 100, 1000, INFINITY}, cm[] = {20, 10, 50, 40, 90, 80};
+    HQ_IS(0.01, lm, cm, 6, 0.0045);
+    HQ_IS(0.5, lm, cm, 6, 8.5);
+    HQ_IS(0.99, lm, cm, 6, 979.75);
+    /* "mixed": 0.1, 0.2, 2e-1, 2.0e-1 (one bound three times) with one
+     * count each, +Inf 4: 0.1:1 0.2:3 +Inf:4.  q .5: rank 2: .1 + .1 *
+     * 1/2 = .15; q .75 and 1: .2.  Two spellings of +Inf alone: NaN. */
+    double lx[] = {0.1, 0.2, 0.2, 0.2, INFINITY}, cx[] = {1, 1, 1, 1, 4};
+    HQ_IS(0.5, lx, cx, 5, 0.15);
+    HQ_IS(0.75, lx, cx, 5, 0.2);
+    HQ_IS(1, lx, cx, 5, 0.2);
+    double li[] = {INFINITY, INFINITY}, ci[] = {0, 0};
+    HQ_IS(0.5, li, ci, 2, NAN);
     /* NaN counts: rank NaN finds no bucket, the result is the bound below
      * +Inf. */
     double c8[] = {10, 20, 30, NAN};

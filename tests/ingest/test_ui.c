@@ -443,11 +443,12 @@ static void expect_attr(const page *p, const char *what, const char *id, const c
 /* n series ui_test_metric{instance="i<k>"} every 15 s over the last 30
  * minutes, from the seed; 0 or -1. */
 static int push(uint16_t port, int n, uint64_t *rng) {
+    if (n < 1 || n > 16) return -1;
     rwc *c;
     if (rwc_connect("127.0.0.1", port, &c)) return -1;
     int64_t now_ms = (int64_t)time(NULL) * 1000;
     enum { POINTS = 120 };
-    char inst[16][8];
+    char inst[16][16];
     sm_label lv[16][2];
     tsdb_sample smp[16][POINTS];
     tsdb_series_in in[16];

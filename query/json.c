@@ -117,6 +117,17 @@ void json_int(json_w *w, int64_t v) {
     put(w, b, (size_t)n);
 }
 
+void json_num(json_w *w, double v) {
+    if (!isfinite(v)) {
+        json_null(w);
+        return;
+    }
+    char b[340];
+    size_t n = json_format_value(v, b);
+    sep(w);
+    put(w, b, n);
+}
+
 void json_bool(json_w *w, bool v) {
     sep(w);
     put(w, v ? "true" : "false", v ? 4 : 5);

@@ -41,6 +41,9 @@ void json_str(json_w *w, const char *s);
 void json_strn(json_w *w, const char *s, size_t n);
 void json_int(json_w *w, int64_t v);
 void json_bool(json_w *w, bool v);
+/* A finite double as a JSON number in the shortest exact decimal (the
+ * value format without quotes); NaN and infinities become null. */
+void json_num(json_w *w, double v);
 void json_null(json_w *w);
 /* A sample value, as a JSON string (Prometheus's format). */
 void json_value(json_w *w, double v);

@@ -82,10 +82,18 @@ int main(void) {
     json_bool(&w, true);
     json_key(&w, "z");
     json_null(&w);
+    json_key(&w, "f");
+    json_arr_begin(&w);
+    json_num(&w, 0.1);
+    json_num(&w, -2.5e-7);
+    json_num(&w, NAN);
+    json_num(&w, INFINITY);
+    json_arr_end(&w);
     json_obj_end(&w);
     CHECK_OK(json_finish(&w));
     const char *want = "{\"status\":\"success\",\"data\":[[1435781451.781,\"1\"],[1435781452,\"NaN\"],[-1.5,1.05,0]],"
-                       "\"s\":\"a\\\"b\\\\c\\n\\u003c\\u0026\\u003e\\u0001\\u2028\xc3\xa9\",\"n\":-5,\"t\":true,\"z\":null}";
+                       "\"s\":\"a\\\"b\\\\c\\n\\u003c\\u0026\\u003e\\u0001\\u2028\xc3\xa9\",\"n\":-5,\"t\":true,\"z\":null,"
+                       "\"f\":[0.1,-0.00000025,null,null]}";
     CHECK_MSG(buf.len == strlen(want) && !memcmp(buf.p, want, buf.len), "got %.*s", (int)buf.len, (const char *)buf.p);
     sm_buf_fini(&buf);
     return check_done();

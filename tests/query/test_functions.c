@@ -769,12 +769,16 @@ static void test_calendar(void) {
                       ref);
         }
     }
-    /* Whatever that date is, it is a valid one. */
-    double m = 0, d = 0, h = 0;
+    /* That date is Go's well-known time.Unix(math.MinInt64, 0).UTC():
+     * 292277026596-12-04 15:30:08, reached through unsigned wrap-around. */
+    double y = 0, m = 0, d = 0, h = 0, mi = 0;
+    fn_elem_eval(PF_YEAR, NAN, NULL, 0, &y);
     fn_elem_eval(PF_MONTH, NAN, NULL, 0, &m);
     fn_elem_eval(PF_DAY_OF_MONTH, NAN, NULL, 0, &d);
     fn_elem_eval(PF_HOUR, NAN, NULL, 0, &h);
-    CHECK(m >= 1 && m <= 12 && d >= 1 && d <= 31 && h >= 0 && h < 24);
+    fn_elem_eval(PF_MINUTE, NAN, NULL, 0, &mi);
+    CHECK_MSG(y == 292277026596.0 && m == 12 && d == 4 && h == 15 && mi == 30,
+              "NaN date %.0f-%.0f-%.0f %.0f:%.0f", y, m, d, h, mi);
 }
 
 /* Properties on random data: they hold whatever the values. */

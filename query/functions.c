@@ -187,19 +187,16 @@ double fn_histogram_quantile(double q, double *le, double *counts, size_t n) {
     double observations = counts[n - 1];
     if (observations == 0) return NAN;
     double rank = q * observations;
-    /* sort.Search over the first n-1 buckets: the first with count >= rank
-     * (the counts are monotonic now, so a linear scan finds the same one). */
-    size_t b = 0;
-    {
-        size_t lo = 0, hi = n - 1;
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (!(counts[mid] >= rank))
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        b = lo;
+    /* Go's sort.Search over the first n-1 buckets, probe for probe: the
+     * first with count >= rank.  Its exact probes matter when a NaN count
+     * breaks the monotonicity ensureMonotonic promised. */
+    size_t b = 0, hi = n - 1;
+    while (b < hi) {
+        size_t mid = b + (hi - b) / 2;
+        if (counts[mid] >= rank)
+            hi = mid;
+        else
+            b = mid + 1;
     }
     if (b == n - 1) return le[n - 2];
     if (b == 0 && le[0] <= 0) return le[0];

@@ -590,6 +590,12 @@ static void test_histogram_quantile(void) {
     HQ_IS(1, lx, cx, 5, 0.2);
     double li[] = {INFINITY, INFINITY}, ci[] = {0, 0};
     HQ_IS(0.5, li, ci, 2, NAN);
+    /* A NaN count in the middle survives ensureMonotonic, and Go's binary
+     * search then probes it first (index 1 of 0..2), goes right, and lands
+     * on le=4 with a NaN count below it: NaN, although le=1 holds rank 4
+     * (a linear scan would say 0.4). */
+    double c9[] = {10, NAN, 30, 40};
+    HQ_IS(0.1, le, c9, 4, NAN);
     /* NaN counts: rank NaN finds no bucket, the result is the bound below
      * +Inf. */
     double c8[] = {10, 20, 30, NAN};

@@ -106,7 +106,7 @@ static int read_file(const char *dir, const char *name, disk_file *out, int *sys
     char path[4096];
     int n = snprintf(path, sizeof path, "%s/%s", dir, name);
     if (n < 0 || (size_t)n >= sizeof path) return SM_ENOTFOUND;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block us */
     if (fd < 0) {
         *sys_errno = errno;
         return errno == ENOENT || errno == ENOTDIR ? SM_ENOTFOUND : SM_EIO;

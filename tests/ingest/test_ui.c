@@ -285,6 +285,8 @@ static void test_disk(void) {
     snprintf(path, sizeof path, "%s/extra.js", ui);
     write_file(path, "var fromDisk = 1;\n");
     write_file(secret, "secret\n");
+    snprintf(path, sizeof path, "%s/pipe.js", ui);
+    mkfifo(path, 0644);
     uint16_t port = free_port();
     const char *extra[] = {"--ui.dir", ui, "--ui.lib-dir", libdir, NULL};
     pid_t pid = serve(dir, port, extra);
@@ -307,6 +309,7 @@ static void test_disk(void) {
     CHECK_EQ_INT(status_of(port, "GET", "/ui/../secret.txt"), 404);
     CHECK_EQ_INT(status_of(port, "GET", "/ui/%2e%2e/secret.txt"), 404);
     CHECK_EQ_INT(status_of(port, "GET", "/ui/.%2e/secret.txt"), 404);
+    CHECK_EQ_INT(status_of(port, "GET", "/ui/pipe.js"), 404); /* not a regular file; must not hang */
     CHECK(http_do(port, "GET", "/ui/lib/dygraph.min.js", NULL, &r) == 0);
     CHECK_EQ_INT(r.status, 503);
     CHECK_MSG(r.body && strstr(r.body, "libjs-dygraphs") && strstr(r.body, libdir), "503 body: %s", r.body ? r.body : "");

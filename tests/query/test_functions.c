@@ -19,6 +19,7 @@
 
 #include "check.h"
 #include "functions.h"
+#include "tsdb/base/sm_alloc.h"
 #include "tsdb/base/sm_error.h"
 
 /* Windows are written in seconds here; fn_window wants ms. */
@@ -438,6 +439,19 @@ static void test_over_time(void) {
     RANGE_IS(PF_SUM_OVER_TIME, w, NULL, 0, 500500);
     RANGE_IS(PF_AVG_OVER_TIME, w, NULL, 0, 500.5);
     RANGE_IS(PF_RESETS, w, NULL, 0, 999);
+
+    /* Sorting a long window needs the heap: a failed allocation is
+     * SM_ENOMEM and no point; short windows never allocate. */
+    double out_nomem = -1;
+    sm_alloc_fail_after(0);
+    int rc_nomem = fn_range_eval(PF_QUANTILE_OVER_TIME, w, &q, 1, &out_nomem);
+    sm_ms_t short_t[] = {0, 1000};
+    fn_window short_w = {.t = short_t, .v = big_v, .n = 2, .start = 0, .end = 1000};
+    int rc_short = fn_range_eval(PF_QUANTILE_OVER_TIME, &short_w, &q, 1, &out_nomem);
+    sm_alloc_fail_reset();
+    CHECK_EQ_INT(rc_nomem, SM_ENOMEM);
+    CHECK_EQ_INT(rc_short, 1);
+    CHECK(close_to(out_nomem, 999 * 0.1 + 1000 * 0.9)); /* q .9 of 1000, 999 */
 
     /* absent_over_time is the evaluator's; unknown ids are refused. */
     CHECK(!fn_is_range(PF_ABSENT_OVER_TIME));

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * ml_int.h - private helpers shared by the model codecs of ml/ (never
+ * included by a public header): doubles as little-endian IEEE-754 bit
+ * patterns, and the common frame of every persisted model
+ *
+ *   offset size  meaning
+ *   0      4     magic (per model kind, ASCII)
+ *   4      1     version
+ *   5      ...   body (per model kind, docs/ML.md)
+ *   len-4  4     CRC-32C (little-endian) of bytes [0, len-4)
+ *
+ * ml_frame_open checks the magic, the version and the checksum before any
+ * byte of the body is parsed (STYLE.md rule 19).
+ */
+#ifndef SEISMO_ML_ML_INT_H
+#define SEISMO_ML_ML_INT_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "tsdb/base/crc32c.h"
+#include "tsdb/base/endian.h"
+#include "tsdb/base/sm_buf.h"
+#include "tsdb/base/sm_error.h"
+
+static inline int ml_put_f64(sm_buf *b, double v) {
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    return sm_buf_put_le64(b, u);
+}
+
+static inline int ml_rd_f64(sm_rd *r, double *v) {
+    uint64_t u;
+    int rc = sm_rd_le64(r, &u);
+    if (rc == 0) memcpy(v, &u, sizeof u);
+    return rc;
+}
+
+/* qsort comparator for doubles (no NaN in the arrays sorted). */
+static inline int ml_cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Start a frame: magic and version. */
+static inline int ml_frame_begin(sm_buf *b, const char magic[4], uint8_t version) {
+    int rc = sm_buf_append(b, magic, 4);
+    return rc ? rc : sm_buf_put_u8(b, version);
+}
+
+/* Close a frame: append the CRC of everything so far. */
+static inline int ml_frame_end(sm_buf *b) { return sm_buf_put_le32(b, sm_crc32c(0, b->p, b->len)); }
+
+/* Check magic, version and CRC; on success r reads the body only. */
+static inline int ml_frame_open(const uint8_t *buf, size_t len, const char magic[4], uint8_t version,
+                                sm_rd *r, sm_error *err) {
+    if (!buf || len < 9) return SM_CORRUPT(err, "model state too short (%zu bytes)", len);
+    if (memcmp(buf, magic, 4) != 0) return SM_CORRUPT(err, "model state: bad magic");
+    if (buf[4] != version) return SM_CORRUPT(err, "model state: unsupported version %u", buf[4]);
+    if (sm_crc32c(0, buf, len - 4) != sm_load_le32(buf + len - 4))
+        return SM_CORRUPT(err, "model state: checksum mismatch");
+    sm_rd_init(r, buf + 5, len - 9);
+    return 0;
+}
+
+#endif

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * score.c - forest-score calibration and repeat suppression (score.h).
+ */
+#include "ml/score.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ml/ml_int.h"
+#include "tsdb/base/sm_alloc.h"
+
+void ml_score_calibrate(double *raw, size_t n, ml_score_calib *out) {
+    if (n == 0) {
+        out->median = 0.5;
+        out->q995 = 0.75;
+        return;
+    }
+    qsort(raw, n, sizeof *raw, ml_cmp_double);
+    out->median = raw[n / 2];
+    size_t q = (size_t)floor(0.995 * (double)(n - 1));
+    out->q995 = raw[q];
+    /* a degenerate training set (all points alike) still needs a slope */
+    if (out->q995 < out->median + 0.02) out->q995 = out->median + 0.02;
+}
+
+double ml_score_forest(const ml_score_calib *c, double raw) {
+    if (isnan(raw)) return 0.0;
+    if (raw <= c->median) return 0.0;
+    return 1.0 - exp2(-(raw - c->median) / (c->q995 - c->median));
+}
+
+int ml_score_novelty_init(ml_score_novelty *s, uint32_t horizon, sm_error *err) {
+    memset(s, 0, sizeof *s);
+    s->horizon = horizon;
+    if (horizon == 0) return 0;
+    s->ring = sm_calloc(horizon, sizeof *s->ring);
+    if (!s->ring) return SM_ERR(err, SM_ENOMEM, "score: no memory for a %u-point ring", horizon);
+    return 0;
+}
+
+void ml_score_novelty_fini(ml_score_novelty *s) {
+    sm_free(s->ring);
+    s->ring = NULL;
+}
+
+double ml_score_novelty_next(ml_score_novelty *s, double combined) {
+    if (s->horizon == 0) return combined;
+    double mx = 0.0;
+    for (uint32_t i = 0; i < s->filled; i++)
+        if (s->ring[i] > mx) mx = s->ring[i];
+    s->ring[s->pos] = combined;
+    s->pos = (s->pos + 1) % s->horizon;
+    if (s->filled < s->horizon) s->filled++;
+    double out = combined - mx;
+    return out > 0 ? out : 0.0;
+}

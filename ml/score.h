@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * score.h - turning model outputs into the one anomaly score users see, in
+ * [0, 1] with the documented threshold ML_SCORE_THRESHOLD (docs/ML.md):
+ *
+ *   residual score  ml_features_residual_score(z, z_band): 0.5 at the band
+ *   forest score    calibrated against the forest's own training points:
+ *                   ml_score_calibrate maps the raw 2^(-E[h]/c) to
+ *                   1 - 2^-((raw - median) / (q995 - median)) (0 below the
+ *                   training median, 0.5 at its 99.5th percentile)
+ *   combined        the larger of the two (auto model)
+ *   reported        ml_score_novelty: the combined score minus the largest
+ *                   combined score of the previous `horizon` points, floored
+ *                   at 0, so that an event alarms once, at its start, and a
+ *                   stretch of equally odd points does not keep alarming
+ *                   (the "suppress repeated alarms" rule, independent of
+ *                   where a user puts the threshold)
+ */
+#ifndef SEISMO_ML_SCORE_H
+#define SEISMO_ML_SCORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tsdb/base/sm_error.h"
+
+#define ML_SCORE_THRESHOLD 0.5
+
+typedef struct ml_score_calib {
+    double median; /* raw forest score of the median training point */
+    double q995;   /* raw forest score at the 99.5th percentile */
+} ml_score_calib;
+
+/* Calibrate from n raw training scores (the array is reordered). */
+void ml_score_calibrate(double *raw, size_t n, ml_score_calib *out);
+/* A raw forest score through the calibration, in [0, 1]. */
+double ml_score_forest(const ml_score_calib *c, double raw);
+
+/* Repeat suppression: a ring of the last `horizon` combined scores. */
+typedef struct ml_score_novelty {
+    uint32_t horizon; /* points remembered (ring capacity) */
+    uint32_t pos;     /* next slot */
+    uint32_t filled;  /* slots in use, <= horizon */
+    double *ring;     /* horizon combined scores, owned */
+} ml_score_novelty;
+
+int ml_score_novelty_init(ml_score_novelty *s, uint32_t horizon, sm_error *err);
+void ml_score_novelty_fini(ml_score_novelty *s);
+/* The reported score of a point whose combined score is `combined`; then
+ * remembers it. */
+double ml_score_novelty_next(ml_score_novelty *s, double combined);
+
+#endif

@@ -440,21 +440,16 @@ int ev_range_call(ev_ctx *c, const promql_node *call, const ev_grid *g, ev_val *
         ev_release(c, w.n);
         w.h = w.n = 0;
         uint32_t np = 0;
-        bool have = false;
-        double last = 0;
         for (size_t st = 0; st < g->n; st++) {
             sm_ms_t ts = ev_step_time(g, st);
-            if (has_at && st > 0) {
-                if (have) {
-                    tmp[np].t = ts;
-                    tmp[np++].v = last;
-                }
-                if (absent) present[st] = present[st] || w.n > 0;
-                continue;
-            }
             sm_ms_t maxt = (has_at ? at : ts) - off;
-            rc = win_slide(c, &w, &r, maxt - range, maxt);
-            if (rc) goto done;
+            /* Under @ the window is the same at every step; only
+             * predict_linear's intercept time moves with the step. */
+            if (!has_at || st == 0) {
+                rc = win_slide(c, &w, &r, maxt - range, maxt);
+                if (!rc) rc = ev_tick(c, w.n + 1);
+                if (rc) goto done;
+            }
             if (absent) {
                 present[st] = present[st] || w.n > 0;
                 continue;
@@ -464,17 +459,23 @@ int ev_range_call(ev_ctx *c, const promql_node *call, const ev_grid *g, ev_val *
                             .end = maxt};
             double a[PROMQL_MAX_FUNC_ARGS];
             for (size_t j = 0; j < nsargs; j++) a[j] = sargs[j][st];
+            sm_error aerr;
+            sm_error_clear(&aerr);
+            if (fn_range_args_check(fid, a, nsargs, &aerr) != 0) {
+                rc = ev_exec_err(c, "%s", aerr.msg);
+                goto done;
+            }
             double v;
-            int frc = fn_range_eval(fid, &fw, a, nsargs, &v);
+            int frc = fn_range_eval_at(fid, &fw, ts, a, nsargs, &v);
             if (frc < 0) {
-                rc = ev_exec_err(c, "function %s cannot be evaluated", pc->func->name);
+                rc = frc == SM_ENOMEM ? ev_nomem(c)
+                                      : ev_exec_err(c, "function %s cannot be evaluated",
+                                                    pc->func->name);
                 goto done;
             }
             if (frc == 1) {
                 tmp[np].t = ts;
                 tmp[np++].v = v;
-                have = true;
-                last = v;
             }
         }
         if (absent || !np) continue;

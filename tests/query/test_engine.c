@@ -1,0 +1,465 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * test_engine.c - the PromQL evaluator against a real tsdb in a temporary
+ * directory: selectors with lookback and staleness, offset and @,
+ * subqueries, vector matching and its errors, aggregations, label
+ * functions, absent, the sample and time limits, and (seeded) instant
+ * versus range evaluation of the same expressions on random data.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "query/engine.h"
+#include "tsdb/base/sm_arena.h"
+#include "tsdb/tsdb.h"
+
+static tsdb *db;
+static engine *eng;
+static sm_arena *ar;
+
+static double stale_nan(void) {
+    uint64_t b = SM_STALE_NAN_BITS;
+    double v;
+    memcpy(&v, &b, sizeof v);
+    return v;
+}
+
+/* Append samples to the series written as "name{a=\"b\",...}" (no spaces). */
+static void add(const char *spec, const sm_ms_t *ts, const double *vs, size_t n) {
+    sm_label l[16];
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", spec);
+    uint32_t nl = 0;
+    char *brace = strchr(buf, '{');
+    if (brace) *brace = '\0';
+    if (buf[0]) {
+        l[nl].name = "__name__";
+        l[nl++].value = sm_arena_strdup(ar, buf);
+    }
+    if (brace) {
+        char *p = brace + 1;
+        while (*p && *p != '}') {
+            char *eq = strchr(p, '=');
+            *eq = '\0';
+            char *val = eq + 2;
+            char *q = strchr(val, '"');
+            *q = '\0';
+            l[nl].name = sm_arena_strdup(ar, p);
+            l[nl++].value = sm_arena_strdup(ar, val);
+            p = q + 1;
+            if (*p == ',') p++;
+        }
+    }
+    sm_labels_sort(l, nl);
+    tsdb_sample *s = malloc(n * sizeof *s);
+    for (size_t i = 0; i < n; i++) {
+        s[i].t = ts[i];
+        s[i].v = vs[i];
+    }
+    tsdb_series_in in = {.labels = {.v = l, .n = nl}, .samples = s, .n = (uint32_t)n};
+    tsdb_append_result res;
+    sm_error err;
+    sm_error_clear(&err);
+    CHECK_OK_ERR(tsdb_append(db, &in, 1, &res, &err), &err);
+    free(s);
+}
+
+/* spec, every `step` ms from t0, n samples with v = v0 + i * dv. */
+static void add_linear(const char *spec, sm_ms_t t0, sm_ms_t step, size_t n, double v0, double dv) {
+    sm_ms_t *ts = malloc(n * sizeof *ts);
+    double *vs = malloc(n * sizeof *vs);
+    for (size_t i = 0; i < n; i++) {
+        ts[i] = t0 + (sm_ms_t)i * step;
+        vs[i] = v0 + (double)i * dv;
+    }
+    add(spec, ts, vs, n);
+    free(ts);
+    free(vs);
+}
+
+static int query(const char *q, sm_ms_t t, promql_result *r, sm_error *err) {
+    sm_error_clear(err);
+    return engine_query_instant(eng, q, t, ar, r, err);
+}
+
+/* The value of the result series whose labels format as `want` ("{}" for
+ * none), NAN when absent; *count gets the series count. */
+static double value_of(const promql_result *r, const char *want) {
+    for (size_t i = 0; i < r->nseries; i++) {
+        char buf[512];
+        sm_labels_format(&r->series[i].labels, buf, sizeof buf);
+        if (strcmp(buf, want) == 0) return r->series[i].points[0].v;
+    }
+    return NAN;
+}
+
+#define CHECK_NEAR(a, b)                                                                    \
+    do {                                                                                    \
+        double a_ = (a), b_ = (b);                                                          \
+        CHECK_MSG((isnan(a_) && isnan(b_)) || fabs(a_ - b_) <= 1e-9 * (fabs(b_) + 1),       \
+                  "%s: got %.17g, expected %.17g", #a, a_, b_);                             \
+    } while (0)
+
+/* Instant query q at t gives exactly n series; returns the result. */
+static promql_result expect_n(const char *q, sm_ms_t t, size_t n) {
+    promql_result r;
+    sm_error err;
+    memset(&r, 0, sizeof r);
+    int rc = query(q, t, &r, &err);
+    CHECK_MSG(rc == 0, "%s: rc %d (%s)", q, rc, err.msg);
+    CHECK_MSG(r.nseries == n, "%s at %lld: %zu series, expected %zu", q, (long long)t, r.nseries,
+              n);
+    return r;
+}
+
+static double scalar_at(const char *q, sm_ms_t t) {
+    promql_result r = expect_n(q, t, 1);
+    CHECK_EQ_INT(r.type, PROMQL_SCALAR);
+    return r.nseries ? r.series[0].points[0].v : NAN;
+}
+
+static void expect_exec_error(const char *q, sm_ms_t t, const char *fragment) {
+    promql_result r;
+    sm_error err;
+    int rc = query(q, t, &r, &err);
+    CHECK_MSG(rc == SM_EINVAL && engine_error_is_exec(&err), "%s: rc %d (%s), want exec error", q,
+              rc, err.msg);
+    CHECK_MSG(strstr(err.msg, fragment) != NULL, "%s: message \"%s\" lacks \"%s\"", q, err.msg,
+              fragment);
+}
+
+static void test_selectors(void) {
+    /* a{x="1"}: 0..10 every 10 s; a stale marker at 200 s, then 5 at 250 s. */
+    sm_ms_t ts[] = {0, 10000, 20000, 30000, 200000, 250000};
+    double vs[] = {0, 1, 2, 3, stale_nan(), 5};
+    add("sel{x=\"1\"}", ts, vs, 6);
+    add_linear("sel{x=\"2\"}", 0, 60000, 11, 100, 1);
+
+    promql_result r = expect_n("sel", 30000, 2);
+    CHECK_NEAR(value_of(&r, "sel{x=\"1\"}"), 3);
+    CHECK_NEAR(value_of(&r, "sel{x=\"2\"}"), 100);
+    /* At 330 s the newest sample is 5 at 250 s; at 199 s the one at 30 s
+     * is still inside the closed lookback window. */
+    r = expect_n("sel{x=\"1\"}", 30000 + 300000, 1);
+    CHECK_NEAR(value_of(&r, "sel{x=\"1\"}"), 5);
+    /* ... but the stale marker at 200 s hides it from 200 s on. */
+    expect_n("sel{x=\"1\"}", 199999, 1);
+    expect_n("sel{x=\"1\"}", 200000, 0);
+    r = expect_n("sel{x=\"1\"}", 250000, 1);
+    CHECK_NEAR(value_of(&r, "sel{x=\"1\"}"), 5);
+    /* The lookback boundary on a clean series: 600 s last sample. */
+    expect_n("sel{x=\"2\"}", 600000 + 300000, 1);
+    expect_n("sel{x=\"2\"}", 600000 + 300001, 0);
+    /* Range selectors skip stale markers and are closed at both ends. */
+    r = expect_n("sel{x=\"1\"}[250s]", 250000, 1);
+    CHECK_EQ_INT(r.type, PROMQL_MATRIX);
+    if (r.nseries) CHECK_EQ_INT(r.series[0].npoints, 5); /* 0 10 20 30 250; not 200 */
+    r = expect_n("count_over_time(sel{x=\"1\"}[30s])", 30000, 1);
+    CHECK_NEAR(value_of(&r, "{x=\"1\"}"), 4);
+    /* offset and @ */
+    r = expect_n("sel{x=\"2\"} offset 2m", 300000, 1);
+    CHECK_NEAR(value_of(&r, "sel{x=\"2\"}"), 103);
+    r = expect_n("sel{x=\"2\"} @ 120", 600000, 1);
+    CHECK_NEAR(value_of(&r, "sel{x=\"2\"}"), 102);
+    r = expect_n("sel{x=\"2\"} @ 300 offset 1m", 0, 1);
+    CHECK_NEAR(value_of(&r, "sel{x=\"2\"}"), 104);
+    r = expect_n("timestamp(sel{x=\"2\"} @ 130)", 600000, 1);
+    CHECK_NEAR(value_of(&r, "{x=\"2\"}"), 120);
+    r = expect_n("timestamp(sel{x=\"2\"})", 150000, 1);
+    CHECK_NEAR(value_of(&r, "{x=\"2\"}"), 120);
+    r = expect_n("last_over_time(sel{x=\"2\"}[5m])", 150000, 1);
+    CHECK_NEAR(value_of(&r, "sel{x=\"2\"}"), 102); /* keeps the name */
+}
+
+static void test_subqueries(void) {
+    add_linear("sq", 0, 10000, 100, 0, 1); /* v = t/10 s */
+    /* [60s:20s] at 100 s: inner steps 40 60 80 100 s -> 4+6+8+10 */
+    promql_result r = expect_n("sum_over_time(sq[60s:20s])", 100000, 1);
+    CHECK_NEAR(value_of(&r, "{}"), 28);
+    /* Alignment to multiples of the step: at 105 s, steps 60 80 100. */
+    r = expect_n("sum_over_time(sq[50s:20s])", 105000, 1);
+    CHECK_NEAR(value_of(&r, "{}"), 24);
+    /* Offset on the subquery. */
+    r = expect_n("sum_over_time(sq[60s:20s] offset 20s)", 120000, 1);
+    CHECK_NEAR(value_of(&r, "{}"), 28);
+    /* @ on the subquery fixes it whatever the evaluation time. */
+    r = expect_n("sum_over_time(sq[60s:20s] @ 100)", 900000, 1);
+    CHECK_NEAR(value_of(&r, "{}"), 28);
+    /* Default step (1 m): [5m:] at 600 s -> 300..600 every 60 s. */
+    r = expect_n("count_over_time(sq[5m:])", 600000, 1);
+    CHECK_NEAR(value_of(&r, "{}"), 6);
+    /* Negative times align downwards correctly. */
+    r = expect_n("count_over_time(vector(1)[50s:20s])", -5000, 1);
+    CHECK_NEAR(value_of(&r, "{}"), 2); /* steps -40 s and -20 s */
+}
+
+static void test_binops(void) {
+    add_linear("m{i=\"a\",j=\"x\"}", 0, 10000, 10, 1, 0);
+    add_linear("m{i=\"b\",j=\"x\"}", 0, 10000, 10, 2, 0);
+    add_linear("n{i=\"a\"}", 0, 10000, 10, 10, 0);
+    add_linear("n{i=\"b\"}", 0, 10000, 10, 20, 0);
+    add_linear("p{i=\"a\"}", 0, 10000, 10, 5, 0);
+    add_linear("o{i=\"a\",k=\"1\"}", 0, 10000, 10, 7, 0);
+    add_linear("o{i=\"a\",k=\"2\"}", 0, 10000, 10, 8, 0);
+    sm_ms_t t = 50000;
+    promql_result r = expect_n("m + on(i) n", t, 2);
+    CHECK_NEAR(value_of(&r, "{i=\"a\"}"), 11);
+    r = expect_n("m * on(i) group_left() n", t, 2);
+    CHECK_NEAR(value_of(&r, "{i=\"b\", j=\"x\"}"), 40);
+    r = expect_n("m > 1", t, 1);
+    CHECK_NEAR(value_of(&r, "m{i=\"b\", j=\"x\"}"), 2); /* filtering keeps the name */
+    r = expect_n("m > bool 1", t, 2);
+    CHECK_NEAR(value_of(&r, "{i=\"a\", j=\"x\"}"), 0);
+    r = expect_n("1 < m", t, 1);
+    CHECK_NEAR(value_of(&r, "m{i=\"b\", j=\"x\"}"), 2); /* the vector's value */
+    r = expect_n("m and on(i) n{i=\"a\"}", t, 1);
+    r = expect_n("m unless on(i) n{i=\"a\"}", t, 1);
+    r = expect_n("n or m", t, 4);
+    r = expect_n("n or on(i) m", t, 2);
+    CHECK_NEAR(scalar_at("2 ^ 10 % 7", t), fmod(pow(2, 10), 7));
+    CHECK_NEAR(scalar_at("atan2(1, 1)", t), atan2(1, 1));
+    /* Errors, in Prometheus's words. */
+    expect_exec_error("n + on(i) o", t,
+                      "found duplicate series for the match group {i=\"a\"} on the right hand-side "
+                      "of the operation: [{__name__=\"o\", i=\"a\", k=\"2\"}, {__name__=\"o\", "
+                      "i=\"a\", k=\"1\"}];many-to-many matching not allowed: matching labels "
+                      "must be unique on one side");
+    expect_exec_error("o + on(i) n", t,
+                      "multiple matches for labels: many-to-one matching must be explicit "
+                      "(group_left/group_right)");
+    r = expect_n("o + on(i) group_left() n", t, 2);
+    CHECK_NEAR(value_of(&r, "{i=\"a\", k=\"2\"}"), 18);
+    expect_exec_error("{__name__=~\"n|p\", i=\"a\"} * 2", t,
+                      "vector cannot contain metrics with the same labelset");
+    r = expect_n("-n", t, 2);
+    CHECK_NEAR(value_of(&r, "{i=\"b\"}"), -20);
+}
+
+static void test_aggregations(void) {
+    add_linear("ag{g=\"1\",i=\"a\"}", 0, 10000, 10, 1, 0);
+    add_linear("ag{g=\"1\",i=\"b\"}", 0, 10000, 10, 3, 0);
+    add_linear("ag{g=\"2\",i=\"c\"}", 0, 10000, 10, 10, 0);
+    add_linear("ag{g=\"2\",i=\"d\"}", 0, 10000, 10, 10, 0);
+    sm_ms_t t = 50000;
+    promql_result r = expect_n("sum by (g) (ag)", t, 2);
+    CHECK_NEAR(value_of(&r, "{g=\"1\"}"), 4);
+    r = expect_n("avg without (i) (ag)", t, 2);
+    CHECK_NEAR(value_of(&r, "{g=\"2\"}"), 10);
+    r = expect_n("stddev(ag)", t, 1);
+    {
+        double m = 6, var = ((1 - m) * (1 - m) + (3 - m) * (3 - m) + 2 * 16) / 4;
+        CHECK_NEAR(value_of(&r, "{}"), sqrt(var));
+    }
+    r = expect_n("count_values(\"val\", ag)", t, 3);
+    CHECK_NEAR(value_of(&r, "{val=\"10\"}"), 2);
+    r = expect_n("count_values by (g) (\"val\", ag)", t, 3);
+    CHECK_NEAR(value_of(&r, "{g=\"2\", val=\"10\"}"), 2);
+    r = expect_n("topk(3, ag)", t, 3);
+    if (r.nseries == 3) {
+        CHECK_NEAR(r.series[0].points[0].v, 10);
+        CHECK_NEAR(r.series[2].points[0].v, 3);
+        char buf[256];
+        sm_labels_format(&r.series[2].labels, buf, sizeof buf);
+        CHECK_EQ_STR(buf, "ag{g=\"1\", i=\"b\"}");
+    }
+    r = expect_n("bottomk by (g) (1, ag)", t, 2);
+    r = expect_n("quantile(0.5, ag)", t, 1);
+    CHECK_NEAR(value_of(&r, "{}"), 6.5);
+    r = expect_n("max by (g) (ag) - min by (g) (ag)", t, 2);
+    CHECK_NEAR(value_of(&r, "{g=\"1\"}"), 2);
+    r = expect_n("sort_desc(ag)", t, 4);
+    if (r.nseries == 4) CHECK_NEAR(r.series[3].points[0].v, 1);
+    r = expect_n("sort(ag)", t, 4);
+    if (r.nseries == 4) CHECK_NEAR(r.series[0].points[0].v, 1);
+}
+
+static void test_label_functions(void) {
+    add_linear("lf{src=\"web-01\",x=\"y\"}", 0, 10000, 10, 1, 0);
+    sm_ms_t t = 50000;
+    promql_result r =
+        expect_n("label_replace(lf, \"host\", \"$1-${2}x$$\", \"src\", \"(\\\\w+)-(\\\\d+)\")", t, 1);
+    CHECK_NEAR(value_of(&r, "lf{host=\"web-01x$\", src=\"web-01\", x=\"y\"}"), 1);
+    r = expect_n("label_replace(lf, \"host\", \"$name\", \"src\", \"(?P<name>w.b)-.*\")", t, 1);
+    CHECK_NEAR(value_of(&r, "lf{host=\"web\", src=\"web-01\", x=\"y\"}"), 1);
+    /* Fully anchored: a partial match changes nothing. */
+    r = expect_n("label_replace(lf, \"host\", \"$1\", \"src\", \"web\")", t, 1);
+    CHECK_NEAR(value_of(&r, "lf{src=\"web-01\", x=\"y\"}"), 1);
+    r = expect_n("label_join(lf, \"j\", \"/\", \"src\", \"x\", \"none\")", t, 1);
+    CHECK_NEAR(value_of(&r, "lf{j=\"web-01/y/\", src=\"web-01\", x=\"y\"}"), 1);
+    expect_exec_error("label_replace(lf, \"h\", \"\", \"src\", \"(.*\")", t,
+                      "invalid regular expression in label_replace(): (.*");
+    expect_exec_error("label_replace(lf, \"1h\", \"\", \"src\", \"(.*)\")", t,
+                      "invalid destination label name in label_replace(): 1h");
+    r = expect_n("absent(nothere{a=\"b\", c=~\"d\"})", t, 1);
+    CHECK_NEAR(value_of(&r, "{a=\"b\"}"), 1);
+    expect_n("absent(lf)", t, 0);
+    r = expect_n("absent_over_time(nothere{q=\"1\"}[1m])", t, 1);
+    CHECK_NEAR(value_of(&r, "{q=\"1\"}"), 1);
+    expect_n("absent_over_time(lf[1m])", t, 0);
+    CHECK_NEAR(scalar_at("scalar(lf)", t), 1);
+    CHECK_NEAR(scalar_at("scalar(nothere)", t), NAN);
+    r = expect_n("vector(time())", t, 1);
+    CHECK_NEAR(value_of(&r, "{}"), 50);
+    expect_exec_error("anomaly_score(lf)", t, "anomaly functions are not available yet");
+}
+
+static void test_histograms(void) {
+    add_linear("h_bucket{le=\"0.1\"}", 0, 10000, 10, 10, 0);
+    add_linear("h_bucket{le=\"1\"}", 0, 10000, 10, 20, 0);
+    add_linear("h_bucket{le=\"+Inf\"}", 0, 10000, 10, 20, 0);
+    add_linear("h_bucket{le=\"bogus\"}", 0, 10000, 10, 99, 0);
+    promql_result r = expect_n("histogram_quantile(0.5, h_bucket)", 50000, 1);
+    CHECK_NEAR(value_of(&r, "{}"), 0.1);
+    expect_n("histogram_count(h_bucket)", 50000, 0);
+}
+
+static void test_limits(void) {
+    add_linear("lim{i=\"1\"}", 0, 1000, 2000, 0, 1);
+    add_linear("lim{i=\"2\"}", 0, 1000, 2000, 0, 1);
+    engine_opts o;
+    engine_opts_default(&o);
+    o.max_samples = 50;
+    engine *small;
+    sm_error err;
+    sm_error_clear(&err);
+    CHECK_OK_ERR(engine_new(&o, db, &small, &err), &err);
+    promql_result r;
+    int rc = engine_query_instant(small, "sum_over_time(lim[1m])", 1000000, ar, &r, &err);
+    CHECK_EQ_INT(rc, SM_ELIMIT);
+    CHECK(strstr(err.msg, "query processing would load too many samples into memory") != NULL);
+    rc = engine_query_instant(small, "lim", 1000000, ar, &r, &err);
+    CHECK_EQ_INT(rc, 0);
+    rc = engine_query_range(small, "lim", 0, 1000000, 10000, ar, &r, &err);
+    CHECK_EQ_INT(rc, SM_ELIMIT);
+    engine_free(small);
+
+    o.max_samples = 0;
+    o.timeout_ms = 1;
+    CHECK_OK_ERR(engine_new(&o, db, &small, &err), &err);
+    rc = engine_query_range(small, "sum_over_time(lim[30m:1s])", 0, 2000000, 1000, ar, &r, &err);
+    CHECK_EQ_INT(rc, SM_ETIMEOUT);
+    CHECK(strstr(err.msg, "query timed out") != NULL);
+    engine_free(small);
+
+    /* Type errors of range queries are bad_data, not execution errors. */
+    rc = engine_query_range(eng, "lim[1m]", 0, 10000, 1000, ar, &r, &err);
+    CHECK_EQ_INT(rc, SM_EINVAL);
+    CHECK(!engine_error_is_exec(&err));
+    CHECK(strstr(err.msg, "invalid expression type \"range vector\" for range query") != NULL);
+}
+
+/* The range query's point at each step equals the instant query there. */
+static void test_instant_vs_range(uint64_t seed) {
+    uint64_t st = seed;
+    char spec[64];
+    for (int s = 0; s < 6; s++) {
+        size_t n = 50 + check_rand_below(&st, 100);
+        sm_ms_t *ts = malloc(n * sizeof *ts);
+        double *vs = malloc(n * sizeof *vs);
+        sm_ms_t t = (sm_ms_t)check_rand_below(&st, 20000);
+        double v = 0;
+        for (size_t i = 0; i < n; i++) {
+            ts[i] = t;
+            t += 1000 + (sm_ms_t)check_rand_below(&st, 40000);
+            v += (double)check_rand_below(&st, 100);
+            if (check_rand_below(&st, 10) == 0) v = 0; /* counter reset */
+            vs[i] = check_rand_below(&st, 25) == 0 ? stale_nan() : v;
+        }
+        snprintf(spec, sizeof spec, "rnd{s=\"%d\",g=\"%d\"}", s, s % 2);
+        add(spec, ts, vs, n);
+        free(ts);
+        free(vs);
+    }
+    static const char *qs[] = {
+        "rnd",
+        "rate(rnd[2m])",
+        "sum by (g) (rnd)",
+        "max_over_time(rnd[3m] offset 30s)",
+        "avg_over_time(rnd[5m:30s])",
+        "rnd / on(g) group_left sum by (g) (rnd)",
+        "topk(2, rnd)",
+        "count(rnd > 500)",
+        "absent(rnd{s=\"0\"})",
+        "deriv(rnd[5m]) * 60 + 1",
+        "rnd @ 300 offset 10s",
+        "time() - timestamp(rnd)",
+        "increase(rnd[1m]) unless rnd < 300",
+        "quantile_over_time(0.9, rnd[10m])",
+    };
+    for (size_t qi = 0; qi < sizeof qs / sizeof *qs; qi++) {
+        sm_ms_t start = (sm_ms_t)check_rand_below(&st, 600000), step = 15000 + (sm_ms_t)check_rand_below(&st, 60000);
+        sm_ms_t end = start + 40 * step;
+        promql_result rr;
+        sm_error err;
+        sm_error_clear(&err);
+        int rc = engine_query_range(eng, qs[qi], start, end, step, ar, &rr, &err);
+        CHECK_MSG(rc == 0, "%s: range rc %d (%s)", qs[qi], rc, err.msg);
+        if (rc) continue;
+        for (sm_ms_t t = start; t <= end; t += step) {
+            promql_result ri;
+            rc = query(qs[qi], t, &ri, &err);
+            CHECK_MSG(rc == 0, "%s: instant rc %d (%s)", qs[qi], rc, err.msg);
+            if (rc) break;
+            size_t matched = 0;
+            for (size_t i = 0; i < rr.nseries; i++) {
+                for (size_t p = 0; p < rr.series[i].npoints; p++) {
+                    if (rr.series[i].points[p].t != t) continue;
+                    matched++;
+                    bool found = false;
+                    for (size_t j = 0; j < ri.nseries; j++) {
+                        if (!sm_labels_equal(&ri.series[j].labels, &rr.series[i].labels)) continue;
+                        found = true;
+                        double a = ri.series[j].points[0].v, b = rr.series[i].points[p].v;
+                        CHECK_MSG((isnan(a) && isnan(b)) || a == b,
+                                  "%s at %lld (seed %" PRIu64 "): instant %.17g, range %.17g",
+                                  qs[qi], (long long)t, seed, a, b);
+                    }
+                    CHECK_MSG(found, "%s at %lld: series only in the range result", qs[qi],
+                              (long long)t);
+                }
+            }
+            if (ri.type == PROMQL_VECTOR)
+                CHECK_MSG(matched == ri.nseries, "%s at %lld: %zu instant series, %zu range points",
+                          qs[qi], (long long)t, ri.nseries, matched);
+        }
+    }
+}
+
+int main(void) {
+    uint64_t seed = check_seed();
+    const char *dir = check_tmpdir("engine");
+    tsdb_opts o;
+    tsdb_opts_default(&o);
+    o.wal_sync = WAL_SYNC_NONE;
+    o.ooo_window_ms = INT64_MAX / 4;
+    o.background = false;
+    o.retention_ms = 0;
+    sm_error err;
+    sm_error_clear(&err);
+    if (tsdb_open(dir, &o, &db, &err) != 0) {
+        fprintf(stderr, "tsdb_open: %s\n", err.msg);
+        return 1;
+    }
+    engine_opts eo;
+    engine_opts_default(&eo);
+    CHECK_OK_ERR(engine_new(&eo, db, &eng, &err), &err);
+    ar = sm_arena_new(0, 0);
+
+    test_selectors();
+    test_subqueries();
+    test_binops();
+    test_aggregations();
+    test_label_functions();
+    test_histograms();
+    test_limits();
+    test_instant_vs_range(seed);
+
+    engine_free(eng);
+    tsdb_close(db, NULL);
+    sm_arena_free(ar);
+    check_rmdir(dir);
+    return check_done();
+}

@@ -504,7 +504,12 @@ static int load_corpus(run *r, sm_error *err) {
             (rc = category_index(r, key, &f->category, err)))
             return rc;
         rc = nab_score_corpus_add_file(r->corpus, rows.values, rows.n, win, nwin, err);
-        if (rc < 0) return rc;
+        if (rc < 0) {
+            char msg[SM_ERROR_MSG_MAX];
+            snprintf(msg, sizeof msg, "%s", err ? err->msg : "");
+            sm_error_clear(err);
+            return SM_ERR(err, rc, "%s: %s", key, msg);
+        }
         f->key = key;
         f->corpus_file = (size_t)rc;
         f->rows = rows.n;
@@ -891,16 +896,9 @@ static const char *default_data_dir(sm_arena *a) {
     return path_join(a, root, "../../shared/datasets/nab");
 }
 
-int main(int argc, char **argv) {
-    run r;
-    memset(&r, 0, sizeof r);
-    r.opt.threshold = 0.5;
-    r.a = sm_arena_new(1 << 20, 0);
-    r.corpus = nab_score_corpus_new();
-    if (!r.a || !r.corpus) {
-        fprintf(stderr, "nab: out of memory\n");
-        return 1;
-    }
+/* Everything but the allocation of r's arena and corpus; returns the exit
+ * code. */
+static int nab_run(run *r, int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -908,7 +906,7 @@ int main(int argc, char **argv) {
             usage(stdout);
             return 0;
         } else if (strcmp(arg, "--per-file") == 0) {
-            r.opt.per_file = 1;
+            r->opt.per_file = 1;
             continue;
         }
         if (!val) {
@@ -917,19 +915,19 @@ int main(int argc, char **argv) {
         }
         i++;
         if (strcmp(arg, "--data") == 0) {
-            r.opt.data_dir = val;
+            r->opt.data_dir = val;
         } else if (strcmp(arg, "--seismo") == 0) {
-            r.opt.seismo = val;
+            r->opt.seismo = val;
         } else if (strcmp(arg, "--results") == 0) {
-            r.opt.results = val;
+            r->opt.results = val;
         } else if (strcmp(arg, "--detector") == 0) {
-            r.opt.detector = val;
+            r->opt.detector = val;
         } else if (strcmp(arg, "--nab-thresholds") == 0) {
-            r.opt.nab_thresholds = val;
+            r->opt.nab_thresholds = val;
         } else if (strcmp(arg, "--threshold") == 0) {
             char *e;
-            r.opt.threshold = strtod(val, &e);
-            if (*e || !(r.opt.threshold >= 0.0 && r.opt.threshold <= 1.0)) {
+            r->opt.threshold = strtod(val, &e);
+            if (*e || !(r->opt.threshold >= 0.0 && r->opt.threshold <= 1.0)) {
                 fprintf(stderr, "nab: --threshold wants a number in [0, 1]\n");
                 return 2;
             }
@@ -938,66 +936,76 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    if (!r.opt.data_dir) r.opt.data_dir = default_data_dir(r.a);
-    if (!r.opt.data_dir) {
+    if (!r->opt.data_dir) r->opt.data_dir = default_data_dir(r->a);
+    if (!r->opt.data_dir) {
         fprintf(stderr, "nab: out of memory\n");
         return 1;
     }
-    char *labels = path_join(r.a, r.opt.data_dir, "labels/combined_windows.json");
+    char *labels = path_join(r->a, r->opt.data_dir, "labels/combined_windows.json");
     if (!labels || !path_exists(labels)) {
-        printf("SKIP: no NAB data set at %s (set SEISMO_SHARED_DIR or --data)\n", r.opt.data_dir);
+        printf("SKIP: no NAB data set at %s (set SEISMO_SHARED_DIR or --data)\n", r->opt.data_dir);
         return 77;
     }
-    if ((r.opt.results || r.opt.nab_thresholds) && !r.opt.detector) {
+    if ((r->opt.results || r->opt.nab_thresholds) && !r->opt.detector) {
         fprintf(stderr, "nab: --results and --nab-thresholds need --detector NAME\n");
         return 2;
     }
-    if (!r.opt.results && !r.opt.seismo) {
+    if (!r->opt.results && !r->opt.seismo) {
         const char *bin = getenv("SEISMO_BINARY_DIR");
-        if (bin && *bin) r.opt.seismo = path_join(r.a, bin, "seismo");
+        if (bin && *bin) r->opt.seismo = path_join(r->a, bin, "seismo");
     }
-    if (!r.opt.results && (!r.opt.seismo || access(r.opt.seismo, X_OK) != 0)) {
+    if (!r->opt.results && (!r->opt.seismo || access(r->opt.seismo, X_OK) != 0)) {
         printf("SKIP: no seismo binary at %s (set SEISMO_BINARY_DIR or --seismo)\n",
-               r.opt.seismo ? r.opt.seismo : "(unset)");
+               r->opt.seismo ? r->opt.seismo : "(unset)");
         return 77;
     }
 
     sm_error err;
     sm_error_clear(&err);
-    int rc = load_profiles(&r, &err);
-    if (!rc) rc = load_recorded_thresholds(&r, &err);
+    int rc = load_profiles(r, &err);
+    if (!rc) rc = load_recorded_thresholds(r, &err);
     if (!rc) {
-        if (r.opt.results)
-            printf("NAB evaluation of published results %s/%s\n", r.opt.results, r.opt.detector);
+        if (r->opt.results)
+            printf("NAB evaluation of published results %s/%s\n", r->opt.results, r->opt.detector);
         else
-            printf("NAB evaluation of `%s score --online FILE.csv`\n", r.opt.seismo);
-        printf("data set: %s\n", r.opt.data_dir);
-        rc = load_corpus(&r, &err);
+            printf("NAB evaluation of `%s score --online FILE.csv`\n", r->opt.seismo);
+        printf("data set: %s\n", r->opt.data_dir);
+        rc = load_corpus(r, &err);
     }
-    if (!rc && r.nfiles == 0) rc = SM_ERR(&err, SM_ENOTFOUND, "no labelled file found");
+    if (!rc && r->nfiles == 0) rc = SM_ERR(&err, SM_ENOTFOUND, "no labelled file found");
     if (rc) {
         fprintf(stderr, "nab: %s\n", err.msg[0] ? err.msg : sm_strerror(rc));
-        nab_score_corpus_free(r.corpus);
-        sm_arena_free(r.a);
         return 1;
     }
     printf("%zu files, %" PRId64 " windows scored; %zu labelled files absent here (held out)\n",
-           r.nfiles, nab_score_corpus_windows(r.corpus), r.skipped);
+           r->nfiles, nab_score_corpus_windows(r->corpus), r->skipped);
     printf("Threshold protocol: NAB optimises ONE threshold per profile over the whole corpus at "
            "once, with the\nlabels: every distinct score of all files is tried, the best corpus "
            "raw score wins (ties: the higher\nthreshold), and that threshold scores every file. "
            "Here the corpus is the %zu files scored. The fixed\ncolumns use the detector's "
            "documented threshold %g and no labels: the honest number.\n",
-           r.nfiles, r.opt.threshold);
+           r->nfiles, r->opt.threshold);
     printf("score: NAB score (100 perfect, 0 never alarming); raw: NAB raw score; hit/win: "
            "windows detected;\nFProws: rows alarmed outside windows after probation.\n");
 
     summary s;
     memset(&s, 0, sizeof s);
-    for (size_t pi = 0; pi < r.nprofiles && !rc; pi++) rc = report_profile(&r, pi, &s, &err);
-    if (!rc) report_scoreboard(&r, &s);
+    for (size_t pi = 0; pi < r->nprofiles && !rc; pi++) rc = report_profile(r, pi, &s, &err);
+    if (!rc) report_scoreboard(r, &s);
     if (rc) fprintf(stderr, "nab: %s\n", err.msg[0] ? err.msg : sm_strerror(rc));
+    return rc ? 1 : 0;
+}
+
+int main(int argc, char **argv) {
+    run r;
+    memset(&r, 0, sizeof r);
+    r.opt.threshold = 0.5;
+    r.a = sm_arena_new(1 << 20, 0);
+    r.corpus = nab_score_corpus_new();
+    int code = 1;
+    if (r.a && r.corpus) code = nab_run(&r, argc, argv);
+    else fprintf(stderr, "nab: out of memory\n");
     nab_score_corpus_free(r.corpus);
     sm_arena_free(r.a);
-    return rc ? 1 : 0;
+    return code;
 }

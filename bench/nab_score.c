@@ -109,14 +109,14 @@ static int reserve(nab_score_corpus_t *c, size_t more, sm_error *err) {
         size_t cap = c->cap_rows ? c->cap_rows : 4096;
         while (cap < c->nrows + more) cap *= 2;
         row *r = sm_realloc(c->rows, cap * sizeof *r);
-        if (!r) return SM_ERR(err, SM_ENOMEM, "nab: no memory for %zu rows", cap);
+        if (!r) return SM_ERR(err, SM_ENOMEM, "no memory for %zu rows", cap);
         c->rows = r;
         c->cap_rows = cap;
     }
     if (c->nfiles == c->cap_files) {
         size_t cap = c->cap_files ? 2 * c->cap_files : 64;
         file *f = sm_realloc(c->files, cap * sizeof *f);
-        if (!f) return SM_ERR(err, SM_ENOMEM, "nab: no memory for %zu files", cap);
+        if (!f) return SM_ERR(err, SM_ENOMEM, "no memory for %zu files", cap);
         c->files = f;
         c->cap_files = cap;
     }
@@ -127,15 +127,15 @@ static int check_input(const double *scores, size_t n, const nab_score_window_t 
                        sm_error *err) {
     for (size_t i = 0; i < n; i++)
         if (!(scores[i] >= 0.0 && scores[i] <= 1.0))
-            return SM_ERR(err, SM_EINVAL, "nab: row %zu: score %g is not in [0, 1]", i, scores[i]);
+            return SM_ERR(err, SM_EINVAL, "row %zu: score %g is not in [0, 1]", i, scores[i]);
     for (size_t k = 0; k < nwin; k++) {
         if (win[k].first >= win[k].last || win[k].last >= n)
             return SM_ERR(err, SM_EINVAL,
-                          "nab: window %zu [%zu, %zu] is not inside the file's %zu rows or is "
+                          "window %zu [%zu, %zu] is not inside the file's %zu rows or is "
                           "one row wide",
                           k, win[k].first, win[k].last, n);
         if (k > 0 && win[k].first <= win[k - 1].last)
-            return SM_ERR(err, SM_EINVAL, "nab: window %zu overlaps or precedes window %zu", k,
+            return SM_ERR(err, SM_EINVAL, "window %zu overlaps or precedes window %zu", k,
                           k - 1);
     }
     return 0;
@@ -227,7 +227,7 @@ int nab_score_corpus_optimise(const nab_score_corpus_t *c, const nab_score_profi
         sm_free(best);
         sm_free(order);
         sm_free(seen);
-        return SM_ERR(err, SM_ENOMEM, "nab: no memory to sort %zu rows", n);
+        return SM_ERR(err, SM_ENOMEM, "no memory to sort %zu rows", n);
     }
     size_t j = 0;
     for (size_t i = 0; i < c->nrows; i++)
@@ -285,7 +285,7 @@ int nab_score_corpus_optimise(const nab_score_corpus_t *c, const nab_score_profi
 int nab_score_corpus_eval_file(const nab_score_corpus_t *c, size_t fi,
                                const nab_score_profile_t *p, double threshold,
                                nab_score_result_t *out, sm_error *err) {
-    if (fi >= c->nfiles) return SM_ERR(err, SM_EINVAL, "nab: no file %zu", fi);
+    if (fi >= c->nfiles) return SM_ERR(err, SM_EINVAL, "no file %zu", fi);
     const file *f = &c->files[fi];
     size_t nw = (size_t)f->nwindows;
     double *best = sm_malloc((nw ? nw : 1) * sizeof *best);
@@ -293,7 +293,7 @@ int nab_score_corpus_eval_file(const nab_score_corpus_t *c, size_t fi,
     if (!best || !hit) {
         sm_free(best);
         sm_free(hit);
-        return SM_ERR(err, SM_ENOMEM, "nab: no memory for %zu windows", nw);
+        return SM_ERR(err, SM_ENOMEM, "no memory for %zu windows", nw);
     }
     for (size_t w = 0; w < nw; w++) best[w] = -p->fn_weight;
 

@@ -271,7 +271,7 @@ static int build_result(ev_ctx *c, const ev_val *v, const ev_grid *g, bool insta
         return 0;
     }
     ev_mat m = v->m;
-    if (!instant) qsort(m.s, m.n, sizeof *m.s, cmp_series_labels);
+    if (!instant && m.n > 1) qsort(m.s, m.n, sizeof *m.s, cmp_series_labels);
     out->type = (instant && v->type == PROMQL_VECTOR) ? PROMQL_VECTOR : PROMQL_MATRIX;
     out->series = sm_arena_calloc(a, m.n ? m.n : 1, sizeof *out->series);
     if (!out->series) return ev_nomem(c);

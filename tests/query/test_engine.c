@@ -220,7 +220,7 @@ static void test_binops(void) {
     r = expect_n("n or m", t, 4);
     r = expect_n("n or on(i) m", t, 2);
     CHECK_NEAR(scalar_at("2 ^ 10 % 7", t), fmod(pow(2, 10), 7));
-    CHECK_NEAR(scalar_at("atan2(1, 1)", t), atan2(1, 1));
+    CHECK_NEAR(scalar_at("1 atan2 1", t), atan2(1, 1));
     /* Errors, in Prometheus's words. */
     expect_exec_error("n + on(i) o", t,
                       "found duplicate series for the match group {i=\"a\"} on the right hand-side "

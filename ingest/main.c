@@ -2,8 +2,9 @@
  *
  * main.c - the `seismo` binary: one subcommand per job.
  *
- *   seismo serve [flags]            the server (remote_write, /metrics, admin)
+ *   seismo serve [flags]            the server (remote_write, the query API, /metrics, admin)
  *   seismo import [flags] FILE      backfill from Prometheus text, OpenMetrics or CSV
+ *   seismo query [flags] EXPR       evaluate PromQL through a server or on a data directory
  *   seismo version
  */
 #include <stdio.h>
@@ -13,6 +14,8 @@
 
 #include "flags.h"
 #include "import.h"
+#include "promql.h"
+#include "querycmd.h"
 #include "server.h"
 #include "tsdb/base/sm_log.h"
 
@@ -24,8 +27,32 @@ static void usage(FILE *f) {
                "commands:\n"
                "  serve     run the server: remote_write ingest, /metrics, admin endpoints\n"
                "  import    backfill a file (Prometheus text, OpenMetrics or CSV) into a data directory\n"
+               "  query     evaluate a PromQL expression (through a server, or on a data directory)\n"
                "  version   print the version\n\n"
                "`seismo <command> --help` lists a command's flags.\n");
+}
+
+/* The flags' values as text, name then value, for /api/v1/status/flags.
+ * Lives as long as the process. */
+static const char *const *flag_pairs(const flag_def *defs, size_t n) {
+    const char **v = calloc(2 * n + 1, sizeof *v);
+    if (!v) return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        char buf[64] = "";
+        const char *val = buf;
+        switch (defs[i].type) {
+        case FLAG_STR: val = *(const char **)defs[i].dst ? *(const char **)defs[i].dst : ""; break;
+        case FLAG_DURATION: promql_format_duration(*(int64_t *)defs[i].dst, buf, sizeof buf); break;
+        case FLAG_BYTES:
+        case FLAG_UINT: snprintf(buf, sizeof buf, "%llu", (unsigned long long)*(uint64_t *)defs[i].dst); break;
+        case FLAG_BOOL: val = *(bool *)defs[i].dst ? "true" : "false"; break;
+        case FLAG_ENUM: val = defs[i].choices[*(int *)defs[i].dst]; break;
+        }
+        v[k++] = defs[i].name;
+        v[k++] = strdup(val);
+    }
+    return v;
 }
 
 static int cmd_serve(int argc, char **argv) {
@@ -33,9 +60,11 @@ static int cmd_serve(int argc, char **argv) {
     server_opts_default(&o);
     const char *config = NULL, *listen = o.http.listen, *data_dir = o.data_dir;
     int64_t retention = o.db.retention_ms, ooo = o.db.ooo_window_ms, sync_interval = o.db.wal_sync_interval_ms,
-            block_range = o.db.block_range_ms, shutdown_wait = o.shutdown_wait_ms;
+            block_range = o.db.block_range_ms, shutdown_wait = o.shutdown_wait_ms,
+            lookback = o.query.lookback_ms, query_timeout = o.query.timeout_ms;
     uint64_t retention_bytes = 0, max_series = 0, max_body = o.http.max_body_bytes,
-             max_decoded = o.rw.max_decoded_bytes, threads = o.http.threads, wal_backlog = o.db.wal_max_pending_bytes;
+             max_decoded = o.rw.max_decoded_bytes, threads = o.http.threads, wal_backlog = o.db.wal_max_pending_bytes,
+             max_samples = o.query.max_samples, max_concurrency = o.query.max_concurrent;
     int sync = WAL_SYNC_BATCH, level = SM_LOG_INFO;
     bool help = false;
     flag_def defs[] = {
@@ -52,6 +81,10 @@ static int cmd_serve(int argc, char **argv) {
         {"max-series", FLAG_UINT, &max_series, "series in the head past which new series are refused (default 0: none)", NULL, false},
         {"remote-write.max-body-bytes", FLAG_BYTES, &max_body, "largest request body, compressed (default 64MiB)", NULL, false},
         {"remote-write.max-decoded-bytes", FLAG_BYTES, &max_decoded, "largest remote_write body once decompressed (default 32MiB)", NULL, false},
+        {"query.lookback-delta", FLAG_DURATION, &lookback, "how far back an instant selector looks for a sample (default 5m)", NULL, false},
+        {"query.max-samples", FLAG_UINT, &max_samples, "points one query may hold at once (default 50000000)", NULL, false},
+        {"query.timeout", FLAG_DURATION, &query_timeout, "longest a query may run (default 2m)", NULL, false},
+        {"query.max-concurrency", FLAG_UINT, &max_concurrency, "queries evaluated at once; more wait (default 20)", NULL, false},
         {"http.threads", FLAG_UINT, &threads, "HTTP worker threads (default 16)", NULL, false},
         {"shutdown-wait", FLAG_DURATION, &shutdown_wait, "how long SIGTERM waits for requests in flight (default 30s)", NULL, false},
         {"log.level", FLAG_ENUM, &level, "debug, info (default), warn or error", level_names, false},
@@ -88,10 +121,19 @@ static int cmd_serve(int argc, char **argv) {
     o.http.threads = (unsigned)(threads ? threads : 16);
     o.rw.max_decoded_bytes = max_decoded;
     o.shutdown_wait_ms = shutdown_wait;
+    o.query.lookback_ms = lookback;
+    o.query.max_samples = max_samples;
+    o.query.timeout_ms = query_timeout;
+    o.query.max_concurrent = (unsigned)max_concurrency;
     if (block_range <= 0) {
         fprintf(stderr, "seismo serve: --block-range must be positive\n");
         return 2;
     }
+    if (lookback <= 0 || max_concurrency == 0 || max_concurrency > 10000) {
+        fprintf(stderr, "seismo serve: --query.lookback-delta must be positive and --query.max-concurrency 1..10000\n");
+        return 2;
+    }
+    o.flags = flag_pairs(defs, nd);
     return server_run(&o);
 }
 
@@ -176,6 +218,7 @@ int main(int argc, char **argv) {
     const char *cmd = argv[1];
     if (!strcmp(cmd, "serve")) return cmd_serve(argc - 2, argv + 2);
     if (!strcmp(cmd, "import")) return cmd_import(argc - 2, argv + 2);
+    if (!strcmp(cmd, "query")) return querycmd_main(argc - 2, argv + 2);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("seismo %s\n", SEISMO_VERSION);
         return 0;

@@ -24,6 +24,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "api.h"
+#include "promql.h"
 #include "tsdb/base/sm_alloc.h"
 #include "tsdb/base/sm_log.h"
 #include "tsdb/base/sm_time.h"
@@ -34,6 +36,9 @@ struct server {
     _Atomic(tsdb *) db;
     ingest_metrics m;
     sm_log_limit lim_4xx;
+    api *api;       /* answers 503 "unavailable" until the engine is set */
+    engine *eng;    /* created once the database is open */
+    char retention[32];
 };
 
 void server_opts_default(server_opts *o) {
@@ -41,6 +46,7 @@ void server_opts_default(server_opts *o) {
     http_opts_default(&o->http);
     tsdb_opts_default(&o->db);
     rw_limits_default(&o->rw);
+    engine_opts_default(&o->query);
     o->data_dir = "./data";
     o->shutdown_wait_ms = 30000;
 }
@@ -235,6 +241,35 @@ static int on_metrics(http_req *r, void *ctx) {
     return rc;
 }
 
+/* The query API: http_req seen through query/api.h's request type. */
+static const char *api_arg_of(const api_req *r, const char *name) { return http_req_arg(r->ctx, name); }
+
+static size_t api_args_of(const api_req *r, const char *name, const char **out, size_t cap) {
+    return http_req_args(r->ctx, name, out, cap);
+}
+
+static int on_api(http_req *hr, void *ctx) {
+    server *s = ctx;
+    api_req r = {.method = http_req_method(hr), .path = http_req_path(hr), .arg = api_arg_of, .args = api_args_of,
+                 .ctx = hr};
+    api_resp resp;
+    api_resp_init(&resp);
+    int rc = api_serve(s->api, &r, &resp);
+    if (rc == SM_ENOTFOUND) rc = http_reply(hr, 404, "text/plain; charset=utf-8", "404 page not found\n", 19);
+    else if (rc)
+        rc = http_replyf(hr, 500, "{\"status\":\"error\",\"errorType\":\"internal\",\"error\":\"%s\"}",
+                         sm_strerror(rc));
+    else rc = http_reply(hr, resp.status, resp.content_type, resp.body.p, resp.body.len);
+    api_resp_fini(&resp);
+    return rc;
+}
+
+static const char *const api_paths[] = {
+    "/api/v1/query",    "/api/v1/query_range",     "/api/v1/series",          "/api/v1/labels",
+    "/api/v1/label/",   "/api/v1/query_exemplars", "/api/v1/metadata",        "/api/v1/status/buildinfo",
+    "/api/v1/status/runtimeinfo", "/api/v1/status/flags",
+};
+
 static void on_refused(void *ctx, const char *path, unsigned status) {
     server *s = ctx;
     if (!strcmp(path, "/api/v1/write")) metrics_count_status(&s->m, status);
@@ -248,11 +283,29 @@ int server_new(const server_opts *o, server **out, sm_error *err) {
     s->o.http.refused_ctx = s;
     s->m.start_ms = sm_now_ms();
     s->lim_4xx = (sm_log_limit)SM_LOG_LIMIT_INIT(10000, 10);
-    int rc = http_server_new(&s->o.http, &s->http, err);
+    promql_format_duration(o->db.retention_ms, s->retention, sizeof s->retention);
+    api_opts ao;
+    api_opts_default(&ao);
+    ao.engine = o->query;
+    ao.flags = o->flags;
+    ao.storage_retention = s->retention;
+    ao.start_ms = s->m.start_ms;
+    int rc = api_new(&ao, NULL, NULL, &s->api, err);
     if (rc) {
         sm_free(s);
         return rc;
     }
+    rc = http_server_new(&s->o.http, &s->http, err);
+    if (rc) {
+        api_free(s->api);
+        sm_free(s);
+        return rc;
+    }
+    for (size_t i = 0; i < sizeof api_paths / sizeof *api_paths; i++)
+        if (http_route(s->http, NULL, api_paths[i], on_api, s)) {
+            server_free(s);
+            return SM_ERR(err, SM_ENOMEM, "out of memory");
+        }
     if (http_route(s->http, "POST", "/api/v1/write", on_write, s) ||
         http_route(s->http, "POST", "/api/v1/admin/tsdb/flush", on_flush, s) ||
         http_route(s->http, "PUT", "/api/v1/admin/tsdb/flush", on_flush, s) ||
@@ -276,6 +329,13 @@ int server_start(server *s, sm_error *err) {
         http_server_stop(s->http, 0);
         return rc;
     }
+    rc = engine_new(&s->o.query, db, &s->eng, err);
+    if (rc) {
+        http_server_stop(s->http, 0);
+        tsdb_close(db, NULL);
+        return rc;
+    }
+    api_set_backend(s->api, s->eng, db);
     atomic_store(&s->db, db);
     sm_log(SM_LOG_INFO, "server", "ready", "data_dir=%s", s->o.data_dir);
     return 0;
@@ -284,12 +344,18 @@ int server_start(server *s, sm_error *err) {
 int server_stop(server *s, sm_error *err) {
     http_server_stop(s->http, (unsigned)s->o.shutdown_wait_ms);
     tsdb *db = atomic_exchange(&s->db, NULL);
+    /* No request is in flight any more: the engine can go, then the db. */
+    api_set_backend(s->api, NULL, NULL);
+    engine_free(s->eng);
+    s->eng = NULL;
     return db ? tsdb_close(db, err) : 0;
 }
 
 void server_free(server *s) {
     if (!s) return;
     http_server_free(s->http);
+    engine_free(s->eng);
+    api_free(s->api);
     sm_free(s);
 }
 

@@ -10,10 +10,16 @@
  *   POST /api/v1/write              remote_write 1.0
  *   POST /api/v1/admin/tsdb/flush   cut the head into blocks; 204 once durable
  *   GET  /-/healthy, /-/ready, /metrics
+ *   GET/POST /api/v1/query, query_range, series, labels, label/<name>/values,
+ *        metadata, query_exemplars, status/{buildinfo,runtimeinfo,flags}
+ *                                   the Prometheus query API (query/api.h),
+ *                                   over a PromQL engine created once the
+ *                                   database is open
  */
 #ifndef SEISMO_INGEST_SERVER_H
 #define SEISMO_INGEST_SERVER_H
 
+#include "engine.h"
 #include "http.h"
 #include "metrics.h"
 #include "rw.h"
@@ -25,6 +31,10 @@ typedef struct server_opts {
     const char *data_dir;
     rw_limits rw;
     int64_t shutdown_wait_ms; /* for requests in flight at SIGTERM (default 30 s) */
+    engine_opts query;        /* PromQL limits: lookback, samples, timeout, concurrency */
+    /* /api/v1/status/flags: name, value pairs then NULL (may be NULL);
+     * borrowed for the server's life. */
+    const char *const *flags;
 } server_opts;
 
 void server_opts_default(server_opts *o);

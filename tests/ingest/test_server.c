@@ -11,7 +11,9 @@
  *   - clients that hang up in the middle of a body do no harm;
  *   - /metrics counts the rejections by reason; the admin flush cuts blocks;
  *   - kill -9 under sustained load, restart, and every acknowledged sample
- *     is there.
+ *     is there;
+ *   - the Prometheus query API answers over the same port what was just
+ *     written (instant and range queries, series, errors as JSON).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -456,6 +458,55 @@ static void test_kill9(uint64_t *rng) {
     }
 }
 
+static void test_query_api(void) {
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/query", g_base);
+    uint16_t port = free_port();
+    pid_t pid = start(dir, port, NULL);
+    CHECK_MSG(pid > 0, "server did not start (see %s.log)", dir);
+    if (pid <= 0) return;
+    rwc *c;
+    CHECK_OK(rwc_connect("127.0.0.1", port, &c));
+    sm_label la[3] = {{"__name__", "qtest"}, {"instance", "a"}, {"job", "q"}};
+    sm_label lb[3] = {{"__name__", "qtest"}, {"instance", "b"}, {"job", "q"}};
+    tsdb_sample sa[3] = {{T0, 1}, {T0 + 15000, 2}, {T0 + 30000, 4}}, sb[1] = {{T0 + 30000, 0.25}};
+    tsdb_series_in in[2] = {{{la, 3}, sa, 3}, {{lb, 3}, sb, 1}};
+    sm_buf b = SM_BUF_INIT;
+    rw_encode(in, 2, &b);
+    rwc_resp r;
+    CHECK_OK(rwc_write(c, b.p, b.len, &r));
+    CHECK_MSG(r.status == 204, "write: %u %s", r.status, r.body);
+    sm_buf_fini(&b);
+    CHECK_OK(rwc_request(c, "GET", "/api/v1/query?query=qtest&time=1700000030", NULL, NULL, NULL, 0, &r));
+    CHECK_MSG(r.status == 200 &&
+                  !strcmp(r.body, "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":["
+                                  "{\"metric\":{\"__name__\":\"qtest\",\"instance\":\"a\",\"job\":\"q\"},\"value\":[1700000030,\"4\"]},"
+                                  "{\"metric\":{\"__name__\":\"qtest\",\"instance\":\"b\",\"job\":\"q\"},\"value\":[1700000030,\"0.25\"]}]}}"),
+              "instant query: %u %s", r.status, r.body);
+    CHECK_OK(rwc_request(c, "GET",
+                         "/api/v1/query_range?query=sum(qtest)&start=1700000000&end=1700000030&step=15", NULL, NULL,
+                         NULL, 0, &r));
+    CHECK_MSG(r.status == 200 &&
+                  !strcmp(r.body, "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":["
+                                  "{\"metric\":{},\"values\":[[1700000000,\"1\"],[1700000015,\"2\"],[1700000030,\"4.25\"]]}]}}"),
+              "range query: %u %s", r.status, r.body);
+    const char *form = "match%5B%5D=qtest%7Binstance%3D%22b%22%7D";
+    CHECK_OK(rwc_request(c, "POST", "/api/v1/series", "application/x-www-form-urlencoded", NULL, form, strlen(form), &r));
+    CHECK_MSG(r.status == 200 && !strcmp(r.body, "{\"status\":\"success\",\"data\":[{\"__name__\":\"qtest\","
+                                                 "\"instance\":\"b\",\"job\":\"q\"}]}"),
+              "POST series: %u %s", r.status, r.body);
+    CHECK_OK(rwc_request(c, "GET", "/api/v1/query?query=qtest%7B", NULL, NULL, NULL, 0, &r));
+    CHECK_MSG(r.status == 400 && strstr(r.body, "\"errorType\":\"bad_data\"") && strstr(r.body, "1:7: parse error"),
+              "parse error: %u %s", r.status, r.body);
+    CHECK_OK(rwc_request(c, "GET", "/api/v1/status/buildinfo", NULL, NULL, NULL, 0, &r));
+    CHECK_MSG(r.status == 200 && strstr(r.body, "\"version\""), "buildinfo: %u %s", r.status, r.body);
+    CHECK_OK(rwc_request(c, "GET", "/api/v1/label/x/y", NULL, NULL, NULL, 0, &r));
+    CHECK_EQ_INT(r.status, 404);
+    rwc_close(c);
+    int st = stop(pid, SIGTERM);
+    CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "SIGTERM: exit status %d", st);
+}
+
 int main(void) {
     uint64_t rng = check_seed();
     const char *bindir = getenv("SEISMO_BINARY_DIR");
@@ -467,6 +518,7 @@ int main(void) {
     signal(SIGPIPE, SIG_IGN);
     g_base = check_tmpdir("server");
     test_push_and_read_back();
+    test_query_api();
     test_bad_input();
     test_kill9(&rng);
     check_rmdir(g_base);

@@ -26,7 +26,9 @@
  * parser's own unit checks run with --self-test.  Not supported: the newer
  * 3.x script syntax (eval range, expect lines, native histograms).
  *
- * Usage: test_promql [--self-test] [file.test ...]   (no files: all)
+ * Usage: test_promql [--self-test] [--lenient] [file.test ...]  (no files: all)
+ * --lenient is for diagnosis only: a PromQL parse error then fails just
+ * its own eval instead of the whole file, so the rest can still be seen.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -544,6 +546,7 @@ typedef struct sc_cmd {
     sm_ms_t t_ms;
     const char *expr;          /* NUL-terminated, in the script arena */
     promql_node *tree;         /* parsed at script time (NULL without a parser) */
+    const char *parse_error;   /* --lenient: why the expression did not parse */
     bool has_scalar;           /* expectation is a scalar */
     double scalar;
     expect *exp;
@@ -640,8 +643,15 @@ static int parse_load(const line_ref *L, size_t nl, size_t *ip, sm_arena *a, sc_
     return 0;
 }
 
+/* How script_parse treats the PromQL expressions of evals. */
+typedef enum {
+    SP_NO_PROMQL = 0, /* not parsed (the parser's own unit checks) */
+    SP_STRICT,        /* a parse error fails the file, as in the reference */
+    SP_LENIENT,       /* a parse error fails only its eval (--lenient) */
+} sp_mode;
+
 static int parse_eval(const line_ref *L, size_t nl, size_t *ip, sm_arena *a, sc_cmd *c,
-                      bool parse_promql, sm_error *err) {
+                      sp_mode mode, sm_error *err) {
     size_t i = *ip;
     int ln = (int)i + 1;
     const char *p = L[i].s, *end = p + L[i].len, *w;
@@ -662,13 +672,18 @@ static int parse_eval(const line_ref *L, size_t nl, size_t *ip, sm_arena *a, sc_
     while (p < end && is_ws(*p)) p++;
     if (p >= end) return line_err(err, ln, "eval without an expression");
     if (!(c->expr = sm_arena_strndup(a, p, (size_t)(end - p)))) return SM_ERR(err, SM_ENOMEM, "out of memory");
-    if (parse_promql) {
+    if (mode != SP_NO_PROMQL) {
         sm_error perr;
         sm_error_clear(&perr);
         promql_node *tree = NULL;
-        if (promql_parse(c->expr, strlen(c->expr), a, &tree, &perr))
-            return line_err(err, ln, "PromQL parse error at byte %lld of %s: %s", (long long)perr.pos,
-                            c->expr, perr.msg);
+        if (promql_parse(c->expr, strlen(c->expr), a, &tree, &perr)) {
+            if (mode == SP_STRICT)
+                return line_err(err, ln, "PromQL parse error at byte %lld of %s: %s", (long long)perr.pos,
+                                c->expr, perr.msg);
+            char msg[SM_ERROR_MSG_MAX + 64];
+            snprintf(msg, sizeof msg, "PromQL parse error at byte %lld: %s\n", (long long)perr.pos, perr.msg);
+            if (!(c->parse_error = sm_arena_strdup(a, msg))) return SM_ERR(err, SM_ENOMEM, "out of memory");
+        }
         c->tree = tree;
     }
     size_t cap = 0;
@@ -707,7 +722,7 @@ static int parse_eval(const line_ref *L, size_t nl, size_t *ip, sm_arena *a, sc_
 }
 
 /* Parse a whole script.  On error err->index is the 1-based line. */
-static int script_parse(const char *text, size_t len, sm_arena *a, bool parse_promql, script *out,
+static int script_parse(const char *text, size_t len, sm_arena *a, sp_mode mode, script *out,
                         sm_error *err) {
     line_ref *L;
     size_t nl;
@@ -735,7 +750,7 @@ static int script_parse(const char *text, size_t len, sm_arena *a, bool parse_pr
             rc = parse_load(L, nl, &i, a, c, err);
         } else if (strncmp(word, "eval", 4) == 0) {
             c->kind = SC_EVAL;
-            rc = parse_eval(L, nl, &i, a, c, parse_promql, err);
+            rc = parse_eval(L, nl, &i, a, c, mode, err);
             sc.nevals++;
         } else {
             rc = line_err(err, c->line, "invalid command \"%.*s\"", (int)wl, w);
@@ -914,6 +929,8 @@ typedef struct runner {
     size_t nkf;
     /* totals */
     unsigned long passed, failed, known_failed, unexpected_pass, total;
+    bool verbose; /* SEISMO_PROMQL_VERBOSE=1: print each eval before it runs */
+    unsigned long variant_evals, variant_skips; /* evals with @-variants run / skipped as time-dependent */
 } runner;
 
 static int runner_open(runner *r, sm_error *err) {
@@ -1131,7 +1148,11 @@ static bool run_at_variants(runner *r, sc_cmd *c, sm_buf *why) {
     if (!c->tree) return true;
     bool unsafe = false;
     at_pin(c->tree, c->t_ms, &unsafe);
-    if (unsafe) return true;
+    if (unsafe) {
+        r->variant_skips++;
+        return true;
+    }
+    r->variant_evals++;
     sm_buf text = SM_BUF_INIT;
     bool ok = false;
     if (promql_print(c->tree, &text) || sm_buf_append(&text, "", 1)) {
@@ -1224,7 +1245,7 @@ static char *read_whole(const char *path, size_t *len) {
     return (char *)b.p;
 }
 
-static void run_file(runner *r, const char *dir, const char *file) {
+static void run_file(runner *r, const char *dir, const char *file, sp_mode mode) {
     char path[4400];
     snprintf(path, sizeof path, "%s/%s", dir, file);
     file_counts fc = {0};
@@ -1240,7 +1261,7 @@ static void run_file(runner *r, const char *dir, const char *file) {
         fc.total++;
         goto report;
     }
-    if (script_parse(text, len, a, true, &sc, &err)) {
+    if (script_parse(text, len, a, mode, &sc, &err)) {
         /* The whole file fails before anything runs; count its evals. */
         unsigned long nev = 0;
         const char *p = text;
@@ -1283,9 +1304,14 @@ static void run_file(runner *r, const char *dir, const char *file) {
                 broken = broken_msg;
             }
         } else if (c->kind == SC_EVAL) {
+            if (r->verbose) {
+                printf("RUN %s:%d: %s\n", file, c->line, c->expr);
+                fflush(stdout); /* a crash in the engine then names its eval */
+            }
             sm_buf why = SM_BUF_INIT;
             bool ok = false;
             if (broken) buf_printf(&why, "%s", broken);
+            else if (c->parse_error) buf_printf(&why, "%s", c->parse_error);
             else ok = run_one(r, c, c->expr, NULL, c->t_ms, &why) && run_at_variants(r, c, &why);
             if (sm_buf_append(&why, "", 1) == 0) eval_verdict(r, &fc, file, c, ok, (const char *)why.p);
             else eval_verdict(r, &fc, file, c, ok, "out of memory\n");
@@ -1549,7 +1575,7 @@ static int self_test(void) {
     script sc = {0};
     sm_error err;
     sm_error_clear(&err);
-    int rc = script_parse(txt, strlen(txt), a, false, &sc, &err);
+    int rc = script_parse(txt, strlen(txt), a, SP_NO_PROMQL, &sc, &err);
     CHECK_OK_ERR(rc, &err);
     if (rc == 0 && sc.n == 7) {
         CHECK_EQ_INT(sc.nevals, 5);
@@ -1593,14 +1619,14 @@ static int self_test(void) {
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         script b = {0};
         sm_error_clear(&err);
-        rc = script_parse(bad[i].txt, strlen(bad[i].txt), a, false, &b, &err);
+        rc = script_parse(bad[i].txt, strlen(bad[i].txt), a, SP_NO_PROMQL, &b, &err);
         CHECK_MSG(rc != 0 && err.index == bad[i].line, "bad script %zu: rc %d line %lld (%s), want line %d", i, rc,
                   (long long)err.index, err.msg, bad[i].line);
     }
 
     /* @-pinning over real trees: selectors and the outermost subquery get
      * @ T; what is below a subquery is neither pinned nor inspected. */
-    const char *q = "rate(x[5m]) + y @ 10 + max_over_time((z - time())[5m:1m]) + w[1m:] @ 20";
+    const char *q = "rate(x[5m]) + y @ 10 + max_over_time((z - time())[5m:1m]) + sum_over_time(w[1m:] @ 20)";
     promql_node *tree = NULL;
     sm_error_clear(&err);
     rc = promql_parse(q, strlen(q), a, &tree, &err);
@@ -1657,6 +1683,11 @@ static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *
 int main(int argc, char **argv) {
     sm_log_set_level(SM_LOG_WARN); /* one tsdb per clear: no "WAL replayed" lines */
     if (argc > 1 && strcmp(argv[1], "--self-test") == 0) return self_test();
+    sp_mode mode = SP_STRICT;
+    if (argc > 1 && strcmp(argv[1], "--lenient") == 0) {
+        mode = SP_LENIENT;
+        argc--, argv++;
+    }
 
     char src[2048], dir[3072], kpath[3200];
     source_dir(src, sizeof src);
@@ -1702,9 +1733,12 @@ int main(int argc, char **argv) {
 
     runner r;
     memset(&r, 0, sizeof r);
+    const char *verbose = getenv("SEISMO_PROMQL_VERBOSE");
+    r.verbose = verbose && *verbose == '1';
     int bad_list = load_known(&r, kpath);
-    printf("PromQL scripts: %s; known failures: %s (%zu entries)\n", dir, kpath, r.nkf);
-    for (size_t i = 0; i < nfiles; i++) run_file(&r, dir, files[i]);
+    printf("PromQL scripts: %s; known failures: %s (%zu entries)%s\n", dir, kpath, r.nkf,
+           mode == SP_LENIENT ? "; --lenient: parse errors fail only their eval" : "");
+    for (size_t i = 0; i < nfiles; i++) run_file(&r, dir, files[i], mode);
 
     /* An entry naming no eval of a file that ran is stale too. */
     unsigned long stale = 0;
@@ -1723,6 +1757,8 @@ int main(int argc, char **argv) {
     }
     printf("promql conformance: %lu passed, %lu failed, %lu known failures (of %lu evals)\n", r.passed, r.failed,
            r.known_failed, r.total);
+    printf("@-variants: run for %lu evals, skipped for %lu (time-dependent functions)\n", r.variant_evals,
+           r.variant_skips);
     if (r.unexpected_pass) printf("%lu unexpected passes: remove them from %s\n", r.unexpected_pass, kpath);
     for (size_t i = 0; i < r.nkf; i++) {
         sm_free(r.kf[i].key);

@@ -268,8 +268,8 @@ static void solve(fitctx *c, size_t mb, const uint8_t *mdl) {
     }
 }
 
-/* Robust scale of y - f over the recent rows: max(1.4826 MAD, 0.5 * 1.2533
- * mean absolute deviation), floored relative to the level. */
+/* Robust scale of y - f over the recent rows (ml_scale_sorted), floored
+ * relative to the level. */
 static double robust_scale(fitctx *c, const double *y, const double *f) {
     size_t n = c->n, from = c->recent_from, rows = n - from;
     size_t stride = rows > MAD_SAMPLE ? rows / MAD_SAMPLE : 1, k = 0;
@@ -283,11 +283,7 @@ static double robust_scale(fitctx *c, const double *y, const double *f) {
     }
     if (k == 0) return NAN;
     qsort(c->res, k, sizeof(double), ml_cmp_double);
-    double med = k % 2 ? c->res[k / 2] : 0.5 * (c->res[k / 2 - 1] + c->res[k / 2]);
-    double s = 1.4826 * med, s2 = 0.5 * 1.2533 * sum_abs / k;
-    if (s2 > s) s = s2;
-    double floor = 1e-9 * (level / k + 1e-3);
-    return s > floor ? s : floor;
+    return ml_scale_sorted(c->res, k, sum_abs, 1e-9 * (level / k + 1e-3));
 }
 
 /* Per series: the model (season mask) with the lowest BIC among those whose

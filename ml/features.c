@@ -26,16 +26,13 @@ double ml_features_diff_scale(const double *y, size_t n) {
         }
         prev = y[i];
     }
-    double s = 0.0;
+    double floor = 1e-9 * (n ? level / n : 0.0) + 1e-12, s = floor;
     if (k) {
         qsort(d, k, sizeof *d, ml_cmp_double);
-        s = 1.4826 * (k % 2 ? d[k / 2] : 0.5 * (d[k / 2 - 1] + d[k / 2]));
-        double s2 = 0.5 * 1.2533 * sum / k;
-        if (s2 > s) s = s2;
+        s = ml_scale_sorted(d, k, sum, floor);
     }
     sm_free(d);
-    double floor = 1e-9 * (n ? level / n : 0.0) + 1e-12;
-    return s > floor ? s : floor;
+    return s;
 }
 
 void ml_features_point(double y, double y_prev, double expected, double scale, double diff_scale,

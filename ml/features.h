@@ -25,8 +25,8 @@
 #define ML_FEAT_DIM 3
 #define ML_FEAT_CLIP 50.0
 
-/* Robust scale of first differences of y (NaN skipped): 1.4826 MAD with a
- * mean-absolute floor, never 0. */
+/* Robust scale of first differences of y (NaN skipped): the MAD-based
+ * scale of ml/README.md ("Scales"), never 0. */
 double ml_features_diff_scale(const double *y, size_t n);
 
 /* Features of one point.  z2_window holds the last w squared residuals

@@ -43,6 +43,19 @@ static inline int ml_cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* Robust scale from k >= 1 sorted absolute deviations a[] (sum = their
+ * sum): 1.4826 * median (the MAD, consistent for normal noise); when more
+ * than half the deviations are 0 (a mostly flat series), the 90th
+ * percentile / 1.645; then the mean absolute deviation * 1.2533; never
+ * below floor > 0.  Outliers move none of the first two. */
+static inline double ml_scale_sorted(const double *a, size_t k, double sum, double floor) {
+    double med = k % 2 ? a[k / 2] : 0.5 * (a[k / 2 - 1] + a[k / 2]);
+    double s = 1.4826 * med;
+    if (s <= floor) s = a[(size_t)(0.9 * (double)(k - 1))] / 1.645;
+    if (s <= floor) s = 1.2533 * sum / (double)k;
+    return s > floor ? s : floor;
+}
+
 /* Start a frame: magic and version. */
 static inline int ml_frame_begin(sm_buf *b, const char magic[4], uint8_t version) {
     int rc = sm_buf_append(b, magic, 4);

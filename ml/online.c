@@ -377,3 +377,202 @@ int ml_online_step(ml_online_t *s, sm_ms_t t, const double *v, double *expected,
     }
     return 0;
 }
+
+/* ---- persistence ----
+ *
+ * Frame (ml_int.h) with magic "SMON", version 1, body (docs/ML.md, "Online
+ * state"): the options, the counters, the rings, then the baseline and the
+ * forest as nested frames, each prefixed by its le32 length (0: none).
+ */
+static int put_opts(sm_buf *b, const ml_online_opts *o) {
+    const uint32_t u[] = {o->series, (uint32_t)o->model, o->history, o->refit_every, o->warmup, o->spread_window,
+                          o->feature_history, o->forest_every, o->novelty_horizon, o->baseline.seasons,
+                          o->baseline.daily_harmonics, o->baseline.weekly_harmonics, o->baseline.trend,
+                          o->baseline.iterations, o->forest.trees, o->forest.subsample, o->forest.max_depth,
+                          o->forest.extended, o->forest.extension};
+    int rc = 0;
+    for (size_t i = 0; i < sizeof u / sizeof u[0] && !rc; i++) rc = sm_buf_put_le32(b, u[i]);
+    const double d[] = {o->level_alpha, o->baseline.halflife_ms, o->baseline.huber_k, o->baseline.min_gain,
+                        o->baseline.z};
+    for (size_t i = 0; i < sizeof d / sizeof d[0] && !rc; i++) rc = ml_put_f64(b, d[i]);
+    return rc ? rc : sm_buf_put_le64(b, o->forest.seed);
+}
+
+static int get_opts(sm_rd *r, ml_online_opts *o) {
+    uint32_t u[19];
+    double d[5];
+    for (size_t i = 0; i < 19; i++)
+        if (sm_rd_le32(r, &u[i])) return SM_ECORRUPT;
+    for (size_t i = 0; i < 5; i++)
+        if (ml_rd_f64(r, &d[i])) return SM_ECORRUPT;
+    if (u[12] > 1 || u[17] > 1) return SM_ECORRUPT;
+    ml_online_opts_default(o);
+    o->series = u[0];
+    o->model = (ml_model_kind)u[1];
+    o->history = u[2];
+    o->refit_every = u[3];
+    o->warmup = u[4];
+    o->spread_window = u[5];
+    o->feature_history = u[6];
+    o->forest_every = u[7];
+    o->novelty_horizon = u[8];
+    o->baseline.seasons = u[9];
+    o->baseline.daily_harmonics = u[10];
+    o->baseline.weekly_harmonics = u[11];
+    o->baseline.trend = u[12];
+    o->baseline.iterations = u[13];
+    o->forest.trees = u[14];
+    o->forest.subsample = u[15];
+    o->forest.max_depth = u[16];
+    o->forest.extended = u[17];
+    o->forest.extension = u[18];
+    o->level_alpha = d[0];
+    o->baseline.halflife_ms = d[1];
+    o->baseline.huber_k = d[2];
+    o->baseline.min_gain = d[3];
+    o->baseline.z = d[4];
+    return sm_rd_le64(r, &o->forest.seed) ? SM_ECORRUPT : 0;
+}
+
+static int put_f64s(sm_buf *b, const double *v, size_t n) {
+    int rc = sm_buf_reserve(b, n * 8);
+    for (size_t i = 0; i < n && !rc; i++) rc = ml_put_f64(b, v[i]);
+    return rc;
+}
+
+static int get_f64s(sm_rd *r, double *v, size_t n) {
+    if (sm_rd_left(r) / 8 < n) return SM_ECORRUPT;
+    for (size_t i = 0; i < n; i++) ml_rd_f64(r, &v[i]);
+    return 0;
+}
+
+static int put_blob(sm_buf *b, const uint8_t *p, size_t n) {
+    int rc = sm_buf_put_le32(b, (uint32_t)n);
+    return rc || !n ? rc : sm_buf_append(b, p, n);
+}
+
+int ml_online_encode(const ml_online_t *s, uint8_t **buf, size_t *len, sm_error *err) {
+    const ml_online_opts *o = &s->o;
+    uint8_t *bb = NULL, *fb = NULL;
+    size_t bl = 0, fl = 0;
+    int rc = 0;
+    if (s->bl && (rc = ml_baseline_encode(s->bl, &bb, &bl, err))) return rc;
+    if (s->forest && (rc = ml_iforest_encode(s->forest, &fb, &fl, err))) {
+        sm_free(bb);
+        return rc;
+    }
+    sm_buf b = SM_BUF_INIT;
+    rc = ml_frame_begin(&b, ON_MAGIC, ON_VERSION);
+    rc = rc ? rc : put_opts(&b, o);
+    const uint64_t c64[] = {s->rows, s->next_refit, s->next_forest, s->forest_fits, (uint64_t)s->last_t};
+    for (size_t i = 0; i < 5 && !rc; i++) rc = sm_buf_put_le64(&b, c64[i]);
+    const uint32_t c32[] = {s->hpos, s->hlen, s->zpos, s->zlen, s->fpos, s->flen, s->nov.pos, s->nov.filled};
+    for (size_t i = 0; i < 8 && !rc; i++) rc = sm_buf_put_le32(&b, c32[i]);
+    rc = rc ? rc : sm_buf_reserve(&b, (size_t)o->history * 8);
+    for (uint32_t i = 0; i < o->history && !rc; i++) rc = sm_buf_put_le64(&b, (uint64_t)s->ht[i]);
+    uint32_t k = s->k;
+    rc = rc ? rc : put_f64s(&b, s->hv, (size_t)o->history * k);
+    rc = rc ? rc : put_f64s(&b, s->z2, (size_t)o->spread_window * k);
+    rc = rc ? rc : put_f64s(&b, s->fr, (size_t)o->feature_history * s->dim);
+    const double *per[] = {s->corr, s->dscale, s->prev, s->hmed, s->hscale};
+    for (size_t i = 0; i < 5 && !rc; i++) rc = put_f64s(&b, per[i], k);
+    rc = rc ? rc : ml_put_f64(&b, s->calib.median);
+    rc = rc ? rc : ml_put_f64(&b, s->calib.q995);
+    rc = rc ? rc : put_f64s(&b, s->nov.ring, o->novelty_horizon);
+    rc = rc ? rc : put_blob(&b, bb, bl);
+    rc = rc ? rc : put_blob(&b, fb, fl);
+    rc = rc ? rc : ml_frame_end(&b);
+    sm_free(bb);
+    sm_free(fb);
+    if (rc) {
+        sm_buf_fini(&b);
+        return SM_ERR(err, rc, "online: out of memory while encoding");
+    }
+    *buf = sm_buf_detach(&b, len);
+    return 0;
+}
+
+int ml_online_decode(const uint8_t *buf, size_t len, ml_online_t **out, sm_error *err) {
+    sm_rd r;
+    int rc = ml_frame_open(buf, len, ON_MAGIC, ON_VERSION, &r, err);
+    if (rc) return rc;
+    ml_online_opts o;
+    if (get_opts(&r, &o)) return SM_CORRUPT(err, "online state: truncated options");
+    if (check_opts(&o, NULL)) return SM_CORRUPT(err, "online state: options out of range");
+    uint64_t c64[5];
+    uint32_t c32[8];
+    for (size_t i = 0; i < 5; i++)
+        if (sm_rd_le64(&r, &c64[i])) return SM_CORRUPT(err, "online state: truncated counters");
+    for (size_t i = 0; i < 8; i++)
+        if (sm_rd_le32(&r, &c32[i])) return SM_CORRUPT(err, "online state: truncated counters");
+    /* ring positions inside their rings, fills within capacity */
+    if (c32[0] >= o.history || c32[1] > o.history || c32[2] >= o.spread_window || c32[3] > o.spread_window ||
+        c32[4] >= o.feature_history || c32[5] > o.feature_history ||
+        (o.novelty_horizon ? c32[6] >= o.novelty_horizon : c32[6] != 0) || c32[7] > o.novelty_horizon)
+        return SM_CORRUPT(err, "online state: ring positions out of range");
+    /* the rings must all be there before anything is allocated */
+    uint64_t k = o.series, need = (uint64_t)o.history * 8 * (1 + k) + (uint64_t)o.spread_window * k * 8 +
+                               (uint64_t)o.feature_history * 3 * k * 8 + 5 * k * 8 + 16 +
+                               (uint64_t)o.novelty_horizon * 8 + 8;
+    if (sm_rd_left(&r) < need) return SM_CORRUPT(err, "online state: truncated rings");
+    ml_online_t *s = alloc_state(&o);
+    if (!s) return SM_ERR(err, SM_ENOMEM, "online: out of memory while decoding");
+    s->rows = c64[0];
+    s->next_refit = c64[1];
+    s->next_forest = c64[2];
+    s->forest_fits = c64[3];
+    s->last_t = (sm_ms_t)c64[4];
+    s->hpos = c32[0];
+    s->hlen = c32[1];
+    s->zpos = c32[2];
+    s->zlen = c32[3];
+    s->fpos = c32[4];
+    s->flen = c32[5];
+    s->nov.pos = c32[6];
+    s->nov.filled = c32[7];
+    for (uint32_t i = 0; i < o.history; i++) {
+        uint64_t v;
+        sm_rd_le64(&r, &v);
+        s->ht[i] = (sm_ms_t)v;
+    }
+    get_f64s(&r, s->hv, (size_t)o.history * k);
+    get_f64s(&r, s->z2, (size_t)o.spread_window * k);
+    get_f64s(&r, s->fr, (size_t)o.feature_history * s->dim);
+    double *per[] = {s->corr, s->dscale, s->prev, s->hmed, s->hscale};
+    for (size_t i = 0; i < 5; i++) get_f64s(&r, per[i], k);
+    ml_rd_f64(&r, &s->calib.median);
+    ml_rd_f64(&r, &s->calib.q995);
+    get_f64s(&r, s->nov.ring, o.novelty_horizon);
+    for (int part = 0; part < 2; part++) {
+        uint32_t n;
+        const uint8_t *p;
+        if (sm_rd_le32(&r, &n) || sm_rd_bytes(&r, n, &p)) {
+            rc = SM_CORRUPT(err, "online state: truncated nested model");
+            goto fail;
+        }
+        if (!n) continue;
+        if (part == 0) {
+            if ((rc = ml_baseline_decode(p, n, &s->bl, err))) goto fail;
+            if (ml_baseline_series(s->bl) != k) {
+                rc = SM_CORRUPT(err, "online state: baseline has %zu series, expected %llu",
+                                ml_baseline_series(s->bl), (unsigned long long)k);
+                goto fail;
+            }
+        } else {
+            if ((rc = ml_iforest_decode(p, n, &s->forest, err))) goto fail;
+            if (ml_iforest_dim(s->forest) != s->dim) {
+                rc = SM_CORRUPT(err, "online state: forest dimension does not match");
+                goto fail;
+            }
+        }
+    }
+    if (sm_rd_left(&r) != 0) {
+        rc = SM_CORRUPT(err, "online state: %zu trailing bytes", sm_rd_left(&r));
+        goto fail;
+    }
+    *out = s;
+    return 0;
+fail:
+    ml_online_free(s);
+    return rc;
+}

@@ -335,7 +335,7 @@ static void fmt_dur(char *b, size_t n, int64_t ms) {
 
 static void name_cause(const rp_ctx *c, report_incident *inc, const report_anomaly *an) {
     if (inc->nseries < 2) {
-        snprintf(inc->cause, sizeof inc->cause, "a single series: %s", an[inc->members[0]].metric);
+        snprintf(inc->cause, sizeof inc->cause, "A single series: %s", an[inc->members[0]].metric);
         return;
     }
     const report_anomaly *first = &an[inc->members[0]];
@@ -351,11 +351,11 @@ static void name_cause(const rp_ctx *c, report_incident *inc, const report_anoma
     if (tied == 1 && next != SM_MS_MAX && next - first->start > c->step) {
         fmt_dur(lead, sizeof lead, next - first->start);
         snprintf(inc->cause, sizeof inc->cause,
-                 "likely cause: %s started first, %s before the other %zu series moved", first->metric, lead,
+                 "Likely cause: %s started first, %s before the other %zu series moved", first->metric, lead,
                  inc->nseries - 1);
     } else {
         snprintf(inc->cause, sizeof inc->cause,
-                 "common factor: %zu series started together (within one step), %s among them", tied,
+                 "Common factor: %zu series started together (within one step), %s among them", tied,
                  first->metric);
     }
 }

@@ -27,13 +27,13 @@
 #define MIN 60000LL
 static const sm_ms_t T0 = 1767225600000LL; /* 2026-01-01T00:00:00Z */
 
-typedef struct src {
+typedef struct src_def {
     const char *metric, *instance, *job;
     int start_min, len_min; /* anomalous minutes relative to T0 (len 0: none) */
     double peak;
-} src;
+} src_def;
 
-static const src SRC[] = {
+static const src_def SRC[] = {
     {"latency", "web-1", "api", 120, 21, 0.99},
     {"errors", "web-1", "api", 125, 21, 0.97},
     {"cpu", "db-1", "db", 240, 11, 0.95},
@@ -121,6 +121,13 @@ static void check_outputs(const report *r, const char *dir) {
              path);
     CHECK_MSG(run(cmd) == 0, "HTML is not well-formed, not self-contained or lacks the 4 charts (%s)", path);
     CHECK(strstr((const char *)b.p, "<svg") != NULL);
+    if (getenv("SEISMO_REPORT_OUT")) { /* to look at it */
+        FILE *o = fopen(getenv("SEISMO_REPORT_OUT"), "w");
+        if (o) {
+            fwrite(b.p, 1, b.len, o);
+            fclose(o);
+        }
+    }
     sm_buf_clear(&b);
     CHECK_OK(report_write_md(r, &b));
     CHECK(b.len > 0 && memmem(b.p, b.len, "## 1. {instance=\"web-1\", job=\"api\"}", 35) != NULL);
@@ -169,7 +176,7 @@ static void test_report(void) {
             CHECK_EQ_INT(i0->end, T0 + 145 * MIN);
             CHECK_EQ_INT(i0->common.n, 2);
             CHECK_EQ_STR(sm_labels_get(&i0->common, "instance"), "web-1");
-            CHECK_MSG(strstr(i0->cause, "likely cause: latency started first, 5m before") != NULL, "cause: %s",
+            CHECK_MSG(strstr(i0->cause, "Likely cause: latency started first, 5m before") != NULL, "cause: %s",
                       i0->cause);
             CHECK(fabs(i0->peak_score - 0.99) < 1e-12);
             const report_anomaly *lat = &r->anomalies[i0->members[0]];

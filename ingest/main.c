@@ -32,10 +32,10 @@ static void usage(FILE *f) {
                "`seismo <command> --help` lists a command's flags.\n");
 }
 
-/* The flags' values as text, name then value, for /api/v1/status/flags.
- * Lives as long as the process. */
-static const char *const *flag_pairs(const flag_def *defs, size_t n) {
-    const char **v = calloc(2 * n + 1, sizeof *v);
+/* The flags' values as text, name then value, for /api/v1/status/flags;
+ * free with flag_pairs_free once the server is gone. */
+static char **flag_pairs(const flag_def *defs, size_t n) {
+    char **v = calloc(2 * n + 1, sizeof *v);
     if (!v) return NULL;
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
@@ -49,10 +49,15 @@ static const char *const *flag_pairs(const flag_def *defs, size_t n) {
         case FLAG_BOOL: val = *(bool *)defs[i].dst ? "true" : "false"; break;
         case FLAG_ENUM: val = defs[i].choices[*(int *)defs[i].dst]; break;
         }
-        v[k++] = defs[i].name;
+        v[k++] = (char *)defs[i].name;
         v[k++] = strdup(val);
     }
     return v;
+}
+
+static void flag_pairs_free(char **v) {
+    for (size_t i = 0; v && v[i]; i += 2) free(v[i + 1]);
+    free(v);
 }
 
 static int cmd_serve(int argc, char **argv) {
@@ -133,8 +138,11 @@ static int cmd_serve(int argc, char **argv) {
         fprintf(stderr, "seismo serve: --query.lookback-delta must be positive and --query.max-concurrency 1..10000\n");
         return 2;
     }
-    o.flags = flag_pairs(defs, nd);
-    return server_run(&o);
+    char **pairs = flag_pairs(defs, nd);
+    o.flags = (const char *const *)pairs;
+    int rc = server_run(&o);
+    flag_pairs_free(pairs);
+    return rc;
 }
 
 static int cmd_import(int argc, char **argv) {

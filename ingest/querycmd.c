@@ -424,7 +424,7 @@ int querycmd_http_get(const char *url, const char *path, unsigned *status, sm_bu
         }
     }
     freeaddrinfo(ai);
-    if (fd < 0) return SM_ERR_SYS(err, SM_EIO, errno, "cannot connect to %s: %s", url, strerror(errno));
+    if (fd < 0) return SM_ERR_SYS(err, SM_EIO, errno, "cannot connect to %s", url);
     sm_buf req = SM_BUF_INIT, resp = SM_BUF_INIT;
     char head[512];
     int n = snprintf(head, sizeof head, "GET %.400s", prefix);
@@ -436,7 +436,7 @@ int querycmd_http_get(const char *url, const char *path, unsigned *status, sm_bu
     for (size_t off = 0; !rc && off < req.len;) {
         ssize_t w = write(fd, req.p + off, req.len - off);
         if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) rc = SM_ERR_SYS(err, SM_EIO, errno, "write to %s: %s", url, strerror(errno));
+        if (w <= 0) rc = SM_ERR_SYS(err, SM_EIO, errno, "write to %s", url);
         else off += (size_t)w;
     }
     while (!rc) {
@@ -446,7 +446,7 @@ int querycmd_http_get(const char *url, const char *path, unsigned *status, sm_bu
         }
         ssize_t r = read(fd, resp.p + resp.len, resp.cap - resp.len);
         if (r < 0 && errno == EINTR) continue;
-        if (r < 0) rc = SM_ERR_SYS(err, SM_EIO, errno, "read from %s: %s", url, strerror(errno));
+        if (r < 0) rc = SM_ERR_SYS(err, SM_EIO, errno, "read from %s", url);
         if (r <= 0) break;
         resp.len += (size_t)r;
     }

@@ -361,6 +361,17 @@ static int run_detector(run *r, const char *csv_path, char **out, size_t *out_le
     return rc;
 }
 
+/* Whether `<seismo> score --help` succeeds (its output is discarded). */
+static int has_score_command(const char *seismo) {
+    char cmd[4200];
+    size_t pos = 0;
+    if (shell_quote(cmd, sizeof cmd - 64, &pos, seismo)) return 0;
+    snprintf(cmd + pos, sizeof cmd - pos, " score --help >/dev/null 2>&1");
+    fflush(stdout);
+    int status = system(cmd);
+    return status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 /* ---- loading the corpus ---- */
 
 static int category_index(run *r, const char *key, size_t *out, sm_error *err) {
@@ -629,7 +640,7 @@ static int report_profile(run *r, size_t pi, summary *s, sm_error *err) {
     if (rc) return rc;
     printf("\n== profile %s (A_TP %g, A_FP %g, A_FN %g) ==\n", p->name, p->tp_weight,
            p->fp_weight, p->fn_weight);
-    printf("NAB-optimised threshold %.6g over all %zu files at once (corpus raw %.3f)%s\n", t,
+    printf("NAB-optimised threshold %.9g over all %zu files at once (corpus raw %.6f)%s\n", t,
            r->nfiles, raw, t > 1.0 ? ": never alarming is best" : "");
     outcome o, fx;
     if (r->opt.per_file) printf("  per file, NAB-optimised threshold:\n");
@@ -960,6 +971,11 @@ static int nab_run(run *r, int argc, char **argv) {
         return 77;
     }
 
+    if (!r->opt.results && !has_score_command(r->opt.seismo)) {
+        printf("SKIP: `%s score --help` fails: this seismo has no score command yet\n",
+               r->opt.seismo);
+        return 77;
+    }
     sm_error err;
     sm_error_clear(&err);
     int rc = load_profiles(r, &err);

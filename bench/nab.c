@@ -880,8 +880,8 @@ static void report_scoreboard(run *r, const summary *s) {
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: nab [--data DIR] [--seismo PATH] [--threshold X] [--per-file]\n"
-            "       nab --results DIR --detector NAME [--nab-thresholds FILE] [--data DIR] ...\n"
+            "usage: bench_nab [--data DIR] [--seismo PATH] [--threshold X] [--per-file]\n"
+            "       bench_nab --results DIR --detector NAME [--nab-thresholds FILE] [--data DIR] ...\n"
             "Runs `seismo score --online FILE.csv` over every NAB file and scores it as NAB does.\n"
             "  --data DIR       the NAB data set (default $SEISMO_SHARED_DIR/datasets/nab,\n"
             "                   else ../shared/datasets/nab beside the source tree)\n"

@@ -143,8 +143,11 @@ int ev_aggregate(ev_ctx *c, const promql_node *node, const ev_grid *g, ev_val *o
         int64_t kk = 0;
         if (op == PA_TOPK || op == PA_BOTTOMK) {
             double f = param[st];
-            if (!(f >= -9223372036854775808.0 && f <= 9223372036854775807.0))
-                return ev_exec_err(c, "Scalar value %g overflows int64", f);
+            if (!(f >= -9223372036854775808.0 && f <= 9223372036854775807.0)) {
+                char fb[64];
+                ev_format_go_g(f, fb, sizeof fb);
+                return ev_exec_err(c, "Scalar value %s overflows int64", fb);
+            }
             kk = (int64_t)f;
             if (kk < 1) continue;
         }

@@ -270,7 +270,9 @@ static int label_replace(ev_ctx *c, const promql_call *pc, const ev_grid *g, ev_
     sm_matcher chk;
     sm_error e2;
     sm_error_clear(&e2);
-    if (sm_matcher_init(&chk, SM_MATCH_RE, "x", regex, &e2) != 0)
+    int mrc0 = sm_matcher_init(&chk, SM_MATCH_RE, "x", regex, &e2);
+    if (mrc0 == SM_ENOMEM) return ev_nomem(c);
+    if (mrc0 != 0)
         return ev_exec_err(c, "invalid regular expression in label_replace(): %s", regex);
     sm_matcher_fini(&chk);
     if (!sm_label_name_valid(dst))

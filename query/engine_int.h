@@ -123,6 +123,8 @@ uint64_t ev_labels_hash_subset(const sm_labels *ls, const char *const *names, si
 size_t ev_labels_go_string(const sm_labels *ls, char *buf, size_t cap);
 /* Go strconv.FormatFloat(v, 'f', -1, 64). */
 void ev_format_float(double v, char *buf, size_t cap);
+/* Go's fmt %v of a float64 (strconv 'g', shortest). */
+void ev_format_go_g(double v, char *buf, size_t cap);
 /* Go strconv.ParseFloat(s, 64) acceptance: 1 and *out, or 0. */
 int ev_parse_float(const char *s, double *out);
 bool ev_name_in(const char *name, const char *const *names, size_t n);

@@ -171,6 +171,16 @@ size_t ev_labels_go_string(const sm_labels *ls, char *buf, size_t cap) {
     return n;
 }
 
+/* The fewest %e digits that read back to v (finite, nonzero); returns
+ * the decimal exponent. */
+static int shortest_e(double v, char *e, size_t cap) {
+    for (int prec = 0; prec < 17; prec++) {
+        snprintf(e, cap, "%.*e", prec, v);
+        if (strtod(e, NULL) == v) break;
+    }
+    return atoi(strchr(e, 'e') + 1);
+}
+
 /* Go's FormatFloat(v, 'f', -1, 64): the shortest digits that read back to
  * v, written without an exponent. */
 void ev_format_float(double v, char *buf, size_t cap) {
@@ -187,11 +197,7 @@ void ev_format_float(double v, char *buf, size_t cap) {
         return;
     }
     char e[64];
-    int prec;
-    for (prec = 0; prec < 17; prec++) {
-        snprintf(e, sizeof e, "%.*e", prec, v);
-        if (strtod(e, NULL) == v) break;
-    }
+    shortest_e(v, e, sizeof e);
     /* e = [-]d[.ddd]e[+-]XX */
     const char *p = e;
     bool neg = false;
@@ -225,6 +231,20 @@ void ev_format_float(double v, char *buf, size_t cap) {
     }
     out[n] = '\0';
     snprintf(buf, cap, "%s", out);
+}
+
+void ev_format_go_g(double v, char *buf, size_t cap) {
+    if (isnan(v) || isinf(v) || v == 0) {
+        ev_format_float(v, buf, cap);
+        return;
+    }
+    char e[64];
+    int exp10 = shortest_e(v, e, sizeof e);
+    /* strconv 'g' with the shortest precision: %e when exp < -4 || exp >= 6 */
+    if (exp10 < -4 || exp10 >= 6)
+        snprintf(buf, cap, "%s", e);
+    else
+        ev_format_float(v, buf, cap);
 }
 
 /* Go's ParseFloat accepts decimal and hex floats, "inf", "infinity", "nan"

@@ -7,12 +7,14 @@
  * versus range evaluation of the same expressions on random data.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
 #include "query/engine.h"
+#include "tsdb/base/sm_alloc.h"
 #include "tsdb/base/sm_arena.h"
 #include "tsdb/tsdb.h"
 
@@ -351,6 +353,92 @@ static void test_limits(void) {
     CHECK(strstr(err.msg, "invalid expression type \"range vector\" for range query") != NULL);
 }
 
+static void test_formatting(void) {
+    add_linear("fmt{i=\"a\"}", 0, 10000, 10, 0.1, 0);
+    add_linear("fmt{i=\"b\"}", 0, 10000, 10, 1e21, 0);
+    add_linear("fmt{i=\"c\"}", 0, 10000, 10, -2.5e-7, 0);
+    promql_result r = expect_n("count_values(\"v\", fmt)", 50000, 3);
+    CHECK_NEAR(value_of(&r, "{v=\"0.1\"}"), 1);
+    CHECK_NEAR(value_of(&r, "{v=\"1000000000000000000000\"}"), 1);
+    CHECK_NEAR(value_of(&r, "{v=\"-0.00000025\"}"), 1);
+    expect_exec_error("topk(1e20, fmt)", 50000, "Scalar value 1e+20 overflows int64");
+    expect_exec_error("topk(scalar(nothing), fmt)", 50000, "Scalar value NaN overflows int64");
+    expect_exec_error("count_values(\"1x\", fmt)", 50000, "invalid label name \"1x\"");
+}
+
+typedef struct worker {
+    engine *e;
+    int failures;
+} worker;
+
+static void *run_worker(void *arg) {
+    worker *w = arg;
+    sm_arena *a = sm_arena_new(0, 0);
+    for (int i = 0; i < 20; i++) {
+        promql_result r;
+        sm_error err;
+        sm_error_clear(&err);
+        int rc = engine_query_range(w->e, "sum by (g) (rate(ag[1m])) + on(g) count by (g) (ag)",
+                                    0, 100000, 5000, a, &r, &err);
+        if (rc != 0 || r.nseries != 2) w->failures++;
+        sm_arena_reset(a);
+    }
+    sm_arena_free(a);
+    return NULL;
+}
+
+/* Several threads on one engine with a single slot: they queue, and
+ * everyone gets the same answer. */
+static void test_concurrency(void) {
+    engine_opts o;
+    engine_opts_default(&o);
+    o.max_concurrent = 1;
+    engine *e;
+    sm_error err;
+    sm_error_clear(&err);
+    CHECK_OK_ERR(engine_new(&o, db, &e, &err), &err);
+    pthread_t th[4];
+    worker w[4];
+    for (int i = 0; i < 4; i++) {
+        w[i].e = e;
+        w[i].failures = 0;
+        pthread_create(&th[i], NULL, run_worker, &w[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        CHECK_EQ_INT(w[i].failures, 0);
+    }
+    engine_free(e);
+}
+
+/* Every allocation of a query may fail: the answer is then SM_ENOMEM (or
+ * a storage error), never a crash or a leak (ASan checks the leaks). */
+static void test_alloc_failures(void) {
+    static const char *qs[] = {
+        "sum by (g) (rate(ag[1m])) / on(g) group_left max by (g) (ag)",
+        "label_replace(topk(2, lf), \"h\", \"$1\", \"src\", \"(.*)\")",
+        "histogram_quantile(0.9, h_bucket) or absent(nothing)",
+        "avg_over_time(sq[1m:10s]) and on() vector(1)",
+    };
+    for (size_t q = 0; q < sizeof qs / sizeof *qs; q++) {
+        bool succeeded = false;
+        for (long n = 0; n < 400 && !succeeded; n++) {
+            promql_result r;
+            sm_error err;
+            sm_error_clear(&err);
+            sm_arena *a = sm_arena_new(0, 0);
+            sm_alloc_fail_after(n);
+            int rc = engine_query_range(eng, qs[q], 0, 100000, 10000, a, &r, &err);
+            sm_alloc_fail_reset();
+            CHECK_MSG(rc == 0 || rc == SM_ENOMEM || rc == SM_EIO || rc == SM_ECORRUPT,
+                      "%s failing allocation %ld: rc %d (%s)", qs[q], n, rc, err.msg);
+            succeeded = rc == 0;
+            sm_arena_free(a);
+        }
+        CHECK_MSG(succeeded, "%s never succeeded", qs[q]);
+    }
+}
+
 /* The range query's point at each step equals the instant query there. */
 static void test_instant_vs_range(uint64_t seed) {
     uint64_t st = seed;
@@ -455,6 +543,9 @@ int main(void) {
     test_label_functions();
     test_histograms();
     test_limits();
+    test_formatting();
+    test_concurrency();
+    test_alloc_failures();
     test_instant_vs_range(seed);
 
     engine_free(eng);

@@ -479,13 +479,11 @@ static bool parse_grouping(parser *p, const char ***out, size_t *nout) {
             unexpected(p, "grouping opts", "label");
             return false;
         }
-        advance(p);
-        /* Prometheus checks the name once the next token is read, and
-         * names that token in the message. */
-        if (!is_label_name(p->src + t->pos, t->len)) {
+        if (!is_label_name(p->src + t->pos, t->len)) { /* a:b */
             unexpected(p, "grouping opts", "label");
             return false;
         }
+        advance(p);
         const char **nl = vec_push(p, labels, &n, &cap, sizeof *nl);
         if (!nl) return false;
         labels = nl;
@@ -537,6 +535,18 @@ static int binop_of(promql_tok_kind k, promql_binop *op) {
     }
 }
 
+/* Tokens an expression can begin with. */
+static bool starts_expr(promql_tok_kind k) {
+    switch (k) {
+    case PT_NUMBER: case PT_STRING: case PT_LPAREN: case PT_LBRACE: case PT_IDENT: case PT_METRIC_IDENT:
+    case PT_ADD: case PT_SUB: case PT_BY: case PT_OFFSET: case PT_WITHOUT: case PT_LAND: case PT_LOR:
+    case PT_LUNLESS: case PT_START: case PT_END:
+        return true;
+    default:
+        return PT_IS_AGGREGATOR(k);
+    }
+}
+
 /* ( expr, ... ) of a call or an aggregation; the '(' is current. */
 static bool parse_args(parser *p, promql_node ***args, size_t *nargs) {
     promql_node **v = NULL;
@@ -558,7 +568,9 @@ static bool parse_args(parser *p, promql_node ***args, size_t *nargs) {
         if (kind(p) == PT_COMMA) {
             uint32_t comma = cur(p)->pos;
             advance(p);
-            if (kind(p) == PT_RPAREN) {
+            /* Prometheus's grammar ends the list at a comma followed by
+             * anything that cannot start an expression, ')' included. */
+            if (kind(p) != PT_ERROR && !starts_expr(kind(p))) {
                 failf(p, comma, "trailing commas not allowed in function call args");
                 return false;
             }
@@ -665,14 +677,6 @@ static promql_node *parse_aggregate(parser *p) {
     return p->rc ? NULL : n;
 }
 
-/* Tokens that may follow a metric name, which decide whether `sum` is the
- * aggregation or a metric called sum. */
-static bool follows_selector(promql_tok_kind k) {
-    promql_binop op;
-    return binop_of(k, &op) || k == PT_LBRACE || k == PT_LBRACKET || k == PT_OFFSET || k == PT_AT ||
-           k == PT_RPAREN || k == PT_COMMA || k == PT_EOF || k == PT_ERROR;
-}
-
 static promql_node *parse_primary(parser *p) {
     const promql_tok *t = cur(p);
     promql_node *n;
@@ -733,10 +737,9 @@ static promql_node *parse_primary(parser *p) {
     if (PT_IS_AGGREGATOR(t->kind)) {
         promql_tok_kind nk = peek_kind(p);
         if (nk == PT_LPAREN || nk == PT_BY || nk == PT_WITHOUT) return parse_aggregate(p);
-        if (follows_selector(nk)) return parse_selector(p, t);
-        advance(p);
-        unexpected(p, "aggregation", NULL);
-        return NULL;
+        /* Otherwise it is a metric name, as in Prometheus's grammar; what
+         * follows, if it cannot follow a selector, is the error. */
+        return parse_selector(p, t);
     }
     unexpected_here(p);
     return NULL;
@@ -791,9 +794,13 @@ static bool parse_at(parser *p, promql_node *n) {
     promql_at_kind want = PROMQL_AT_TIME;
     double ts = 0;
     promql_tok_kind k = kind(p);
-    if (k == PT_NUMBER || ((k == PT_ADD || k == PT_SUB) && peek_kind(p) == PT_NUMBER)) {
+    if (k == PT_NUMBER || k == PT_ADD || k == PT_SUB) {
         bool neg = k == PT_SUB;
         if (k != PT_NUMBER) advance(p);
+        if (kind(p) != PT_NUMBER) {
+            unexpected(p, "@", "timestamp");
+            return false;
+        }
         if (!tok_number(p, cur(p), &ts)) return false;
         if (neg) ts = -ts;
         advance(p);
@@ -941,7 +948,10 @@ static bool parse_bin_modifiers(parser *p, promql_binary *b) {
     if (kind(p) == PT_GROUP_LEFT || kind(p) == PT_GROUP_RIGHT) {
         m->card = kind(p) == PT_GROUP_LEFT ? PROMQL_CARD_MANY_TO_ONE : PROMQL_CARD_ONE_TO_MANY;
         advance(p);
-        if (kind(p) == PT_LPAREN && !parse_grouping(p, &m->include, &m->ninclude)) return false;
+        /* The label list is optional, but a token that cannot start the
+         * right-hand side is reported as a bad list. */
+        if ((kind(p) == PT_LPAREN || !starts_expr(kind(p))) && !parse_grouping(p, &m->include, &m->ninclude))
+            return false;
     }
     return true;
 }

@@ -272,6 +272,10 @@ int promql_tok_desc(sm_buf *b, const char *src, const promql_tok *t) {
         }
         return promql_quote(b, text, t->len, 0);
     }
+    case PT_AT:
+        /* Prometheus has no display name for '@' and prints the token
+         * type's number (57385 in 2.42's generated parser) instead. */
+        return put_str(b, "\"<Item 57385>\" <op:@>");
     default: break;
     }
     const char *fmt = PT_IS_OPERATOR(t->kind)     ? "<op:%.*s>"

@@ -8,7 +8,8 @@
  * hand-made files whose scores follow from the rules by hand (a perfect
  * detector scores 100, the null one 0, an alarm on a window's first row earns
  * A_TP, a far false alarm costs A_FP, probation is ignored, ties go to the
- * higher threshold), and on seeded random corpora against a second, naive
+ * higher threshold), against NAB's published per-file scores of four numenta
+ * result files, and on seeded random corpora against a second, naive
  * implementation written straight from SCORING.md's prose plus a brute-force
  * threshold search.  The JSON part parses a labels-shaped document, refuses
  * malformed ones, and, when the shared data set is present, reads its labels
@@ -292,6 +293,72 @@ static void test_refusals(void) {
     nab_score_corpus_free(NULL);
 }
 
+/* ---- NAB's published per-file scores ---- */
+
+/* Files of numenta/NAB@ea702d75 results/numenta/ (MIT licence): each file's
+ * length, its label windows as row indices, and every row whose published
+ * anomaly score reaches the lower of the two thresholds NAB recorded for
+ * numenta (rows below both cannot change either score), with NAB's per-file
+ * Score from numenta_standard_scores.csv and
+ * numenta_reward_low_FP_rate_scores.csv. */
+typedef struct published_file {
+    const char *name;
+    size_t n;
+    nab_score_window_t w[5];
+    size_t nw;
+    struct {
+        size_t row;
+        double score;
+    } det[24];
+    size_t ndet;
+    double standard, low_fp; /* NAB's published per-file raw scores */
+} published_file;
+
+static const published_file PUBLISHED[] = {
+    {"realKnownCause/nyc_taxi.csv", 10320,
+     {{5839, 6045}, {7080, 7286}, {8423, 8629}, {8731, 8937}, {9977, 10183}}, 5,
+     {{2, 1.0}, {3, 1.0}, {4, 1.0}, {5, 1.0}, {6, 1.0}, {14, 1.0}, {15, 1.0}, {16, 1.0},
+      {17, 1.0}, {36, 1.0}, {37, 1.0}, {134, 1.0}, {3262, 0.760362739813},
+      {5928, 0.956019626703}, {5954, 1.0}, {5955, 1.0}, {8523, 0.623966091786},
+      {8834, 0.710693965895}, {10063, 0.957592268819}, {10107, 0.865876890565}},
+     20, 2.43572773247, 2.32572773247},
+    {"realTraffic/speed_7578.csv", 1127, {{303, 331}, {740, 768}, {909, 937}, {945, 973}}, 4,
+     {{5, 1.0}, {8, 1.0}, {52, 1.0}, {54, 1.0}, {60, 1.0}, {72, 1.0}, {97, 1.0}, {112, 1.0},
+      {113, 1.0}, {117, 1.0}, {276, 1.0}, {317, 1.0}, {673, 1.0}, {752, 0.543099145074},
+      {753, 1.0}, {923, 0.575335555563}, {959, 1.0}, {1124, 0.561129112577}},
+     18, 3.19572468045, 3.06755940455},
+    {"realAdExchange/exchange-4_cpm_results.csv", 1643,
+     {{347, 387}, {729, 769}, {1256, 1296}, {1381, 1421}}, 4,
+     {{2, 1.0}, {4, 1.0}, {12, 1.0}, {17, 1.0}, {37, 1.0}, {60, 1.0}, {102, 1.0}, {199, 1.0},
+      {240, 1.0}, {367, 1.0}, {372, 1.0}, {1276, 1.0}, {1277, 0.681350400247}, {1401, 1.0},
+      {1402, 0.702366052027}, {1566, 0.634180481239}},
+     16, 1.49471036268, 1.38471036268},
+    {"artificialWithAnomaly/art_daily_jumpsdown.csv", 4032, {{2787, 3189}}, 1,
+     {{2, 1.0}, {5, 1.0}, {108, 1.0}, {121, 1.0}, {980, 0.616667295726},
+      {2989, 0.72118049381}, {3076, 0.711593586668}},
+     7, 0.748908670438, 0.638908670438},
+};
+
+static void test_published_files(void) {
+    const double t_standard = 0.542187690735, t_low_fp = 0.575195503235; /* NAB's, recorded */
+    for (size_t k = 0; k < sizeof PUBLISHED / sizeof PUBLISHED[0]; k++) {
+        const published_file *pf = &PUBLISHED[k];
+        double *s = calloc(pf->n, sizeof *s);
+        for (size_t d = 0; d < pf->ndet; d++) s[pf->det[d].row] = pf->det[d].score;
+        nab_score_corpus_t *c = nab_score_corpus_new();
+        CHECK_EQ_INT(nab_score_corpus_add_file(c, s, pf->n, pf->w, pf->nw, NULL), 0);
+        nab_score_result_t r;
+        CHECK_OK(nab_score_corpus_eval_file(c, 0, &STANDARD, t_standard, &r, NULL));
+        CHECK_MSG(fabs(r.raw - pf->standard) < 1e-9, "%s standard: %.12g, NAB %.12g", pf->name,
+                  r.raw, pf->standard);
+        CHECK_OK(nab_score_corpus_eval_file(c, 0, &LOW_FP, t_low_fp, &r, NULL));
+        CHECK_MSG(fabs(r.raw - pf->low_fp) < 1e-9, "%s low FP: %.12g, NAB %.12g", pf->name,
+                  r.raw, pf->low_fp);
+        nab_score_corpus_free(c);
+        free(s);
+    }
+}
+
 /* ---- seeded random corpora against a naive implementation ---- */
 
 /* Raw score of one file at threshold t, straight from SCORING.md's prose:
@@ -500,6 +567,7 @@ int main(void) {
     test_check_values();
     test_hand_made();
     test_refusals();
+    test_published_files();
     test_random(seed);
     test_json();
     test_shared_labels();

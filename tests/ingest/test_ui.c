@@ -506,6 +506,12 @@ static void test_graph(const char *chromium, uint16_t port, int nseries) {
         expect_attr(&p, "graph", "graph", "data-state", "drawn");
         expect_attr(&p, "graph", "graph", "data-series-count", want);
         CHECK_MSG(strstr(p.dom, "<canvas"), "graph: no canvas drawn");
+        /* Completion loaded its metric and label names from the API. */
+        char v[64];
+        expect_attr(&p, "graph", "expr", "data-completion", "ready");
+        CHECK_MSG(!dom_attr(p.dom, "expr", "data-completion-metrics", v, sizeof v) &&
+                      !dom_attr(p.dom, "expr", "data-completion-labels", v, sizeof v),
+                  "graph: completion could not load metric or label names");
         CHECK_MSG(strstr(p.dom, "ui_test_metric{instance=\"i0\"}") || strstr(p.dom, "ui_test_metric{instance=&quot;i0&quot;}"),
                   "graph: the legend does not name the series");
         check_clean(&p, "graph");

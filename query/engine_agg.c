@@ -11,8 +11,8 @@
  * mean += v/n - mean/n with its infinity special cases, stddev/stdvar are
  * Welford's running variance divided by n, min/max replace a NaN, topk and
  * bottomk keep the input series' labels and emit each group's members
- * sorted (descending for topk, ascending for bottomk, NaN last), groups in
- * order of first appearance, and count_values labels its output with Go's
+ * in the order 2.42's heap and sort give (descending for topk, ascending
+ * for bottomk, NaN last), groups in order of first appearance, and count_values labels its output with Go's
  * shortest 'f' formatting of the value.
  */
 #include <math.h>
@@ -29,27 +29,66 @@ typedef struct group {
     uint32_t first, nmem; /* members in the step's order array */
 } group;
 
-typedef struct member {
-    uint32_t idx; /* input series */
-    double v;
-} member;
+typedef ev_sortent member; /* idx: the input series */
 
-static int cmp_desc(const void *a, const void *b) {
-    const member *x = a, *y = b;
-    bool xn = isnan(x->v), yn = isnan(y->v);
-    if (xn != yn) return xn ? 1 : -1;
-    if (x->v > y->v) return -1;
-    if (x->v < y->v) return 1;
-    return x->idx < y->idx ? -1 : x->idx > y->idx;
+/* topk and bottomk keep each group's candidates in a binary heap exactly
+ * as Go's container/heap does over 2.42's vectorByValueHeap (topk) or
+ * vectorByReverseValueHeap (bottomk), then sort it as sort.Sort does with
+ * the reversed order (ev_go_sort), so that ties and NaNs come out in
+ * Prometheus's order. */
+static bool heap_less(const member *h, size_t i, size_t j, bool top) {
+    if (isnan(h[i].v)) return true;
+    return top ? h[i].v < h[j].v : h[i].v > h[j].v;
 }
 
-static int cmp_asc(const void *a, const void *b) {
-    const member *x = a, *y = b;
-    bool xn = isnan(x->v), yn = isnan(y->v);
-    if (xn != yn) return xn ? 1 : -1;
-    if (x->v < y->v) return -1;
-    if (x->v > y->v) return 1;
-    return x->idx < y->idx ? -1 : x->idx > y->idx;
+static void heap_swap(member *h, size_t i, size_t j) {
+    member t = h[i];
+    h[i] = h[j];
+    h[j] = t;
+}
+
+static void heap_up(member *h, size_t j, bool top) {
+    while (j > 0) {
+        size_t i = (j - 1) / 2;
+        if (!heap_less(h, j, i, top)) break;
+        heap_swap(h, i, j);
+        j = i;
+    }
+}
+
+static void heap_down(member *h, size_t i, size_t n, bool top) {
+    for (;;) {
+        size_t j1 = 2 * i + 1;
+        if (j1 >= n) break;
+        size_t j = j1;
+        if (j1 + 1 < n && heap_less(h, j1 + 1, j1, top)) j = j1 + 1;
+        if (!heap_less(h, j, i, top)) break;
+        heap_swap(h, i, j);
+        i = j;
+    }
+}
+
+/* The k best of m[0..n) into h; returns how many, in output order. */
+static size_t select_k(const member *m, size_t n, uint64_t k, bool top, member *h) {
+    size_t len = 1;
+    h[0] = m[0];
+    for (size_t x = 1; x < n; x++) {
+        bool better = top ? h[0].v < m[x].v : h[0].v > m[x].v;
+        if (!(len < k || better || isnan(h[0].v))) continue;
+        if (len == k) {
+            if (k == 1) {
+                h[0] = m[x];
+                continue;
+            }
+            heap_swap(h, 0, len - 1);
+            heap_down(h, 0, len - 1, top);
+            len--;
+        }
+        h[len++] = m[x];
+        heap_up(h, len - 1, top);
+    }
+    ev_go_sort(h, len, !top);
+    return len;
 }
 
 /* Output labels of a group. */
@@ -122,10 +161,11 @@ int ev_aggregate(ev_ctx *c, const promql_node *node, const ev_grid *g, ev_val *o
     uint32_t *gof = sm_arena_alloc(c->a, cap * sizeof *gof);
     group *gs = sm_arena_alloc(c->a, cap * sizeof *gs);
     member *mem = sm_arena_alloc(c->a, cap * sizeof *mem);
+    member *heap = sm_arena_alloc(c->a, cap * sizeof *heap);
     double *qv = sm_arena_alloc(c->a, cap * sizeof *qv);
     sm_labels *cvl = NULL;
     if (recompute) cvl = sm_arena_alloc(c->a, cap * sizeof *cvl);
-    if (!idx || !vals || !gof || !gs || !mem || !qv || (recompute && !cvl)) return ev_nomem(c);
+    if (!idx || !vals || !gof || !gs || !mem || !heap || !qv || (recompute && !cvl)) return ev_nomem(c);
     ev_map step_groups, key_out;
     rc = ev_map_init(c, &step_groups, cap);
     if (!rc) rc = ev_map_init(c, &key_out, cap);
@@ -261,12 +301,11 @@ int ev_aggregate(ev_ctx *c, const promql_node *node, const ev_grid *g, ev_val *o
                 break;
             case PA_TOPK:
             case PA_BOTTOMK: {
-                member *mb = &mem[gr->first];
-                qsort(mb, gr->nmem, sizeof *mb, op == PA_TOPK ? cmp_desc : cmp_asc);
-                uint32_t take = (uint64_t)kk < gr->nmem ? (uint32_t)kk : gr->nmem;
-                for (uint32_t j = 0; j < take; j++) {
-                    const ev_series *s = &m->s[mb[j].idx];
-                    rc = ev_out_add(&o, &s->lbl, s->hash, false, ts, mb[j].v);
+                member *hb = &heap[gr->first];
+                size_t take = select_k(&mem[gr->first], gr->nmem, (uint64_t)kk, op == PA_TOPK, hb);
+                for (size_t j = 0; j < take; j++) {
+                    const ev_series *s = &m->s[hb[j].idx];
+                    rc = ev_out_add(&o, &s->lbl, s->hash, false, ts, hb[j].v);
                     if (rc) return rc;
                 }
                 continue;

@@ -369,39 +369,21 @@ static int label_join(ev_ctx *c, const promql_call *pc, const ev_grid *g, ev_val
     return ev_mat_dedupe(c, g, &out->m, false);
 }
 
-typedef struct sort_ent {
-    ev_series s;
-    double v;
-} sort_ent;
-
-/* sort: ascending, NaN last; sort_desc: descending, NaN last. */
-static int cmp_sort_asc(const void *a, const void *b) {
-    const sort_ent *x = a, *y = b;
-    bool xn = isnan(x->v), yn = isnan(y->v);
-    if (xn != yn) return xn ? 1 : -1;
-    return x->v < y->v ? -1 : x->v > y->v;
-}
-
-static int cmp_sort_desc(const void *a, const void *b) {
-    const sort_ent *x = a, *y = b;
-    bool xn = isnan(x->v), yn = isnan(y->v);
-    if (xn != yn) return xn ? 1 : -1;
-    return x->v > y->v ? -1 : x->v < y->v;
-}
-
 static int sort_fn(ev_ctx *c, const promql_call *pc, const ev_grid *g, ev_val *out) {
     int rc = ev_eval(c, pc->args[0], g, out);
     if (rc) return rc;
     out->type = PROMQL_VECTOR;
     if (g->n != 1 || out->m.n < 2) return 0; /* range results are sorted by labels */
-    sort_ent *e = sm_arena_alloc(c->a, out->m.n * sizeof *e);
-    if (!e) return ev_nomem(c);
+    ev_sortent *e = sm_arena_alloc(c->a, out->m.n * sizeof *e);
+    ev_series *cp = sm_arena_alloc(c->a, out->m.n * sizeof *cp);
+    if (!e || !cp) return ev_nomem(c);
     for (size_t i = 0; i < out->m.n; i++) {
-        e[i].s = out->m.s[i];
+        e[i].idx = (uint32_t)i;
         e[i].v = out->m.s[i].p[0].v;
+        cp[i] = out->m.s[i];
     }
-    qsort(e, out->m.n, sizeof *e, pc->func->id == PF_SORT ? cmp_sort_asc : cmp_sort_desc);
-    for (size_t i = 0; i < out->m.n; i++) out->m.s[i] = e[i].s;
+    ev_go_sort(e, out->m.n, pc->func->id == PF_SORT);
+    for (size_t i = 0; i < out->m.n; i++) out->m.s[i] = cp[e[i].idx];
     return 0;
 }
 

@@ -123,6 +123,17 @@ uint64_t ev_labels_hash_subset(const sm_labels *ls, const char *const *names, si
 size_t ev_labels_go_string(const sm_labels *ls, char *buf, size_t cap);
 /* Go strconv.FormatFloat(v, 'f', -1, 64). */
 void ev_format_float(double v, char *buf, size_t cap);
+/* An element of a vector being ordered by value. */
+typedef struct ev_sortent {
+    uint32_t idx; /* the caller's index (series, or position) */
+    uint32_t pos; /* scratch for ev_go_sort */
+    double v;
+} ev_sortent;
+/* Order as Go's sort.Sort does with 2.42's reversed value heaps (sort,
+ * sort_desc, the end of topk/bottomk): ascending or descending, NaN last;
+ * up to 12 elements this is Go's insertion sort exactly (ties and NaNs in
+ * its order), beyond that ties keep their input order. */
+void ev_go_sort(ev_sortent *e, size_t n, bool asc);
 /* Go's fmt %v of a float64 (strconv 'g', shortest). */
 void ev_format_go_g(double v, char *buf, size_t cap);
 /* Go strconv.ParseFloat(s, 64) acceptance: 1 and *out, or 0. */

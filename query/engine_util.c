@@ -267,6 +267,44 @@ int ev_parse_float(const char *s, double *out) {
     return 1;
 }
 
+/* ---- ordering by value ---- */
+
+static bool go_swap_needed(const ev_sortent *a, const ev_sortent *b, bool asc) {
+    /* Less'(j, j-1) of the reversed heap order, with a = e[j-1], b = e[j]. */
+    if (isnan(a->v)) return true;
+    return asc ? a->v > b->v : a->v < b->v;
+}
+
+static int cmp_asc(const void *x, const void *y) {
+    const ev_sortent *a = x, *b = y;
+    bool an = isnan(a->v), bn = isnan(b->v);
+    if (an != bn) return an ? 1 : -1;
+    if (!an && a->v != b->v) return a->v < b->v ? -1 : 1;
+    return a->pos < b->pos ? -1 : a->pos > b->pos;
+}
+
+static int cmp_desc(const void *x, const void *y) {
+    const ev_sortent *a = x, *b = y;
+    bool an = isnan(a->v), bn = isnan(b->v);
+    if (an != bn) return an ? 1 : -1;
+    if (!an && a->v != b->v) return a->v > b->v ? -1 : 1;
+    return a->pos < b->pos ? -1 : a->pos > b->pos;
+}
+
+void ev_go_sort(ev_sortent *e, size_t n, bool asc) {
+    if (n <= 12) {
+        for (size_t i = 1; i < n; i++)
+            for (size_t j = i; j > 0 && go_swap_needed(&e[j - 1], &e[j], asc); j--) {
+                ev_sortent t = e[j];
+                e[j] = e[j - 1];
+                e[j - 1] = t;
+            }
+        return;
+    }
+    for (size_t i = 0; i < n; i++) e[i].pos = (uint32_t)i;
+    qsort(e, n, sizeof *e, asc ? cmp_asc : cmp_desc);
+}
+
 /* ---- output accumulator ---- */
 
 int ev_out_init(ev_out *o, ev_ctx *c, const ev_grid *g, size_t hint) {

@@ -278,6 +278,28 @@ static void test_aggregations(void) {
     if (r.nseries == 4) CHECK_NEAR(r.series[0].points[0].v, 1);
 }
 
+/* The result order of topk and sort where values tie or are NaN, as 2.42's
+ * heap and Go's insertion sort leave it (worked through by hand). */
+static void test_tie_order(void) {
+    double tv[] = {1, 2, 2, 3}, sv[] = {NAN, 1, NAN, 1};
+    const char *names[] = {"a", "b", "c", "d"};
+    for (int i = 0; i < 4; i++) {
+        char spec[64];
+        snprintf(spec, sizeof spec, "tie{i=\"%s\"}", names[i]);
+        add_linear(spec, 0, 10000, 10, tv[i], 0);
+        snprintf(spec, sizeof spec, "srt{i=\"%s\"}", names[i]);
+        add_linear(spec, 0, 10000, 10, sv[i], 0);
+    }
+    promql_result r = expect_n("topk(2, tie)", 50000, 2);
+    const char *want_topk[] = {"d", "c"}; /* not b: the heap replaced it */
+    for (size_t i = 0; i < r.nseries && i < 2; i++)
+        CHECK_EQ_STR(sm_labels_get(&r.series[i].labels, "i"), want_topk[i]);
+    r = expect_n("sort(srt)", 50000, 4);
+    const char *want_sort[] = {"b", "d", "c", "a"}; /* NaNs last, in reverse */
+    for (size_t i = 0; i < r.nseries && i < 4; i++)
+        CHECK_EQ_STR(sm_labels_get(&r.series[i].labels, "i"), want_sort[i]);
+}
+
 static void test_label_functions(void) {
     add_linear("lf{src=\"web-01\",x=\"y\"}", 0, 10000, 10, 1, 0);
     sm_ms_t t = 50000;
@@ -540,6 +562,7 @@ int main(void) {
     test_subqueries();
     test_binops();
     test_aggregations();
+    test_tie_order();
     test_label_functions();
     test_histograms();
     test_limits();

@@ -37,6 +37,8 @@ struct server {
     ingest_metrics m;
     sm_log_limit lim_4xx;
     api *api;       /* answers 503 "unavailable" until the engine is set */
+    atomic_uint api_inflight; /* query API requests on worker threads now */
+    unsigned api_max_inflight; /* leaves threads for remote_write */
     engine *eng;    /* created once the database is open */
     char retention[32];
 };
@@ -248,19 +250,33 @@ static size_t api_args_of(const api_req *r, const char *name, const char **out, 
     return http_req_args(r->ctx, name, out, cap);
 }
 
+/* An API error the server raises itself (the handlers write their own). */
+static int api_refuse(http_req *hr, unsigned status, const char *type, const char *msg) {
+    char buf[512];
+    int n = snprintf(buf, sizeof buf, "{\"status\":\"error\",\"errorType\":\"%s\",\"error\":\"%s\"}", type, msg);
+    return http_reply(hr, status, "application/json", buf, (size_t)n);
+}
+
 static int on_api(http_req *hr, void *ctx) {
     server *s = ctx;
+    /* Queries run on the HTTP worker threads, and slow ones (or ones
+     * queued for an engine slot) hold their thread: past this many at once
+     * the rest are refused, so that remote_write always finds a thread. */
+    if (atomic_fetch_add(&s->api_inflight, 1) >= s->api_max_inflight) {
+        atomic_fetch_sub(&s->api_inflight, 1);
+        http_add_header(hr, "Retry-After", "1");
+        return api_refuse(hr, 503, "unavailable", "too many queries in flight (the limit is --http.threads less 2)");
+    }
     api_req r = {.method = http_req_method(hr), .path = http_req_path(hr), .arg = api_arg_of, .args = api_args_of,
                  .ctx = hr};
     api_resp resp;
     api_resp_init(&resp);
     int rc = api_serve(s->api, &r, &resp);
     if (rc == SM_ENOTFOUND) rc = http_reply(hr, 404, "text/plain; charset=utf-8", "404 page not found\n", 19);
-    else if (rc)
-        rc = http_replyf(hr, 500, "{\"status\":\"error\",\"errorType\":\"internal\",\"error\":\"%s\"}",
-                         sm_strerror(rc));
+    else if (rc) rc = api_refuse(hr, 500, "internal", sm_strerror(rc));
     else rc = http_reply(hr, resp.status, resp.content_type, resp.body.p, resp.body.len);
     api_resp_fini(&resp);
+    atomic_fetch_sub(&s->api_inflight, 1);
     return rc;
 }
 
@@ -284,6 +300,7 @@ int server_new(const server_opts *o, server **out, sm_error *err) {
     s->m.start_ms = sm_now_ms();
     s->lim_4xx = (sm_log_limit)SM_LOG_LIMIT_INIT(10000, 10);
     promql_format_duration(o->db.retention_ms, s->retention, sizeof s->retention);
+    s->api_max_inflight = o->http.threads > 4 ? o->http.threads - 2 : (o->http.threads + 1) / 2;
     api_opts ao;
     api_opts_default(&ao);
     ao.engine = o->query;

@@ -216,7 +216,10 @@ struct promql_node {
  * ("1:5: parse error: unexpected <op:+>" style text is the caller's to
  * format; msg holds "unexpected \"+\", expected ..." without the prefix).
  * *out is untouched on error.  Matchers are compiled, so a bad regex is a
- * parse error. */
+ * parse error.  Only the first error is reported.  Limits beyond
+ * Prometheus's: 500 nested parentheses/signs/^ and a tree 2,000 levels
+ * deep ("query is too deeply nested"), no NUL bytes in matcher values.
+ * A node's [pos, end) covers its text, offset/@ modifiers included. */
 int promql_parse(const char *src, size_t len, sm_arena *a, promql_node **out, sm_error *err);
 
 /* Write `n` as PromQL that promql_parse reads back to an equal tree
@@ -225,9 +228,15 @@ int promql_parse(const char *src, size_t len, sm_arena *a, promql_node **out, sm
 int promql_print(const promql_node *n, sm_buf *out);
 
 /* Durations: "1h30m", "5m", "1ms", "2d" (units y w d h m s ms in this
- * order, each once); 0 or SM_EINVAL.  Also used by the HTTP API. */
+ * order, each once); 0 or SM_EINVAL.  Also used by the HTTP API.
+ * Prometheus's model.ParseDuration rules: "0" and "0s" give 0 (callers
+ * that need a positive duration check), totals past ~292y are refused;
+ * *ms_out is untouched on error. */
 int promql_parse_duration(const char *s, size_t len, int64_t *ms_out);
-/* Format ms as Prometheus prints durations ("1h30m", "0s"). */
+/* Format ms as Prometheus prints durations ("1h30m", "0s"; y and w only
+ * when they divide exactly: "90d"); a negative value gets a leading '-'.
+ * snprintf-style: writes at most cap-1 bytes and a NUL, returns the
+ * length of the whole text. */
 size_t promql_format_duration(int64_t ms, char *buf, size_t cap);
 
 /* Release the matchers' compiled regexes (they hold heap memory outside

@@ -589,6 +589,22 @@ static void test_binary(void) {
         }
         promql_node_fini(n);
     }
+    n = parse_ok("foo offset 5m + sum(x) by (a)");
+    if (n) {
+        CHECK_EQ_INT(n->pos, 0);
+        CHECK_EQ_INT(n->end, 29);
+        CHECK_EQ_INT(n->u.bin.lhs->end, 13);
+        CHECK_EQ_INT(n->u.bin.rhs->pos, 16);
+        CHECK_EQ_INT(n->u.bin.rhs->end, 29);
+        promql_node_fini(n);
+    }
+    n = parse_ok("-rate(x[5m] @ 1)");
+    if (n) {
+        CHECK(n->kind == PN_UNARY && n->pos == 0 && n->end == 16);
+        const promql_node *c = n->u.un.expr;
+        CHECK(c->pos == 1 && c->end == 16 && c->u.call.args[0]->pos == 6 && c->u.call.args[0]->end == 15);
+        promql_node_fini(n);
+    }
     n = parse_ok("a or b");
     if (n) {
         CHECK(n->u.bin.match.card == PROMQL_CARD_MANY_TO_MANY && n->u.bin.op == PB_OR);

@@ -27,6 +27,7 @@
  * exits 77 with a message when the data set or the detector is missing, and
  * 1 when a file or the detector's output cannot be used.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -78,6 +79,7 @@ typedef struct run {
     size_t skipped;           /* label keys with no file here */
     size_t label_files;       /* label keys in total */
     int64_t label_windows;    /* windows in the labels in total */
+    const nab_json_t *labels; /* combined_windows.json (in the arena) */
 } run;
 
 /* ---- small utilities ---- */
@@ -491,6 +493,7 @@ static int load_corpus(run *r, sm_error *err) {
         return rc;
     if (labels->type != NAB_JSON_OBJECT)
         return SM_CORRUPT(err, "%s: not a JSON object", labels_path);
+    r->labels = labels;
     r->files = sm_arena_calloc(r->a, labels->len ? labels->len : 1, sizeof *r->files);
     if (!r->files) return SM_ERR(err, SM_ENOMEM, "no memory");
     r->label_files = labels->len;
@@ -528,6 +531,32 @@ static int load_corpus(run *r, sm_error *err) {
         r->nfiles++;
     }
     return 0;
+}
+
+/* Every CSV under data/<category>/ that the labels do not name: NAB cannot
+ * score it (its labeler warns too), so it is listed and left out. */
+static void warn_unlabelled(run *r) {
+    char *root = path_join(r->a, r->opt.data_dir, "data");
+    DIR *top = root ? opendir(root) : NULL;
+    if (!top) return;
+    for (struct dirent *c; (c = readdir(top));) {
+        if (c->d_name[0] == '.') continue;
+        char *sub = path_join(r->a, root, c->d_name);
+        DIR *d = sub ? opendir(sub) : NULL;
+        if (!d) continue;
+        for (struct dirent *f; (f = readdir(d));) {
+            size_t n = strlen(f->d_name);
+            if (n < 5 || strcmp(f->d_name + n - 4, ".csv") != 0) continue;
+            char key[1024];
+            snprintf(key, sizeof key, "%s/%s", c->d_name, f->d_name);
+            if (!nab_json_get(r->labels, key))
+                printf("warning: data/%s has no entry in labels/combined_windows.json; not "
+                       "scored\n",
+                       key);
+        }
+        closedir(d);
+    }
+    closedir(top);
 }
 
 static int load_profiles(run *r, sm_error *err) {
@@ -871,8 +900,7 @@ static void report_scoreboard(run *r, const summary *s) {
            "the fixed-threshold row uses no labels at all.\n",
            nall);
     if (!full)
-        printf("  This run has no full-corpus numbers: %zu labelled files are not in this data "
-               "set (held out).\n",
+        printf("  This run has no full-corpus numbers: %zu labelled files were not scored.\n",
                r->skipped);
 }
 
@@ -885,7 +913,8 @@ static void usage(FILE *f) {
             "Runs `seismo score --online FILE.csv` over every NAB file and scores it as NAB does.\n"
             "  --data DIR       the NAB data set (default $SEISMO_SHARED_DIR/datasets/nab,\n"
             "                   else ../shared/datasets/nab beside the source tree)\n"
-            "  --seismo PATH    the seismo binary (default $SEISMO_BINARY_DIR/seismo)\n"
+            "  --seismo PATH    the seismo binary (default $SEISMO_BINARY_DIR/seismo, else\n"
+            "                   the seismo of the build tree this program is in)\n"
             "  --threshold X    the detector's documented fixed threshold (default 0.5)\n"
             "  --results DIR    score NAB-format results DIR/<category>/<NAME>_<file>.csv\n"
             "                   (anomaly_score column) instead of running a detector\n"
@@ -893,6 +922,20 @@ static void usage(FILE *f) {
             "  --nab-thresholds FILE  also score at the thresholds NAB recorded for NAME\n"
             "                   (numenta/NAB config/thresholds.json)\n"
             "  --per-file       print every file's raw score too\n");
+}
+
+/* build/bench/bench_nab -> build/seismo, from /proc/self/exe; NULL if unknown. */
+static const char *seismo_beside_us(sm_arena *a) {
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return NULL;
+    exe[n] = '\0';
+    for (int up = 0; up < 2; up++) {
+        char *slash = strrchr(exe, '/');
+        if (!slash) return NULL;
+        *slash = '\0';
+    }
+    return path_join(a, exe, "seismo");
 }
 
 static const char *default_data_dir(sm_arena *a) {
@@ -964,6 +1007,7 @@ static int nab_run(run *r, int argc, char **argv) {
     if (!r->opt.results && !r->opt.seismo) {
         const char *bin = getenv("SEISMO_BINARY_DIR");
         if (bin && *bin) r->opt.seismo = path_join(r->a, bin, "seismo");
+        else r->opt.seismo = seismo_beside_us(r->a);
     }
     if (!r->opt.results && (!r->opt.seismo || access(r->opt.seismo, X_OK) != 0)) {
         printf("SKIP: no seismo binary at %s (set SEISMO_BINARY_DIR or --seismo)\n",
@@ -987,13 +1031,14 @@ static int nab_run(run *r, int argc, char **argv) {
             printf("NAB evaluation of `%s score --online FILE.csv`\n", r->opt.seismo);
         printf("data set: %s\n", r->opt.data_dir);
         rc = load_corpus(r, &err);
+        if (!rc && !r->opt.results) warn_unlabelled(r);
     }
     if (!rc && r->nfiles == 0) rc = SM_ERR(&err, SM_ENOTFOUND, "no labelled file found");
     if (rc) {
         fprintf(stderr, "nab: %s\n", err.msg[0] ? err.msg : sm_strerror(rc));
         return 1;
     }
-    printf("%zu files, %" PRId64 " windows scored; %zu labelled files absent here (held out)\n",
+    printf("%zu files, %" PRId64 " windows scored; %zu labelled files absent here, not scored\n",
            r->nfiles, nab_score_corpus_windows(r->corpus), r->skipped);
     printf("Threshold protocol: NAB optimises ONE threshold per profile over the whole corpus at "
            "once, with the\nlabels: every distinct score of all files is tried, the best corpus "

@@ -23,9 +23,9 @@
  * value changes, and the first maximum wins.  The recorded sum adds the
  * false-positive total first and then the windows in the order they first
  * appear in the sorted rows, which is the order NAB's dict sums them in, so
- * the raw score matches NAB's to the last bit wherever the sort order does.
- * That costs O(windows) per distinct score: 42 M additions for the full
- * 58-file corpus, well under a second.
+ * that rounding follows NAB's wherever the order of the files does (NAB's
+ * comes from a directory walk).  That costs O(windows) per distinct score:
+ * at most 42 M additions for the full 58-file corpus, well under a second.
  */
 #include "nab_score.h"
 

@@ -219,7 +219,9 @@ struct promql_node {
  * parse error.  Only the first error is reported.  Limits beyond
  * Prometheus's: 500 nested parentheses/signs/^ and a tree 2,000 levels
  * deep ("query is too deeply nested"), no NUL bytes in matcher values.
- * A node's [pos, end) covers its text, offset/@ modifiers included. */
+ * A node's [pos, end) covers its text, offset/@ modifiers included.
+ * Allocation failure gives SM_ENOMEM, or SM_ELIMIT when the arena's byte
+ * limit was reached. */
 int promql_parse(const char *src, size_t len, sm_arena *a, promql_node **out, sm_error *err);
 
 /* Write `n` as PromQL that promql_parse reads back to an equal tree

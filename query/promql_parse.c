@@ -87,10 +87,16 @@ static void failf(parser *p, uint32_t pos, const char *fmt, ...) {
     p->err->pos = pos;
 }
 
+/* An allocation failed: the arena's byte limit (SM_ELIMIT) or the heap. */
 static void nomem(parser *p) {
     if (p->rc) return;
-    p->rc = SM_ENOMEM;
-    SM_ERR(p->err, SM_ENOMEM, "out of memory while parsing");
+    if (sm_arena_limit_hit(p->a)) {
+        p->rc = SM_ELIMIT;
+        SM_ERR(p->err, SM_ELIMIT, "query needs more memory than its limit allows to parse");
+    } else {
+        p->rc = SM_ENOMEM;
+        SM_ERR(p->err, SM_ENOMEM, "out of memory while parsing");
+    }
 }
 
 static const promql_tok *cur(const parser *p) { return &p->toks[p->i]; }
@@ -1122,7 +1128,10 @@ int promql_parse(const char *src, size_t len, sm_arena *a, promql_node **out, sm
     if (!a || !out || (!src && len)) return SM_ERR(err, SM_EINVAL, "promql_parse: bad arguments");
     if (len > UINT32_MAX - 1) return SM_ERR(err, SM_EINVAL, "query too long");
     parser p = {.src = src ? src : "", .len = (uint32_t)len, .a = a, .err = err};
-    if (promql_lex(p.src, p.len, a, &p.toks, &p.ntoks) != 0) return SM_ERR(err, SM_ENOMEM, "out of memory while lexing");
+    if (promql_lex(p.src, p.len, a, &p.toks, &p.ntoks) != 0) {
+        nomem(&p);
+        return p.rc;
+    }
     promql_node *root = NULL;
     if (kind(&p) == PT_EOF) {
         failf(&p, 0, "no expression found in input");

@@ -842,6 +842,48 @@ static void test_func_table(void) {
     CHECK(promql_binop_is_set(PB_UNLESS) && !promql_binop_is_set(PB_POW));
 }
 
+/* Every allocation that can fail, failing: a clean SM_ENOMEM, *out left
+ * alone, nothing leaked (ASan builds check), and success once enough
+ * allocations are allowed. */
+static void test_alloc_failures(void) {
+    const char *qs[] = {
+        "sum by (job) (rate(foo{a=~\"x|y\", b!=\"z\"}[5m] offset 1m)) / on(job) group_left(t) bar @ 10",
+        "label_join(a, \"d\", \",\", \"s1\", \"s2\") + topk(3, max_over_time(x[5m:1m])) > bool 1",
+        "sum(foo bar)", /* a syntax error: the message needs memory too */
+    };
+    for (size_t qi = 0; qi < sizeof qs / sizeof qs[0]; qi++) {
+        int ok = 0;
+        for (long n = 0; n < 2000 && !ok; n++) {
+            sm_arena *a = sm_arena_new(256, 0);
+            if (!a) break;
+            promql_node *out = (promql_node *)(uintptr_t)1;
+            sm_error err;
+            sm_alloc_fail_after(n);
+            int rc = promql_parse(qs[qi], strlen(qs[qi]), a, &out, &err);
+            sm_alloc_fail_reset();
+            if (rc == 0 || (qi == 2 && rc == SM_EINVAL)) {
+                ok = 1;
+                if (rc == 0) promql_node_fini(out);
+            } else {
+                CHECK_MSG(rc == SM_ENOMEM, "%s: fail after %ld: rc %d (%s)", qs[qi], n, rc, err.msg);
+                CHECK_MSG(out == (promql_node *)(uintptr_t)1, "*out touched on allocation failure");
+            }
+            sm_arena_free(a);
+        }
+        CHECK_MSG(ok, "%s never parsed under fault injection", qs[qi]);
+    }
+    /* the arena's byte limit gives SM_ELIMIT */
+    sm_buf big = SM_BUF_INIT;
+    for (int i = 0; i < 5000; i++) sm_buf_append(&big, "foo{a=\"b\"} + ", 13);
+    sm_buf_append(&big, "1", 1);
+    sm_arena *a = sm_arena_new(4096, 64 * 1024);
+    promql_node *out;
+    sm_error err;
+    if (a) CHECK_EQ_INT(promql_parse((const char *)big.p, big.len, a, &out, &err), SM_ELIMIT);
+    sm_arena_free(a);
+    sm_buf_fini(&big);
+}
+
 /* ---- Prometheus's test scripts ------------------------------------------ */
 
 static char **corpus;
@@ -1032,6 +1074,7 @@ int main(void) {
     test_calls_and_types();
     test_syntax_errors();
     test_func_table();
+    test_alloc_failures();
     peer_tests();
     random_queries(seed);
     for (size_t i = 0; i < ncorpus; i++) sm_free(corpus[i]);

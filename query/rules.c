@@ -18,9 +18,9 @@
  *   R2. rstate.mu guards the table and the status fields; the background
  *       thread holds it for a whole run, status readers briefly.
  *
- * The state file is written with plain write/fsync/rename/fsync-dir (it
- * is not on the ingest path, so it does not go through the io_uring layer
- * that blocks and the WAL use).
+ * The state file is written with sm_fs_write_durable: plain
+ * write/fsync/rename/fsync-dir (it is not on the ingest path, so it does
+ * not go through the io_uring layer that blocks and the WAL use).
  */
 #include "rules.h"
 
@@ -41,6 +41,7 @@
 #include "tsdb/base/sm_alloc.h"
 #include "tsdb/base/sm_log.h"
 #include "tsdb/base/sm_time.h"
+#include "tsdb/fsutil.h"
 
 enum { OUT_VALUE = 0, OUT_SCORE, OUT_EXPECTED, OUT_LOWER, OUT_UPPER, NOUT };
 static const char *const out_names[NOUT] = {"anomaly:value", "anomaly:score", "anomaly:expected",
@@ -443,43 +444,6 @@ int rules_state_validate(const uint8_t *p, size_t len, size_t *nseries, sm_error
     return rc;
 }
 
-static int write_file_durable(const char *path, const void *p, size_t n, sm_error *err) {
-    char tmp[4200];
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
-        return SM_ERR(err, SM_EINVAL, "state path too long");
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return SM_ERR_SYS(err, SM_EIO, errno, "cannot create %s", tmp);
-    const uint8_t *q = p;
-    while (n) {
-        ssize_t w = write(fd, q, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            int e = errno;
-            close(fd);
-            unlink(tmp);
-            return SM_ERR_SYS(err, SM_EIO, e, "cannot write %s", tmp);
-        }
-        q += w;
-        n -= (size_t)w;
-    }
-    if (fsync(fd) < 0 || close(fd) < 0) {
-        int e = errno;
-        unlink(tmp);
-        return SM_ERR_SYS(err, SM_EIO, e, "cannot sync %s", tmp);
-    }
-    if (rename(tmp, path) < 0) return SM_ERR_SYS(err, SM_EIO, errno, "cannot rename %s", tmp);
-    char dir[4200];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash) *slash = '\0';
-    int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    return 0;
-}
-
 static int save_one(rules_mgr *m, rstate *st, sm_error *err) {
     if (!m->o.state_dir) return 0;
     char path[4096];
@@ -487,7 +451,8 @@ static int save_one(rules_mgr *m, rstate *st, sm_error *err) {
     sm_buf b = SM_BUF_INIT;
     int rc = encode_state(st, &b, err);
     if (rc) rc = SM_ERR(err, rc, "cannot encode the state of rule %s", st->r->name);
-    else rc = write_file_durable(path, b.p, b.len, err);
+    else if ((rc = sm_fs_write_durable(path, b.p, b.len)) != 0)
+        rc = SM_ERR_SYS(err, SM_EIO, -rc, "cannot write %s", path);
     sm_buf_fini(&b);
     if (!rc) st->since_save = 0;
     return rc;

@@ -190,6 +190,112 @@ static int parse_rule(pctx *c, yaml_node_t *n, const char *group, int64_t interv
     return 0;
 }
 
+static int parse_sink(pctx *c, yaml_node_t *n, rules_sink *k) {
+    static const char *const keys[] = {"dir", "keep", "webhook", "kind", NULL};
+    if (n->type != YAML_MAPPING_NODE) return PERR(c, n, "a sink must be a mapping with dir: or webhook:");
+    int rc = check_keys(c, n, "sink", keys);
+    if (rc) return rc;
+    yaml_node_t *d = get(c, n, "dir"), *w = get(c, n, "webhook"), *x;
+    if (!!d == !!w) return PERR(c, n, "a sink has exactly one of dir: and webhook:");
+    memset(k, 0, sizeof *k);
+    if (d) {
+        k->kind = RULES_SINK_DIR;
+        k->keep_ms = 30 * 86400000LL;
+        if ((rc = want_string(c, d, "dir", &k->target))) return rc;
+        if (!k->target[0]) return PERR(c, d, "dir must not be empty");
+        if ((x = get(c, n, "keep")) && (rc = want_duration(c, x, "keep", &k->keep_ms))) return rc;
+        if (get(c, n, "kind")) return PERR(c, n, "kind applies to webhooks");
+        return 0;
+    }
+    k->kind = RULES_SINK_WEBHOOK;
+    if ((rc = want_string(c, w, "webhook", &k->target))) return rc;
+    if (strncmp(k->target, "http://", 7) && strncmp(k->target, "https://", 8))
+        return PERR(c, w, "webhook must be an http:// or https:// URL");
+    if ((x = get(c, n, "kind"))) {
+        const char *v = scalar(x);
+        if (v && !strcmp(v, "slack")) k->kind = RULES_SINK_SLACK;
+        else if (!v || strcmp(v, "generic")) return PERR(c, x, "kind must be generic or slack");
+    }
+    if (get(c, n, "keep")) return PERR(c, n, "keep applies to dir sinks");
+    return 0;
+}
+
+static int parse_report(pctx *c, yaml_node_t *n, rules_report *r) {
+    static const char *const keys[] = {"name", "schedule", "timezone", "window", "format", "match",
+                                       "threshold", "slack", "sinks", NULL};
+    if (n->type != YAML_MAPPING_NODE) return PERR(c, n, "a report must be a mapping");
+    int rc = check_keys(c, n, "report", keys);
+    if (rc) return rc;
+    memset(r, 0, sizeof *r);
+    r->line = line_of(n);
+    r->timezone = "";
+    r->window_ms = 86400000;
+    r->format = "html";
+    r->threshold = 0.9;
+    r->slack_ms = 300000;
+    yaml_node_t *x;
+    if (!(x = get(c, n, "name"))) return PERR(c, n, "a report needs a name");
+    if ((rc = want_string(c, x, "the report name", &r->name))) return rc;
+    for (const char *p = r->name; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+              *p == '-'))
+            return PERR(c, x, "report name \"%.64s\" may hold only letters, digits, _ and -", r->name);
+    if (!r->name[0]) return PERR(c, x, "the report name must not be empty");
+    if (!(x = get(c, n, "schedule"))) return PERR(c, n, "report %s needs a schedule", r->name);
+    if ((rc = want_string(c, x, "schedule", &r->schedule))) return rc;
+    if ((x = get(c, n, "timezone")) && (rc = want_string(c, x, "timezone", &r->timezone))) return rc;
+    if ((x = get(c, n, "window")) && (rc = want_duration(c, x, "window", &r->window_ms))) return rc;
+    if ((x = get(c, n, "slack")) && (rc = want_duration(c, x, "slack", &r->slack_ms))) return rc;
+    if ((x = get(c, n, "format"))) {
+        const char *f = scalar(x);
+        if (!f || (strcmp(f, "html") && strcmp(f, "md") && strcmp(f, "json")))
+            return PERR(c, x, "format must be html, md or json");
+        r->format = !strcmp(f, "html") ? "html" : !strcmp(f, "md") ? "md" : "json";
+    }
+    if ((x = get(c, n, "threshold"))) {
+        const char *s = scalar(x);
+        char *end = NULL;
+        double t = s ? strtod(s, &end) : NAN;
+        if (!s || end == s || *end || !(t > 0 && t <= 1))
+            return PERR(c, x, "report %s: threshold must be a number in (0, 1]", r->name);
+        r->threshold = t;
+    }
+    if ((x = get(c, n, "match"))) {
+        if (x->type != YAML_SEQUENCE_NODE) return PERR(c, x, "match must be a list of selectors");
+        size_t cnt = (size_t)(x->data.sequence.items.top - x->data.sequence.items.start);
+        r->match = sm_arena_calloc(c->a, cnt ? cnt : 1, sizeof *r->match);
+        if (!r->match) return SM_ERR(c->err, SM_ENOMEM, "out of memory reading rules");
+        for (yaml_node_item_t *it = x->data.sequence.items.start; it < x->data.sequence.items.top; it++)
+            if ((rc = want_string(c, node(c, *it), "a match selector", &r->match[r->nmatch++]))) return rc;
+    }
+    if ((x = get(c, n, "sinks"))) {
+        if (x->type != YAML_SEQUENCE_NODE) return PERR(c, x, "sinks must be a list");
+        size_t cnt = (size_t)(x->data.sequence.items.top - x->data.sequence.items.start);
+        r->sinks = sm_arena_calloc(c->a, cnt ? cnt : 1, sizeof *r->sinks);
+        if (!r->sinks) return SM_ERR(c->err, SM_ENOMEM, "out of memory reading rules");
+        for (yaml_node_item_t *it = x->data.sequence.items.start; it < x->data.sequence.items.top; it++)
+            if ((rc = parse_sink(c, node(c, *it), &r->sinks[r->nsinks++]))) return rc;
+    }
+    return 0;
+}
+
+static int parse_reports(pctx *c, yaml_node_t *list, rules_config *cfg) {
+    if (list->type != YAML_SEQUENCE_NODE) return PERR(c, list, "reports must be a list");
+    size_t cnt = (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
+    cfg->reports = sm_arena_calloc(c->a, cnt ? cnt : 1, sizeof *cfg->reports);
+    if (!cfg->reports) return SM_ERR(c->err, SM_ENOMEM, "out of memory reading rules");
+    for (yaml_node_item_t *it = list->data.sequence.items.start; it < list->data.sequence.items.top; it++) {
+        rules_report *r = &cfg->reports[cfg->nreports];
+        int rc = parse_report(c, node(c, *it), r);
+        if (rc) return rc;
+        cfg->nreports++;
+        for (size_t j = 0; j + 1 < cfg->nreports; j++)
+            if (!strcmp(cfg->reports[j].name, r->name))
+                return PERR(c, node(c, *it), "report name %s is used twice", r->name);
+    }
+    return 0;
+}
+
 static void fini_rules(rules_rule *v, size_t n) {
     for (size_t i = 0; i < n; i++) promql_node_fini(v[i].expr);
 }
@@ -198,10 +304,12 @@ static int parse_doc(pctx *c, rules_config *cfg) {
     yaml_node_t *root = yaml_document_get_root_node(c->doc);
     if (!root) return 0; /* an empty file: no rules */
     if (root->type != YAML_MAPPING_NODE) return PERR(c, root, "the file must be a mapping with \"groups:\"");
-    static const char *const top_keys[] = {"groups", NULL};
+    static const char *const top_keys[] = {"groups", "reports", NULL};
     static const char *const group_keys[] = {"name", "interval", "rules", NULL};
     int rc = check_keys(c, root, "top level", top_keys);
     if (rc) return rc;
+    yaml_node_t *reports = get(c, root, "reports");
+    if (reports && (rc = parse_reports(c, reports, cfg))) return rc;
     yaml_node_t *groups = get(c, root, "groups");
     if (!groups) return 0;
     if (groups->type != YAML_SEQUENCE_NODE) return PERR(c, groups, "groups must be a list");

@@ -56,10 +56,52 @@ typedef struct rules_rule {
     uint32_t line;            /* where the rule starts (1-based) */
 } rules_rule;
 
+/* Scheduled reports (docs/REPORTS.md, "Schedules"), in the same file:
+ *
+ *   reports:
+ *     - name: nightly              # [a-zA-Z_][a-zA-Z0-9_-]*, unique
+ *       schedule: "0 7 * * *"      # cron (report_cron.h)
+ *       timezone: Europe/Berlin    # IANA zone (default UTC)
+ *       window: 12h                # the report covers [run - window, run]
+ *       format: html               # html | md | json (default html)
+ *       match: ['{job="api"}']     # rule outputs to read (default all)
+ *       threshold: 0.9
+ *       slack: 5m
+ *       sinks:
+ *         - dir: /var/lib/seismo/reports   # files named by time
+ *           keep: 30d                      # deleted after (default 30d)
+ *         - webhook: http://alerts.example/hook
+ *           kind: generic | slack          # default generic
+ */
+typedef enum rules_sink_kind { RULES_SINK_DIR = 0, RULES_SINK_WEBHOOK, RULES_SINK_SLACK } rules_sink_kind;
+
+typedef struct rules_sink {
+    rules_sink_kind kind;
+    const char *target;   /* directory or URL */
+    int64_t keep_ms;      /* RULES_SINK_DIR */
+} rules_sink;
+
+typedef struct rules_report {
+    const char *name;
+    const char *schedule; /* cron text, checked by the scheduler's parser */
+    const char *timezone; /* "" = UTC */
+    int64_t window_ms;
+    const char *format;   /* "html", "md", "json" */
+    const char **match;
+    size_t nmatch;
+    double threshold;
+    int64_t slack_ms;
+    rules_sink *sinks;
+    size_t nsinks;
+    uint32_t line;
+} rules_report;
+
 typedef struct rules_config {
     sm_arena *a;
     rules_rule *rules;
     size_t n;
+    rules_report *reports;
+    size_t nreports;
 } rules_config;
 
 #define RULES_FILE_MAX_BYTES (16u << 20)

@@ -19,6 +19,10 @@ int sm_fs_mkdir_p(const char *path);
 int sm_fs_fsync_dir(sm_uring *r, const char *path);
 /* rename(from, to) then fsync the directory holding `to`. */
 int sm_fs_rename_durable(sm_uring *r, const char *from, const char *to);
+/* Replace `path` with n bytes durably, for small files off the ingest
+ * path (rule states, reports): write path.tmp, fsync it, rename it over
+ * path, fsync the directory.  Plain POSIX calls, not the ring. */
+int sm_fs_write_durable(const char *path, const void *p, size_t n);
 /* rm -rf; a missing path is not an error. */
 int sm_fs_remove_all(const char *path);
 /* Names in dir (no "." or ".."), sorted bytewise; free with sm_fs_names_free. */

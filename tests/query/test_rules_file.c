@@ -129,6 +129,55 @@ static void test_refusals(void) {
     refused("groups:\n  - name: g\n    other: 1\n", "unknown key \"other\"", 3);
 }
 
+static void test_reports(void) {
+    const char *y = "reports:\n"
+                    "  - name: nightly\n"
+                    "    schedule: \"0 7 * * *\"\n"
+                    "    timezone: Europe/Berlin\n"
+                    "    window: 12h\n"
+                    "    format: md\n"
+                    "    match: ['{job=\"api\"}', 'node_load1']\n"
+                    "    sinks:\n"
+                    "      - dir: /tmp/r\n"
+                    "        keep: 7d\n"
+                    "      - webhook: http://127.0.0.1:9/hook\n"
+                    "        kind: slack\n"
+                    "  - name: hourly-all\n"
+                    "    schedule: \"@hourly\"\n";
+    rules_config *c = parse_ok(y);
+    if (!c) return;
+    CHECK_EQ_INT(c->n, 0);
+    CHECK_EQ_INT(c->nreports, 2);
+    if (c->nreports == 2) {
+        const rules_report *r = &c->reports[0];
+        CHECK_EQ_STR(r->name, "nightly");
+        CHECK_EQ_STR(r->schedule, "0 7 * * *");
+        CHECK_EQ_STR(r->timezone, "Europe/Berlin");
+        CHECK_EQ_INT(r->window_ms, 12 * 3600000LL);
+        CHECK_EQ_STR(r->format, "md");
+        CHECK_EQ_INT(r->nmatch, 2);
+        CHECK_EQ_INT(r->nsinks, 2);
+        if (r->nsinks == 2) {
+            CHECK_EQ_INT(r->sinks[0].kind, RULES_SINK_DIR);
+            CHECK_EQ_INT(r->sinks[0].keep_ms, 7 * 86400000LL);
+            CHECK_EQ_INT(r->sinks[1].kind, RULES_SINK_SLACK);
+        }
+        r = &c->reports[1];
+        CHECK_EQ_STR(r->format, "html");
+        CHECK_EQ_INT(r->window_ms, 86400000);
+        CHECK_EQ_STR(r->timezone, "");
+    }
+    rules_file_free(c);
+    refused("reports:\n  - schedule: x\n", "needs a name", 2);
+    refused("reports:\n  - name: a b\n    schedule: x\n", "may hold only", 2);
+    refused("reports:\n  - name: a\n", "needs a schedule", 2);
+    refused("reports:\n  - name: a\n    schedule: x\n    format: pdf\n", "format must be", 4);
+    refused("reports:\n  - name: a\n    schedule: x\n    sinks:\n      - {dir: /t, webhook: http://x}\n",
+            "exactly one of", 5);
+    refused("reports:\n  - name: a\n    schedule: x\n    sinks:\n      - webhook: ftp://x\n", "http://", 5);
+    refused("reports:\n  - name: a\n    schedule: x\n  - name: a\n    schedule: y\n", "used twice", 4);
+}
+
 static void test_limits(void) {
     static char big[RULES_FILE_MAX_BYTES + 2];
     memset(big, '#', sizeof big);
@@ -142,6 +191,7 @@ static void test_limits(void) {
 int main(void) {
     test_example();
     test_refusals();
+    test_reports();
     test_limits();
     return check_done();
 }

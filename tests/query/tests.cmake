@@ -16,3 +16,30 @@ seismo_query_test(api seismo_query)
 if(TARGET sm_promql)
   seismo_fuzz(promql LIBS sm_promql)
 endif()
+# The anomaly rules file and its fuzz target.
+if(TARGET sm_rulesfile)
+  seismo_test(query rules_file LIBS sm_rulesfile)
+  seismo_fuzz(rules LIBS sm_rulesfile)
+endif()
+# The conformance runner's own script-parser checks (no test scripts needed).
+if(TARGET test_promql)
+  add_test(NAME test_promql_selftest COMMAND test_promql --self-test)
+  set_tests_properties(test_promql_selftest PROPERTIES LABELS "query" TIMEOUT 60)
+endif()
+# The differential test against a real Prometheus starts `seismo serve`.
+seismo_query_test(promdiff seismo_query TIMEOUT 600 LABELS slow)
+if(TARGET test_promdiff AND TARGET seismo)
+  add_dependencies(test_promdiff seismo)
+endif()
+# Continuous anomaly rules, and their state files.
+if(TARGET sm_rules)
+  seismo_test(query rules LIBS sm_rules)
+  seismo_fuzz(rule_state LIBS sm_rules)
+endif()
+# Anomaly reports over a fixed data set with known incidents, their
+# schedules (DST), archive, sinks and webhooks.
+if(TARGET sm_report)
+  seismo_test(query report LIBS sm_report)
+  seismo_test(query report_cron LIBS sm_report)
+  seismo_test(query report_sched LIBS sm_report)
+endif()

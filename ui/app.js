@@ -708,12 +708,28 @@
     });
   }
 
+  // The queries behind a rule's card.  A rule the server runs writes
+  // anomaly:score/value/expected/lower/upper{rule="<name>"} (docs/RULES.md),
+  // so those are read first; a rule that has not written any yet is scored
+  // on the spot with anomaly_score(EXPR) and baseline_*(EXPR).
+  function recordedQueries(name) {
+    var sel = '{rule="' + name.replace(/\\/g, '\\\\').replace(/"/g, '\\"') + '"}';
+    return { score: 'anomaly:score' + sel, value: 'anomaly:value' + sel, lower: 'anomaly:lower' + sel,
+      expected: 'anomaly:expected' + sel, upper: 'anomaly:upper' + sel, source: 'recorded' };
+  }
+
+  function onTheSpotQueries(expr) {
+    return { score: 'anomaly_score(' + expr + ')', value: expr, lower: 'baseline_lower(' + expr + ')',
+      expected: 'baseline_expected(' + expr + ')', upper: 'baseline_upper(' + expr + ')', source: 'computed' };
+  }
+
   // A rule's card: what it is, then its top-scoring series now, each drawn
   // over the window with its baseline band.
   function showRule(box, rule, start, end, top) {
     var expr = ruleExpr(rule);
     var details = Object.keys(rule).filter(function (k) {
-      return ['name', 'expr', 'query', 'expression'].indexOf(k) < 0 && (typeof rule[k] !== 'object' || rule[k] === null);
+      var v = rule[k];
+      return ['name', 'expr', 'query', 'expression'].indexOf(k) < 0 && v !== '' && (typeof v !== 'object' || v === null);
     }).map(function (k) { return k + ': ' + rule[k]; });
     var body = el('div', { class: 'rule-body', text: 'scoring\u2026' });
     var card = el('article', { class: 'rule', 'data-rule-state': 'loading' }, [
@@ -728,25 +744,47 @@
       card.setAttribute('data-rule-state', 'error');
       card.setAttribute('data-error', msg);
     };
-    if (!expr) { fail('the rule has no expression'); return Promise.resolve(); }
     var step = Math.max(1, Math.floor((end - start) / 250));
     var range = function (q) {
       return api('/api/v1/query_range', { query: q, start: start.toFixed(3), end: end.toFixed(3), step: step });
     };
-    return api('/api/v1/query', { query: 'topk(' + top + ', anomaly_score(' + expr + '))', time: end.toFixed(3) }).then(function (scores) {
-      var tops = scores.data.result || [];
+    var topOf = function (q) {
+      return api('/api/v1/query', { query: 'topk(' + top + ', ' + q.score + ')', time: end.toFixed(3) }).then(function (r) {
+        return { q: q, tops: r.data.result || [] };
+      });
+    };
+    var first = rule.name ? topOf(recordedQueries(rule.name)).catch(function () { return { q: null, tops: [] }; })
+      : Promise.resolve({ q: null, tops: [] });
+    return first.then(function (got) {
+      if (got.tops.length) return got;
+      if (!expr) throw new ApiError('the rule has no expression', 0);
+      return topOf(onTheSpotQueries(expr));
+    }).then(function (got) {
+      var q = got.q, tops = got.tops;
+      card.setAttribute('data-score-source', q.source);
       if (!tops.length) {
         body.textContent = 'no series scored at ' + new Date(end * 1000).toISOString();
         card.setAttribute('data-rule-state', 'empty');
         return null;
       }
-      return Promise.all([range(expr), range('baseline_lower(' + expr + ')'), range('baseline_expected(' + expr + ')'),
-        range('baseline_upper(' + expr + ')')]).then(function (r) {
+      return Promise.all([range(q.value), range(q.lower), range(q.expected), range(q.upper)]).then(function (r) {
         drawTopSeries(body, tops, r[0].data.result, bandColumns(r[1].data.result, r[2].data.result, r[3].data.result));
         card.setAttribute('data-rule-state', 'drawn');
         card.setAttribute('data-series-count', String(tops.length));
       });
     }).catch(function (e) { fail(e.message); });
+  }
+
+  // How a scored series is named on the card: a rule's written series carry
+  // rule= and keep the source's name in anomaly_source.
+  function sourceName(metric) {
+    var m = {};
+    Object.keys(metric || {}).forEach(function (k) {
+      if (k === 'rule' || k === '__name__') return;
+      if (k === 'anomaly_source') m.__name__ = metric[k];
+      else m[k] = metric[k];
+    });
+    return seriesName(m);
   }
 
   function drawTopSeries(body, tops, values, bands) {
@@ -759,7 +797,7 @@
       var graphDiv = el('div', { class: 'graph small' }), legend = el('div', { class: 'legend' });
       body.appendChild(el('section', { class: 'top-series' }, [
         el('h4', {}, [el('span', { class: 'score', text: 'score ' + Number(formatValue(t.value[1])).toPrecision(3) }),
-          el('span', { class: 'series', text: ' ' + seriesName(s ? s.metric : t.metric) })]),
+          el('span', { class: 'series', text: ' ' + sourceName(s ? s.metric : t.metric) })]),
         graphDiv, legend]));
       if (libProblem) { graphDiv.appendChild(el('p', { class: 'error', text: libProblem })); return; }
       var cols = [];
@@ -771,6 +809,14 @@
       if (g) anomGraphs.push(g);
       else graphDiv.appendChild(el('p', { class: 'placeholder', text: 'no data in the window' }));
     });
+  }
+
+  // "html, 12.3 KB" for an archived file without a summary.
+  function reportKind(r) {
+    var parts = [];
+    if (r.format) parts.push(r.format);
+    if (typeof r.bytes === 'number') parts.push(r.bytes < 1024 ? r.bytes + ' B' : (r.bytes / 1024).toFixed(1) + ' KB');
+    return parts.join(', ');
   }
 
   function loadReports() {
@@ -792,11 +838,11 @@
           tbody.appendChild(el('tr', {}, [
             el('td', { text: String(when) }),
             el('td', { text: r.title || r.name || r.rule || String(r.id !== undefined ? r.id : '') }),
-            el('td', { text: r.summary || r.description || '' }),
+            el('td', { text: r.summary || r.description || reportKind(r) }),
             el('td', {}, [link])]));
         });
         box.appendChild(el('table', { class: 'results' }, [
-          el('thead', {}, [el('tr', {}, ['When', 'Report', 'Summary', ''].map(function (h) { return el('th', { text: h }); }))]),
+          el('thead', {}, [el('tr', {}, ['When', 'Report', 'What', ''].map(function (h) { return el('th', { text: h }); }))]),
           tbody]));
       }
       box.setAttribute('data-state', 'loaded');

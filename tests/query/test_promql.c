@@ -921,8 +921,18 @@ typedef struct known {
     bool matched;
 } known;
 
+/* The newest sample of each series loaded since the last clear: the
+ * reference's storage refuses a later load that goes back in time. */
+typedef struct seen_series {
+    const sm_labels *ls;  /* in the script arena, which outlives the runs */
+    sm_ms_t last_t;
+    uint64_t last_bits;
+} seen_series;
+
 typedef struct runner {
     tsdb *db;
+    seen_series *seen;    /* heap; emptied by runner_open */
+    size_t nseen, seen_cap;
     engine *eng;
     char dir[4096];
     known *kf;
@@ -934,6 +944,7 @@ typedef struct runner {
 } runner;
 
 static int runner_open(runner *r, sm_error *err) {
+    r->nseen = 0;
     snprintf(r->dir, sizeof r->dir, "%s", check_tmpdir("promql"));
     tsdb_opts o;
     tsdb_opts_default(&o);
@@ -967,7 +978,36 @@ static int run_load(runner *r, const sc_cmd *c, sm_error *err) {
     if (!in) return SM_ERR(err, SM_ENOMEM, "out of memory");
     size_t n = 0;
     for (size_t i = 0; i < c->nseries; i++) {
-        if (c->series[i].n == 0) continue;
+        const load_series *ls = &c->series[i];
+        if (ls->n == 0) continue;
+        size_t k = 0;
+        while (k < r->nseen && !sm_labels_equal(r->seen[k].ls, &ls->ls)) k++;
+        if (k < r->nseen) {
+            const seen_series *o = &r->seen[k];
+            char name[512];
+            sm_labels_format(&ls->ls, name, sizeof name);
+            bool dup = ls->s[0].t == o->last_t && sm_f64_bits(ls->s[0].v) != o->last_bits;
+            if (ls->s[0].t < o->last_t || dup) {
+                sm_free(in);
+                return SM_ERR(err, SM_EINVAL, "%s for %s at t=%lld (the series already has t=%lld)",
+                              dup ? "duplicate sample for timestamp" : "out of order sample", name,
+                              (long long)ls->s[0].t, (long long)o->last_t);
+            }
+        } else {
+            if (r->nseen == r->seen_cap) {
+                size_t nc = r->seen_cap ? r->seen_cap * 2 : 64;
+                seen_series *ns = sm_realloc(r->seen, nc * sizeof *ns);
+                if (!ns) {
+                    sm_free(in);
+                    return SM_ERR(err, SM_ENOMEM, "out of memory");
+                }
+                r->seen = ns;
+                r->seen_cap = nc;
+            }
+            r->seen[r->nseen++].ls = &ls->ls;
+        }
+        r->seen[k].last_t = ls->s[ls->n - 1].t;
+        r->seen[k].last_bits = sm_f64_bits(ls->s[ls->n - 1].v);
         in[n].labels = c->series[i].ls;
         in[n].samples = c->series[i].s;
         in[n].n = c->series[i].n;
@@ -1765,6 +1805,7 @@ int main(int argc, char **argv) {
         sm_free(r.kf[i].reason);
     }
     sm_free(r.kf);
+    sm_free(r.seen);
     for (size_t i = 0; i < nfiles; i++) sm_free(files[i]);
     sm_free(files);
     return (r.failed || r.unexpected_pass || stale || bad_list) ? 1 : 0;

@@ -10,14 +10,26 @@
  * of bad inputs with Prometheus 2.42's messages and positions (most taken
  * from the cases in Prometheus's parse_test.go), print->parse round trips
  * over every expression of Prometheus's own PromQL test scripts (under
- * $SEISMO_SHARED_DIR/peer-tests/promql; skipped when absent), and a seeded
- * random round trip over generated and mutated queries.
+ * $SEISMO_SHARED_DIR/peer-tests/promql; skipped when absent), a seeded
+ * random round trip over generated and mutated queries, and a differential
+ * run against Prometheus 2.42 itself: when Debian's /usr/bin/prometheus is
+ * installed, a private instance answers /api/v1/format_query for the same
+ * queries and every verdict and message must agree (skipped when it is not
+ * installed or does not start; SEISMO_PROMQL_ORACLE=0 turns it off).
  */
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <math.h>
+#include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "query/promql.h"
@@ -1060,6 +1072,232 @@ static void random_queries(uint64_t seed) {
     printf("mutations: %d of 4000 mutated peer queries still parsed\n", mparsed);
 }
 
+/* ---- Prometheus 2.42 as the oracle -------------------------------------- */
+
+static uint16_t oracle_port;
+
+/* POST /api/v1/format_query; returns the HTTP body (sm_malloc'd) or NULL. */
+static char *oracle_post(const char *q, size_t qlen) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return NULL;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(oracle_port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        return NULL;
+    }
+    sm_buf body = SM_BUF_INIT, req = SM_BUF_INIT, resp = SM_BUF_INIT;
+    sm_buf_append(&body, "query=", 6);
+    for (size_t i = 0; i < qlen; i++) {
+        unsigned char c = (unsigned char)q[i];
+        char e[4];
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("-_.~", c))
+            sm_buf_append(&body, &c, 1);
+        else
+            snprintf(e, sizeof e, "%%%02X", c), sm_buf_append(&body, e, 3);
+    }
+    char head[256];
+    int hn = snprintf(head, sizeof head,
+                      "POST /api/v1/format_query HTTP/1.0\r\nHost: 127.0.0.1\r\n"
+                      "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %zu\r\n\r\n",
+                      body.len);
+    sm_buf_append(&req, head, (size_t)hn);
+    sm_buf_append(&req, body.p, body.len);
+    size_t off = 0;
+    while (off < req.len) {
+        ssize_t w = write(fd, req.p + off, req.len - off);
+        if (w <= 0) break;
+        off += (size_t)w;
+    }
+    char buf[4096];
+    ssize_t r;
+    while ((r = read(fd, buf, sizeof buf)) > 0) sm_buf_append(&resp, buf, (size_t)r);
+    close(fd);
+    sm_buf_fini(&body);
+    sm_buf_fini(&req);
+    sm_buf_put_u8(&resp, 0);
+    char *text = (char *)resp.p, *b = text ? strstr(text, "\r\n\r\n") : NULL;
+    char *out = b ? sm_strdup(b + 4) : NULL;
+    sm_buf_fini(&resp);
+    return out;
+}
+
+/* The JSON string value of "key" in a flat object, unescaped (sm_malloc'd). */
+static char *json_str(const char *json, const char *key) {
+    char pat[32];
+    snprintf(pat, sizeof pat, "\"%s\":\"", key);
+    const char *p = strstr(json, pat);
+    if (!p) return NULL;
+    p += strlen(pat);
+    sm_buf o = SM_BUF_INIT;
+    while (*p && *p != '"') {
+        if (*p != '\\') {
+            sm_buf_append(&o, p++, 1);
+            continue;
+        }
+        p++;
+        char c = *p ? *p++ : 0, ch = c;
+        if (c == 'u') {
+            unsigned v = 0;
+            for (int i = 0; i < 4 && *p; i++, p++) v = v * 16 + (unsigned)(*p <= '9' ? *p - '0' : (*p | 32) - 'a' + 10);
+            if (v >= 0xD800 && v < 0xDC00 && p[0] == '\\' && p[1] == 'u') {
+                unsigned lo = 0;
+                p += 2;
+                for (int i = 0; i < 4 && *p; i++, p++) lo = lo * 16 + (unsigned)(*p <= '9' ? *p - '0' : (*p | 32) - 'a' + 10);
+                v = 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00);
+            }
+            char u[4];
+            size_t n = v < 0x80 ? (u[0] = (char)v, 1)
+                       : v < 0x800 ? (u[0] = (char)(0xC0 | (v >> 6)), u[1] = (char)(0x80 | (v & 0x3F)), 2)
+                       : v < 0x10000 ? (u[0] = (char)(0xE0 | (v >> 12)), u[1] = (char)(0x80 | ((v >> 6) & 0x3F)),
+                                        u[2] = (char)(0x80 | (v & 0x3F)), 3)
+                                     : (u[0] = (char)(0xF0 | (v >> 18)), u[1] = (char)(0x80 | ((v >> 12) & 0x3F)),
+                                        u[2] = (char)(0x80 | ((v >> 6) & 0x3F)), u[3] = (char)(0x80 | (v & 0x3F)), 4);
+            sm_buf_append(&o, u, n);
+            continue;
+        }
+        ch = c == 'n' ? '\n' : c == 't' ? '\t' : c == 'r' ? '\r' : c == 'b' ? '\b' : c == 'f' ? '\f' : c;
+        sm_buf_append(&o, &ch, 1);
+    }
+    sm_buf_put_u8(&o, 0);
+    char *r = sm_strdup((const char *)o.p);
+    sm_buf_fini(&o);
+    return r;
+}
+
+/* Prometheus's verdict on q next to ours: the same acceptance, the same
+ * printed form (for one-line forms; longer ones Prometheus pretty-prints),
+ * the same "line:col: parse error: message" (the message part only when it
+ * is not about a regular expression: those come from different engines). */
+static int oracle_compare(const char *q, size_t len) {
+    char *resp = oracle_post(q, len);
+    if (!resp) return -1;
+    char *status = json_str(resp, "status"), *data = json_str(resp, "data"), *perr = json_str(resp, "error");
+    int bad = 0;
+    promql_node *n;
+    sm_error err;
+    int rc = promql_parse(q, len, arena, &n, &err);
+    if (!status || (strcmp(status, "success") == 0) != (rc == 0)) {
+        bad = 1;
+        CHECK_MSG(0, "oracle: %.*s: Prometheus says %s, we say %s", (int)len, q, perr ? perr : data ? data : "?",
+                  rc == 0 ? "ok" : err.msg);
+    } else if (rc == 0) {
+        sm_buf b = SM_BUF_INIT;
+        promql_print(n, &b);
+        if (data && !strchr(data, '\n') && strlen(data) < 80) {
+            bad = strlen(data) != b.len || memcmp(data, b.p, b.len) != 0;
+            CHECK_MSG(!bad, "oracle: %.*s: printed %.*s, Prometheus %s", (int)len, q, (int)b.len, (const char *)b.p,
+                      data);
+        }
+        sm_buf_fini(&b);
+        promql_node_fini(n);
+    } else {
+        int line = 1;
+        long last = -1;
+        for (long i = 0; i < err.pos && i < (long)len; i++)
+            if (q[i] == '\n') line++, last = i;
+        char want[700];
+        snprintf(want, sizeof want, "invalid parameter \"query\": %d:%ld: parse error: %s", line,
+                 (long)err.pos - last, err.msg);
+        const char *re = perr ? strstr(perr, "error parsing regexp") : NULL;
+        size_t cmp_len = re ? (size_t)(re - perr) : strlen(want) + 1;
+        bad = !perr || strncmp(perr, want, cmp_len) != 0;
+        CHECK_MSG(!bad, "oracle: %.*s:\n  Prometheus: %s\n  Seismo:     %s", (int)len, q, perr ? perr : "?", want);
+    }
+    sm_free(status);
+    sm_free(data);
+    sm_free(perr);
+    sm_free(resp);
+    return bad;
+}
+
+static void oracle_tests(uint64_t seed) {
+    const char *env = getenv("SEISMO_PROMQL_ORACLE");
+    if (env && strcmp(env, "0") == 0) return;
+    if (access("/usr/bin/prometheus", X_OK) != 0) {
+        printf("oracle: /usr/bin/prometheus is not installed, differential run skipped\n");
+        return;
+    }
+    int sfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sa;
+    if (sfd < 0 || bind(sfd, (struct sockaddr *)&sa, sizeof sa) != 0 || getsockname(sfd, (struct sockaddr *)&sa, &sl)) {
+        if (sfd >= 0) close(sfd);
+        printf("oracle: no free port, skipped\n");
+        return;
+    }
+    close(sfd);
+    oracle_port = ntohs(sa.sin_port);
+    const char *dir = check_tmpdir("promql-oracle");
+    char cfg[1200], data[1200], listen[64], logp[1200], a1[1300], a2[1300];
+    snprintf(cfg, sizeof cfg, "%s/prometheus.yml", dir);
+    snprintf(data, sizeof data, "%s/data", dir);
+    snprintf(logp, sizeof logp, "%s/prometheus.log", dir);
+    snprintf(listen, sizeof listen, "--web.listen-address=127.0.0.1:%u", (unsigned)oracle_port);
+    snprintf(a1, sizeof a1, "--config.file=%s", cfg);
+    snprintf(a2, sizeof a2, "--storage.tsdb.path=%s", data);
+    FILE *f = fopen(cfg, "w");
+    if (!f) return;
+    fputs("global:\n  scrape_interval: 1h\n", f);
+    fclose(f);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(logp, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+        if (fd >= 0) dup2(fd, 1), dup2(fd, 2);
+        execl("/usr/bin/prometheus", "prometheus", a1, a2, listen, (char *)NULL);
+        _exit(127);
+    }
+    int up = 0;
+    for (int i = 0; i < 300 && pid > 0 && !up; i++) {
+        char *r = oracle_post("1", 1);
+        up = r != NULL && strstr(r, "success") != NULL;
+        sm_free(r);
+        if (!up) nanosleep(&(struct timespec){0, 100000000}, NULL);
+    }
+    if (!up) {
+        printf("oracle: prometheus did not start (see %s), differential run skipped\n", logp);
+    } else {
+        uint64_t rs = seed ^ 0x9e3779b97f4a7c15ULL;
+        int n = 0, bad = 0;
+        static const char *toks[] = {"foo", "a:b", "sum", "by", "without", "(", ")", "{", "}", "[", "]", ",", "=",
+                                     "=~", "a=\"b\"", "5m", "1", "0x1f", "Inf", "\"s\"", "+", "-", "*", "^", "==",
+                                     "bool", "on", "group_left", "offset", "@", "start()", ":", "rate", "round",
+                                     "topk", "count_values", "1h30m", "and", "or", "atan2", "foo[5m]", "x[5m:1m]",
+                                     "\n", "#c\n", "1e400", "30m1h", "{__name__=\"x\"}", "'\\c'"};
+        for (int i = 0; i < 1500; i++) {
+            sm_buf b = SM_BUF_INIT;
+            if (i < 500 && ncorpus > 0) { /* a mutated real query */
+                const char *src = corpus[check_rand_below(&rs, ncorpus)];
+                size_t at = check_rand_below(&rs, strlen(src) + 1);
+                sm_buf_append(&b, src, at);
+                const char *t = toks[check_rand_below(&rs, sizeof toks / sizeof toks[0])];
+                sm_buf_append(&b, t, strlen(t));
+                if (at < strlen(src)) sm_buf_append(&b, src + at + 1, strlen(src) - at - 1);
+            } else { /* a token sequence */
+                int k = 1 + (int)check_rand_below(&rs, 8);
+                for (int j = 0; j < k; j++) {
+                    const char *t = toks[check_rand_below(&rs, sizeof toks / sizeof toks[0])];
+                    sm_buf_append(&b, t, strlen(t));
+                    if (check_rand_below(&rs, 2)) sm_buf_append(&b, " ", 1);
+                }
+            }
+            int r = oracle_compare((const char *)b.p, b.len);
+            sm_buf_fini(&b);
+            if (r < 0) break;
+            n++;
+            bad += r;
+        }
+        printf("oracle: %d queries compared with Prometheus 2.42, %d disagreements\n", n, bad);
+        CHECK(n == 1500);
+    }
+    if (pid > 0) {
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+    }
+    check_rmdir(dir);
+}
+
 int main(void) {
     uint64_t seed = check_seed();
     arena = sm_arena_new(0, 0);
@@ -1077,6 +1315,7 @@ int main(void) {
     test_alloc_failures();
     peer_tests();
     random_queries(seed);
+    oracle_tests(seed);
     for (size_t i = 0; i < ncorpus; i++) sm_free(corpus[i]);
     sm_free(corpus);
     sm_arena_free(arena);

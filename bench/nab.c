@@ -677,8 +677,10 @@ static int report_profile(run *r, size_t pi, summary *s, sm_error *err) {
     if (r->opt.per_file) printf("  per file, fixed threshold:\n");
     if ((rc = evaluate(r, p, r->opt.threshold, &fx, err))) return rc;
 
-    printf("  %-22s %5s | %-31s | %-31s\n", "", "", "NAB-optimised threshold",
-           "fixed threshold");
+    char head_opt[64], head_fixed[64];
+    snprintf(head_opt, sizeof head_opt, "NAB-optimised t = %.6g", t);
+    snprintf(head_fixed, sizeof head_fixed, "fixed t = %g", r->opt.threshold);
+    printf("  %-22s %5s | %-31s | %-31s\n", "", "", head_opt, head_fixed);
     printf("  %-22s %5s | %7s %8s %7s %6s | %7s %8s %7s %6s\n", "category", "files", "score",
            "raw", "hit/win", "FProws", "score", "raw", "hit/win", "FProws");
     for (size_t c = 0; c < r->ncategories; c++) {

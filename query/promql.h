@@ -226,7 +226,9 @@ int promql_parse(const char *src, size_t len, sm_arena *a, promql_node **out, sm
 
 /* Write `n` as PromQL that promql_parse reads back to an equal tree
  * (Prometheus's String() forms: durations as 5m, strings double-quoted).
- * Returns 0 or SM_ENOMEM. */
+ * Appends to out.  Returns 0, SM_ENOMEM, or SM_EINVAL for a tree
+ * promql_parse cannot have made (a range selector over a non-selector);
+ * on failure out is as it was. */
 int promql_print(const promql_node *n, sm_buf *out);
 
 /* Durations: "1h30m", "5m", "1ms", "2d" (units y w d h m s ms in this

@@ -43,3 +43,7 @@ if(TARGET sm_report)
   seismo_test(query report_cron LIBS sm_report)
   seismo_test(query report_sched LIBS sm_report)
 endif()
+# PromQL's anomaly functions over ml/ (baselines fitted on query).
+if(TARGET sm_engine AND TARGET seismo_ml)
+  seismo_test(query anomaly_funcs LIBS sm_engine)
+endif()

@@ -417,7 +417,7 @@ static int print_node(const promql_node *n, sm_buf *b, int depth) {
     char tmp[64];
     int rc = 0;
     if (!n) return SM_EINVAL;
-    if (depth > 100000) return SM_ELIMIT;
+    if (depth > 100000) return SM_EINVAL; /* deeper than any parsed tree */
     depth++;
     switch (n->kind) {
     case PN_NUMBER:

@@ -23,6 +23,7 @@
 #include "check.h"
 #include "nab_json.h"
 #include "nab_score.h"
+#include "tsdb/base/sm_alloc.h"
 #include "tsdb/base/sm_arena.h"
 
 static const nab_score_profile_t STANDARD = {"standard", 1.0, 0.11, 1.0};
@@ -291,6 +292,40 @@ static void test_refusals(void) {
     CHECK_EQ_INT(nab_score_corpus_eval_file(c, 1, &STANDARD, 0.5, &r, NULL), SM_EINVAL);
     nab_score_corpus_free(c);
     nab_score_corpus_free(NULL);
+}
+
+/* Every allocation of the scorer may fail: the call reports SM_ENOMEM, the
+ * corpus stays usable, and nothing leaks (the sanitizer build checks that). */
+static void test_alloc_failures(void) {
+    static double s[N];
+    memset(s, 0, sizeof s);
+    s[520] = 0.9;
+    s[800] = 0.6;
+    const nab_score_window_t win = {500, 599};
+    int failures = 0;
+    for (long k = 0; k < 12; k++) {
+        nab_score_corpus_t *c = nab_score_corpus_new();
+        if (!c) continue;
+        sm_alloc_fail_after(k);
+        int rc_add = nab_score_corpus_add_file(c, s, N, &win, 1, NULL);
+        double t = -1, raw = -1;
+        int rc_opt = nab_score_corpus_optimise(c, &STANDARD, &t, &raw, NULL);
+        nab_score_result_t r = {.raw = 12345.0};
+        int rc_eval = rc_add == 0 ? nab_score_corpus_eval_file(c, 0, &STANDARD, 0.5, &r, NULL) : 0;
+        sm_alloc_fail_reset();
+        CHECK(rc_add == 0 || rc_add == SM_ENOMEM);
+        CHECK(rc_opt == 0 || rc_opt == SM_ENOMEM);
+        CHECK(rc_eval == 0 || rc_eval == SM_ENOMEM);
+        if (rc_opt) CHECK(t == -1 && raw == -1); /* outputs untouched */
+        if (rc_eval) CHECK(r.raw == 12345.0);
+        failures += rc_add != 0 || rc_opt != 0 || rc_eval != 0;
+        /* After the failure the corpus works. */
+        if (rc_add == SM_ENOMEM) CHECK_EQ_INT(nab_score_corpus_add_file(c, s, N, &win, 1, NULL), 0);
+        CHECK_OK(nab_score_corpus_optimise(c, &STANDARD, &t, &raw, NULL));
+        CHECK_NEAR(raw, nab_score_sigmoid(-0.8) / nab_score_sigmoid(-1.0), 1e-12);
+        nab_score_corpus_free(c);
+    }
+    CHECK(failures > 0);
 }
 
 /* ---- NAB's published per-file scores ---- */
@@ -567,6 +602,7 @@ int main(void) {
     test_check_values();
     test_hand_made();
     test_refusals();
+    test_alloc_failures();
     test_published_files();
     test_random(seed);
     test_json();

@@ -168,20 +168,32 @@ static bool etag_matches(const char *inm, const char *etag) {
     return false;
 }
 
-/* An error answer: text/plain through http_replyf, never cached. */
-#define REPLY_ERROR(r, status, ...) \
-    (http_add_header((r), "Cache-Control", "no-store"), http_replyf((r), (status), __VA_ARGS__))
+/* An error answer: text/plain through http_replyf, never cached, never
+ * sniffed as HTML (it may echo the requested name). */
+#define REPLY_ERROR(r, status, ...)                                                   \
+    (http_add_header((r), "Cache-Control", "no-store"),                               \
+     http_add_header((r), "X-Content-Type-Options", "nosniff"), http_replyf((r), (status), __VA_ARGS__))
+
+/* The page loads only this server's scripts and styles and talks only to
+ * this server, so a series label that got into the page as markup could
+ * still run nothing.  Inline styles are allowed because dygraphs writes
+ * them into its legend. */
+#define UI_CSP                                                                                     \
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " \
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 
 /* 200 with the bytes, or 304 when the client holds this version. */
 static int reply_file(http_req *r, const char *name, const void *data, size_t len, const char *etag,
                       const char *cache_control) {
     http_add_header(r, "Cache-Control", cache_control);
     http_add_header(r, "X-Content-Type-Options", "nosniff");
+    const char *type = content_type(name);
+    if (!strncmp(type, "text/html", 9)) http_add_header(r, "Content-Security-Policy", UI_CSP);
     if (etag) {
         http_add_header(r, "ETag", etag);
         if (etag_matches(http_req_header(r, "If-None-Match"), etag)) return http_reply(r, 304, NULL, "", 0);
     }
-    return http_reply(r, 200, content_type(name), data, len);
+    return http_reply(r, 200, type, data, len);
 }
 
 static int serve_ui_file(http_req *r, const ui_opts *o, const char *name) {

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // boot.js - loaded first: counts uncaught errors, unhandled promise
-// rejections and console.error calls into <html data-console-errors>, with
-// the last message in data-last-error, so a headless browser's dumped DOM
+// rejections, Content-Security-Policy refusals and console.error calls
+// into <html data-console-errors>, with the last message in
+// data-last-error, so a headless browser's dumped DOM
 // (tests/ingest/test_ui.c) shows whether the page ran cleanly.  Nothing
 // else; the UI itself is app.js.
 (function () {
@@ -20,6 +21,10 @@
     if (t && t !== window && (t.src || t.href)) note('failed to load ' + (t.src || t.href));
     else note(e.message || 'error');
   }, true);
+  // Something the server's Content-Security-Policy refused (ingest/ui.c).
+  document.addEventListener('securitypolicyviolation', function (e) {
+    note('content security policy refused ' + e.violatedDirective + ' ' + (e.blockedURI || 'inline'));
+  });
   window.addEventListener('unhandledrejection', function (e) {
     note('unhandled rejection: ' + (e.reason && e.reason.message ? e.reason.message : e.reason));
   });

@@ -231,6 +231,12 @@ static const char *const traversals[] = {
 
 static void test_static(uint16_t port) {
     check_file(port, "/", "text/html; charset=utf-8", "/ui/app.js");
+    resp r;
+    char v[256];
+    CHECK(http_do(port, "GET", "/graph", NULL, &r) == 0);
+    CHECK_MSG(strstr(resp_header(&r, "Content-Security-Policy", v, sizeof v), "script-src 'self'") != NULL,
+              "/graph: Content-Security-Policy \"%s\"", v);
+    resp_fini(&r);
     check_file(port, "/graph", "text/html; charset=utf-8", "dygraph.min.js");
     check_file(port, "/anomalies", "text/html; charset=utf-8", "page-anomalies");
     check_file(port, "/ui/app.js", "text/javascript; charset=utf-8", "data-series-count");
@@ -245,8 +251,6 @@ static void test_static(uint16_t port) {
     CHECK_EQ_INT(status_of(port, "DELETE", "/ui/app.js"), 405);
     CHECK_EQ_INT(status_of(port, "HEAD", "/graph"), 200);
 
-    resp r;
-    char v[256];
     bool have_lib = access(UI_LIB_DIR_DEFAULT "/dygraph.min.js", R_OK) == 0;
     CHECK(http_do(port, "GET", "/ui/lib/dygraph.min.js", NULL, &r) == 0);
     if (have_lib) {

@@ -603,6 +603,7 @@ typedef struct rseries {
     const char *key;    /* label pairs sorted by name: a="1",b="2" */
     sm_ms_t *t;
     double *v;
+    const char **txt;   /* each value as the server wrote it */
     size_t n;
 } rseries;
 
@@ -647,9 +648,10 @@ static const char *metric_key(sm_arena *a, const jv *m) {
 }
 
 /* [t, "v"] into (*t, *v). */
-static bool point_of(const jv *p, sm_ms_t *t, double *v) {
+static bool point_of(const jv *p, sm_ms_t *t, double *v, const char **txt) {
     if (!p || p->t != JARR || p->n != 2 || p->items[0].t != JNUM || p->items[1].t != JSTR) return false;
     *t = (sm_ms_t)llround(p->items[0].num * 1000);
+    *txt = p->items[1].s;
     char *e;
     *v = strtod(p->items[1].s, &e);
     return *e == 0 && e != p->items[1].s;
@@ -683,15 +685,16 @@ static bool read_answer(sm_arena *a, const char *body, size_t len, answer *out, 
         out->s[0].key = "";
         out->s[0].t = sm_arena_calloc(a, 1, sizeof(sm_ms_t));
         out->s[0].v = sm_arena_calloc(a, 1, sizeof(double));
+        out->s[0].txt = sm_arena_calloc(a, 1, sizeof(const char *));
         out->s[0].n = 1;
-        if (!out->s[0].t || !out->s[0].v) return false;
+        if (!out->s[0].t || !out->s[0].v || !out->s[0].txt) return false;
         if (!strcmp(rt->s, "string")) {
             if (res->t != JARR || res->n != 2 || res->items[1].t != JSTR) return false;
             out->str = res->items[1].s;
             out->s[0].t[0] = (sm_ms_t)llround(res->items[0].num * 1000);
             return true;
         }
-        return point_of(res, out->s[0].t, out->s[0].v);
+        return point_of(res, out->s[0].t, out->s[0].v, out->s[0].txt);
     }
     if (res->t != JARR) return false;
     bool matrix = !strcmp(rt->s, "matrix");
@@ -708,10 +711,12 @@ static bool read_answer(sm_arena *a, const char *body, size_t len, answer *out, 
         if (np == SIZE_MAX) return false;
         s->t = sm_arena_calloc(a, np ? np : 1, sizeof *s->t);
         s->v = sm_arena_calloc(a, np ? np : 1, sizeof *s->v);
-        if (!s->t || !s->v) return false;
+        s->txt = sm_arena_calloc(a, np ? np : 1, sizeof *s->txt);
+        if (!s->t || !s->v || !s->txt) return false;
         s->n = np;
         for (size_t k = 0; k < np; k++)
-            if (!point_of(matrix ? &pts->items[k] : jget(e, "value"), &s->t[k], &s->v[k])) return false;
+            if (!point_of(matrix ? &pts->items[k] : jget(e, "value"), &s->t[k], &s->v[k], &s->txt[k]))
+                return false;
     }
     qsort(out->s, out->n, sizeof *out->s, cmp_rseries);
     return true;
@@ -763,6 +768,14 @@ static bool same_answer(const answer *s, const answer *p, char *why, size_t wl) 
             if (a->t[k] != b->t[k] || !close_enough(a->v[k], b->v[k])) {
                 snprintf(why, wl, "{%s} point %zu: seismo (%lld, %.17g), prometheus (%lld, %.17g)", a->key, k,
                          (long long)a->t[k], a->v[k], (long long)b->t[k], b->v[k]);
+                return false;
+            }
+            /* The same double must be written the same way (Go's
+             * FormatFloat 'f', -1: shortest exact, no exponent). */
+            bool same_bits = sm_f64_bits(a->v[k]) == sm_f64_bits(b->v[k]) || (isnan(a->v[k]) && isnan(b->v[k]));
+            if (same_bits && strcmp(a->txt[k], b->txt[k]) != 0) {
+                snprintf(why, wl, "{%s} point %zu: the value %.17g is written \"%s\" by seismo, \"%s\" by prometheus",
+                         a->key, k, a->v[k], a->txt[k], b->txt[k]);
                 return false;
             }
         }

@@ -36,7 +36,7 @@ static void usage(FILE *f) {
                "  --score EXPR      also score EXPR on query (series with no rule)\n"
                "  --group-label L   labels that tie anomalies into incidents (default instance, job, service)\n"
                "  --slack D         gap and overlap slack (default 5m)\n"
-               "  --threshold X     anomalous at and above this score (default 0.9)\n"
+               "  --threshold X     anomalous at and above this score (default 0.5)\n"
                "  --step D          resolution (default 1m)\n"
                "  --format F        html (default), md or json\n"
                "  --out FILE        write there instead of stdout\n"

@@ -32,7 +32,7 @@ void report_opts_default(report_opts *o) {
     o->group_labels = default_groups;
     o->ngroup = sizeof default_groups / sizeof *default_groups;
     o->slack_ms = 5 * 60000;
-    o->threshold = 0.9;
+    o->threshold = 0.5; /* ML_SCORE_THRESHOLD: outside the band */
     o->compare_previous = true;
     o->max_incidents = 50;
     o->title = "Seismo anomaly report";

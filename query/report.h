@@ -61,7 +61,7 @@ typedef struct report_opts {
     size_t ngroup;
     int64_t slack_ms;             /* default 5 m */
     int64_t step_ms;              /* 0: 60 s, widened to keep <= 2000 points */
-    double threshold;             /* default 0.9 */
+    double threshold;             /* default 0.5, the models' documented threshold */
     bool compare_previous;        /* default true */
     size_t max_incidents;         /* in the output; default 50 */
     const char *title;            /* default "Seismo anomaly report" */

@@ -231,7 +231,7 @@ static int parse_report(pctx *c, yaml_node_t *n, rules_report *r) {
     r->timezone = "";
     r->window_ms = 86400000;
     r->format = "html";
-    r->threshold = 0.9;
+    r->threshold = RULES_DEFAULT_THRESHOLD;
     r->slack_ms = 300000;
     yaml_node_t *x;
     if (!(x = get(c, n, "name"))) return PERR(c, n, "a report needs a name");

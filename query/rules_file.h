@@ -14,7 +14,7 @@
  *           model: auto              # baseline | iforest | auto (default)
  *           training_window: 1w      # history a model is fitted on (default 1w)
  *           retrain: 1d              # refit from storage this often (default 1d)
- *           threshold: 0.9           # score at and above which a point is anomalous
+ *           threshold: 0.5           # score at and above which a point is anomalous
  *           labels:                  # added to every series the rule writes
  *             team: infra
  *
@@ -65,7 +65,7 @@ typedef struct rules_rule {
  *       window: 12h                # the report covers [run - window, run]
  *       format: html               # html | md | json (default html)
  *       match: ['{job="api"}']     # rule outputs to read (default all)
- *       threshold: 0.9
+ *       threshold: 0.5
  *       slack: 5m
  *       sinks:
  *         - dir: /var/lib/seismo/reports   # files named by time
@@ -108,7 +108,7 @@ typedef struct rules_config {
 #define RULES_DEFAULT_INTERVAL_MS 60000
 #define RULES_DEFAULT_TRAINING_MS (7 * 86400000LL)
 #define RULES_DEFAULT_RETRAIN_MS 86400000LL
-#define RULES_DEFAULT_THRESHOLD 0.9
+#define RULES_DEFAULT_THRESHOLD 0.5 /* ML_SCORE_THRESHOLD: the band's edge */
 
 /* Parse len bytes of YAML.  `what` names the source in messages (a path).
  * *out (OUT) is untouched on error. */

@@ -188,10 +188,13 @@ static int vector_vector(ev_ctx *c, const promql_binary *b, const ev_mat *lm, co
     lbufcap += mt->ninclude + 1;
     lbuf = sm_arena_alloc(c->a, lbufcap * sizeof *lbuf);
     if (!li || !lv || !ri || !rv || !lbuf) return ev_nomem(c);
-    ev_map side, matched, inserted;
+    /* pairs: (many-side series, one-side series) -> output series + 1,
+     * across steps, so a pair's labels are built and hashed once. */
+    ev_map side, matched, inserted, pairs;
     rc = ev_map_init(c, &side, maxn);
     if (!rc) rc = ev_map_init(c, &matched, maxn);
     if (!rc) rc = ev_map_init(c, &inserted, maxn);
+    if (!rc) rc = ev_map_init(c, &pairs, maxn);
     if (rc) return rc;
     ev_out o;
     rc = ev_out_init(&o, c, g, maxn);
@@ -291,10 +294,21 @@ static int vector_vector(ev_ctx *c, const promql_binary *b, const ev_mat *lm, co
             } else if (!keep) {
                 continue;
             }
-            sm_labels rl;
-            rc = result_labels(c, b, &mm->s[mi[j]].lbl, &om->s[oidx].lbl, lbuf, &rl);
-            if (rc) return rc;
-            uint64_t h = sm_labels_hash(&rl);
+            uint64_t pk = ((uint64_t)mi[j] << 32) | oidx;
+            uint32_t *ps = ev_map_put(c, &pairs, pk, &found);
+            if (!ps) return ev_nomem(c);
+            if (!found) {
+                sm_labels rl;
+                rc = result_labels(c, b, &mm->s[mi[j]].lbl, &om->s[oidx].lbl, lbuf, &rl);
+                if (rc) return rc;
+                size_t oi_out;
+                rc = ev_out_series(&o, &rl, sm_labels_hash(&rl), true, &oi_out);
+                if (rc) return rc;
+                ps = ev_map_get(&pairs, pk); /* ev_out_series does not touch pairs */
+                *ps = (uint32_t)oi_out;
+            }
+            size_t out_idx = *ps;
+            uint64_t h = o.s[out_idx].hash;
             if (mt->card == PROMQL_CARD_ONE_TO_ONE) {
                 ev_map_put(c, &matched, sg, &found);
                 if (found)
@@ -307,7 +321,7 @@ static int vector_vector(ev_ctx *c, const promql_binary *b, const ev_mat *lm, co
                     return ev_exec_err(
                         c, "multiple matches for labels: grouping labels must ensure unique matches");
             }
-            rc = ev_out_add(&o, &rl, h, true, ts, v);
+            rc = ev_out_push(&o, out_idx, ts, v);
             if (rc) return rc;
         }
     }

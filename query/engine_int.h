@@ -156,6 +156,8 @@ int ev_out_init(ev_out *o, ev_ctx *c, const ev_grid *g, size_t hint);
  * copy is set); returns its index or < 0. */
 int ev_out_series(ev_out *o, const sm_labels *ls, uint64_t hash, bool copy, size_t *idx);
 int ev_out_add(ev_out *o, const sm_labels *ls, uint64_t hash, bool copy, sm_ms_t t, double v);
+/* Append to series i (from ev_out_series), with the same check. */
+int ev_out_push(ev_out *o, size_t i, sm_ms_t t, double v);
 void ev_out_finish(ev_out *o, ev_mat *m);
 /* Re-key a matrix whose label sets may now collide (after __name__ was
  * dropped): series with equal labels merge when their points do not share

@@ -372,6 +372,11 @@ int ev_out_add(ev_out *o, const sm_labels *ls, uint64_t hash, bool copy, sm_ms_t
     size_t i;
     int rc = ev_out_series(o, ls, hash, copy, &i);
     if (rc) return rc;
+    return ev_out_push(o, i, t, v);
+}
+
+int ev_out_push(ev_out *o, size_t i, sm_ms_t t, double v) {
+    int rc;
     ev_series *s = &o->s[i];
     if (s->n && s->p[s->n - 1].t == t)
         return ev_exec_err(o->c, "vector cannot contain metrics with the same labelset");

@@ -327,7 +327,6 @@ static void test_label_functions(void) {
     CHECK_NEAR(scalar_at("scalar(nothere)", t), NAN);
     r = expect_n("vector(time())", t, 1);
     CHECK_NEAR(value_of(&r, "{}"), 50);
-    expect_exec_error("anomaly_score(lf)", t, "anomaly functions are not available yet");
 }
 
 static void test_histograms(void) {

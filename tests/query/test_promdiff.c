@@ -5,7 +5,8 @@
  * goes to a `seismo serve` and to a Prometheus with its remote_write
  * receiver on, then a few hundred generated queries go through both
  * servers' HTTP APIs (/api/v1/query and /api/v1/query_range) and the
- * answers must agree: the same result type, the same series label sets,
+ * answers must agree (and so must /api/v1/labels, /label/<n>/values and
+ * /series, as sorted sets): the same result type, the same series label sets,
  * the same timestamps, and values equal within 1e-9 relative (NaN equals
  * NaN).  A query that fails on both counts as agreeing (its error texts are
  * not compared); one that fails on one side only is a difference.
@@ -1229,6 +1230,90 @@ static void gen_vector(uint64_t *rng, sm_ms_t t0, int depth, sm_buf *b) {
     }
 }
 
+
+/* ---------------------------------------------------------------------
+ * The metadata endpoints: /api/v1/labels, /label/<name>/values and
+ * /series answer lists, compared as sorted sets of strings (label
+ * names, values, or series label sets).
+ * ------------------------------------------------------------------- */
+
+static int cmp_cstr(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+/* data[] as sorted strings; NULL with *why on a malformed answer. */
+static const char **read_list(sm_arena *a, const sm_buf *body, size_t *n, const char **why) {
+    jrd r = {(const char *)body->p, (const char *)body->p + body->len, a, 0};
+    jv root;
+    *why = "not JSON";
+    if (!body->len || jvalue(&r, &root) || root.t != JOBJ) return NULL;
+    const jv *st = jget(&root, "status"), *data = jget(&root, "data");
+    *why = "not a success with a data array";
+    if (!st || st->t != JSTR || strcmp(st->s, "success") || !data || data->t != JARR) return NULL;
+    const char **v = sm_arena_calloc(a, data->n ? data->n : 1, sizeof *v);
+    if (!v) return NULL;
+    *why = "a data element is neither a string nor a label set";
+    for (size_t i = 0; i < data->n; i++) {
+        v[i] = data->items[i].t == JSTR ? data->items[i].s : metric_key(a, &data->items[i]);
+        if (!v[i]) return NULL;
+    }
+    qsort(v, data->n, sizeof *v, cmp_cstr);
+    *n = data->n;
+    return v;
+}
+
+static void diff_list(const servers *sv, const char *target, tally *ty) {
+    sm_buf sb = SM_BUF_INIT, pbuf = SM_BUF_INIT;
+    int sst = 0, pst = 0;
+    int rs = http_do(sv->seismo, "GET", target, NULL, NULL, 0, &sst, &sb);
+    int rp = http_do(sv->prom, "GET", target, NULL, NULL, 0, &pst, &pbuf);
+    sm_arena *a = sm_arena_new(0, 0);
+    size_t ns = 0, np = 0;
+    const char *ws = "", *wp = "";
+    const char **ls = rs ? NULL : read_list(a, &sb, &ns, &ws), **lp = rp ? NULL : read_list(a, &pbuf, &np, &wp);
+    char why[1024] = "";
+    if (!lp) snprintf(why, sizeof why, "prometheus: HTTP %d, %s: %.200s", pst, wp, pbuf.len ? (char *)pbuf.p : "");
+    else if (!ls) snprintf(why, sizeof why, "seismo: HTTP %d, %s: %.300s", sst, ws, sb.len ? (char *)sb.p : "");
+    for (size_t i = 0; !why[0] && (i < ns || i < np); i++) {
+        if (i == ns || i == np || strcmp(ls[i], lp[i]))
+            snprintf(why, sizeof why, "element %zu: seismo \"%s\", prometheus \"%s\" (%zu and %zu elements)", i,
+                     i < ns ? ls[i] : "(end)", i < np ? lp[i] : "(end)", ns, np);
+    }
+    ty->queries++;
+    if (why[0]) {
+        ty->differ++;
+        printf("DIFF %s\n    %s\n", target, why);
+    } else {
+        ty->same++;
+        if (np) ty->with_data++;
+    }
+    sm_arena_free(a);
+    sm_buf_fini(&sb);
+    sm_buf_fini(&pbuf);
+}
+
+static void run_metadata(const servers *sv, const dataset *d, tally *ty) {
+    static const char *const paths[] = {
+        "/api/v1/labels",
+        "/api/v1/labels?match[]=pd_temperature",
+        "/api/v1/labels?match[]=%7Bjob%3D%22web%22%7D&match[]=pd_temperature",
+        "/api/v1/label/__name__/values",
+        "/api/v1/label/job/values",
+        "/api/v1/label/le/values?match[]=pd_latency_seconds_bucket%7Bjob%3D%22api%22%7D",
+        "/api/v1/label/zone/values",
+        "/api/v1/label/nothing_here/values",
+        "/api/v1/series?match[]=pd_up",
+        "/api/v1/series?match[]=%7B__name__%3D~%22pd_.%2B%22%7D",
+        "/api/v1/series?match[]=pd_temperature%7Bzone%3D%22a%22%7D&match[]=pd_up%7Bjob%3D%22api%22%7D",
+    };
+    char target[512];
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        diff_list(sv, paths[i], ty);
+        /* The same over a window: [t0+10m, t0+20m]. */
+        snprintf(target, sizeof target, "%s%cstart=%.3f&end=%.3f", paths[i], strchr(paths[i], '?') ? '&' : '?',
+                 (double)(d->t0 + 10 * 60000) / 1000, (double)(d->t0 + 20 * 60000) / 1000);
+        diff_list(sv, target, ty);
+    }
+}
+
 static void run_random(const servers *sv, const dataset *d, uint64_t *rng, int n, tally *ty) {
     for (int i = 0; i < n; i++) {
         sm_buf q = SM_BUF_INIT;
@@ -1396,12 +1481,16 @@ int main(void) {
         extra[nextra++] = sm_strdup(xline);
     }
     if (xfp) fclose(xfp);
-    tally ty = {0}, tr = {0}, tx = {0};
+    tally ty = {0}, tr = {0}, tx = {0}, tm = {0};
     if (pushed && ps == (double)live) {
         run_queries(&sv, d, templates, sizeof templates / sizeof templates[0], &ty);
         run_random(&sv, d, &rng, 250, &tr);
+        run_metadata(&sv, d, &tm);
         run_queries(&sv, d, (const char *const *)extra, nextra, &tx);
     }
+    printf("promdiff metadata: %lu requests, %lu agree (%lu with data), %lu differ\n", tm.queries, tm.same,
+           tm.with_data, tm.differ);
+    CHECK_MSG(tm.differ == 0, "%lu of %lu metadata answers differ", tm.differ, tm.queries);
     if (nextra) {
         printf("promdiff extra: %lu queries, %lu agree (%lu with data, %lu failing on both), %lu differ\n",
                tx.queries, tx.same, tx.with_data, tx.both_failed, tx.differ);

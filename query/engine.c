@@ -10,6 +10,7 @@
  * to this file describes the design.  Semantics are Prometheus 2.42's
  * promql/engine.go; nothing here parses (promql_parse does).
  */
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -302,6 +303,11 @@ static int run(engine *e, const promql_node *expr, sm_ms_t start, sm_ms_t end, s
                           "Try a positive integer");
         if (end < start)
             return SM_ERR(err, SM_EINVAL, "end timestamp must not be before start time");
+        /* Points are counted in 32 bits per series; no sane query is near. */
+        uint64_t span = (uint64_t)end - (uint64_t)start; /* end >= start: no overflow */
+        if (span / (uint64_t)step >= UINT32_MAX / 2)
+            return SM_ERR(err, SM_EINVAL, "too many steps in range query: %" PRIu64,
+                          span / (uint64_t)step + 1);
         if (expr->type != PROMQL_SCALAR && expr->type != PROMQL_VECTOR)
             return SM_ERR(err, SM_EINVAL,
                           "invalid expression type \"%s\" for range query, must be Scalar or "
@@ -330,7 +336,7 @@ static int run(engine *e, const promql_node *expr, sm_ms_t start, sm_ms_t end, s
         goto done;
     }
     ev_grid g = {.start = start, .end = instant ? start : end, .step = instant ? 1 : step};
-    g.n = (size_t)((g.end - g.start) / g.step) + 1;
+    g.n = (size_t)(((uint64_t)g.end - (uint64_t)g.start) / (uint64_t)g.step) + 1;
     ev_val v;
     rc = ev_eval(&c, expr, &g, &v);
     if (rc) goto done;

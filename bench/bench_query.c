@@ -15,8 +15,9 @@
  *
  * each over the last 1 h (step 15 s, 241 points) and the last 24 h (step
  * 60 s, 1,441 points).  It prints median and p99 latency per query and
- * target, the ratio, and whether both answered the same JSON.  It prints
- * figures and never passes or fails.
+ * target, the ratio, and whether both answered the same JSON (differing
+ * answers are left in /tmp/bench-query-q<N>-<range>.<target>.json).  It
+ * prints figures and never passes or fails.
  *
  *   bench_query [--hosts N] [--hours H] [--reps R]
  *
@@ -335,8 +336,19 @@ int main(int argc, char **argv) {
                     if (rep) lat[((q * nr + r) * 2 + (size_t)i) * reps + rep - 1] = dt;
                     else nseries[q][r][i] = count_series(&body[i]);
                 }
-                if (!rep)
+                if (!rep) {
                     same[q][r] = nt == 2 && body[0].len == body[1].len && !memcmp(body[0].p, body[1].p, body[0].len);
+                    /* Keep differing answers for a look with diff or jq. */
+                    for (int i = 0; i < nt && nt == 2 && !same[q][r]; i++) {
+                        char fn[128];
+                        snprintf(fn, sizeof fn, "/tmp/bench-query-q%zu-%s.%s.json", q, ranges[r].name, ts[i].name);
+                        FILE *f = fopen(fn, "w");
+                        if (f) {
+                            fwrite(body[i].p, 1, body[i].len, f);
+                            fclose(f);
+                        }
+                    }
+                }
                 sm_buf_fini(&body[0]);
                 sm_buf_fini(&body[1]);
             }

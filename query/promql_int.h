@@ -59,6 +59,9 @@ uint32_t promql_utf8_decode(const char *p, size_t n, uint32_t *width, bool *vali
 /* Encode r (at most U+10FFFF) at p; returns the 1..4 bytes written. */
 size_t promql_utf8_encode(char *p, uint32_t r);
 
+/* Go's unicode.IsPrint, approximated outside ASCII. */
+bool promql_rune_printable(uint32_t r);
+
 /* Lex src into *toks (arena array ending with PT_EOF or PT_ERROR).
  * 0 or SM_ENOMEM; lexical errors are tokens, not failures. */
 int promql_lex(const char *src, uint32_t len, sm_arena *a, promql_tok **toks, size_t *ntoks);

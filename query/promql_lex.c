@@ -179,6 +179,17 @@ static void quote_rune(char *buf, size_t cap, int32_t r) {
     }
 }
 
+/* Go's %#U: "U+0063 'c'", the character itself only when printable. */
+static void unicode_desc(char *buf, size_t cap, int32_t r) {
+    if (r >= 0 && promql_rune_printable((uint32_t)r)) {
+        char u[5];
+        u[promql_utf8_encode(u, (uint32_t)r)] = 0;
+        snprintf(buf, cap, "U+%04X '%s'", (unsigned)r, u);
+    } else {
+        snprintf(buf, cap, "U+%04X", (unsigned)(r < 0 ? RUNE_ERROR : r));
+    }
+}
+
 static void errorf(lexer *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void errorf(lexer *l, const char *fmt, ...) {
     char msg[256];
@@ -293,12 +304,9 @@ static bool lex_escape(lexer *l) {
     default:
         if (ch == l->string_open) return true;
         {
-            char q[16];
-            quote_rune(q, sizeof q, ch);
-            if (ch < 0x20 || ch == 0x7F || ch == RUNE_ERROR)
-                errorf(l, "unknown escape sequence U+%04X", (unsigned)ch);
-            else
-                errorf(l, "unknown escape sequence U+%04X %s", (unsigned)ch, q);
+            char u[24];
+            unicode_desc(u, sizeof u, ch);
+            errorf(l, "unknown escape sequence %s", u);
         }
         return false;
     }
@@ -310,12 +318,9 @@ static bool lex_escape(lexer *l) {
                 errorf(l, "escape sequence not terminated");
                 return false;
             }
-            char q[16];
-            quote_rune(q, sizeof q, ch);
-            if (ch < 0x20 || ch == 0x7F)
-                errorf(l, "illegal character U+%04X in escape sequence", (unsigned)ch);
-            else
-                errorf(l, "illegal character U+%04X %s in escape sequence", (unsigned)ch, q);
+            char u[24];
+            unicode_desc(u, sizeof u, ch);
+            errorf(l, "illegal character %s in escape sequence", u);
             return false;
         }
         x = x * base + d;

@@ -196,7 +196,7 @@ size_t promql_format_number(double v, char *buf, size_t cap) {
 
 /* Go's unicode.IsPrint, approximated outside ASCII: controls, the soft
  * hyphen, line/paragraph separators, the BOM and private use are not. */
-static bool rune_printable(uint32_t r) {
+bool promql_rune_printable(uint32_t r) {
     if (r < 0x80) return r >= 0x20 && r != 0x7F;
     if (r < 0xA0 || r == 0xAD || r == 0x2028 || r == 0x2029 || r == 0xFEFF) return false;
     if ((r >= 0xE000 && r <= 0xF8FF) || r >= 0xF0000) return false;
@@ -220,7 +220,7 @@ int promql_quote(sm_buf *b, const char *s, size_t len, size_t max_runes) {
         } else if (r == '"' || r == '\\') {
             snprintf(esc, sizeof esc, "\\%c", (char)r);
             lit = esc;
-        } else if (rune_printable(r)) {
+        } else if (promql_rune_printable(r)) {
             rc = sm_buf_append(b, p + i, w);
         } else {
             switch (r) {

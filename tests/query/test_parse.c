@@ -267,6 +267,8 @@ static void test_strings(void) {
         {"`\\``", -1, "unterminated raw string"},
         {"\"\\", 0, "escape sequence not terminated"},
         {"\"\\c\"", 0, "unknown escape sequence U+0063 'c'"},
+        {"\"\\'\"", 0, "unknown escape sequence U+0027 '''"},
+        {"\"\\\x01\"", 0, "unknown escape sequence U+0001"},
         {"\"\\x.\"", 0, "illegal character U+002E '.' in escape sequence"},
         {"\"abc", 0, "unterminated quoted string"},
         {"\"a\nb\"", 0, "unterminated quoted string"},

@@ -3,13 +3,16 @@
  * test_promdiff.c - the differential test of Seismo's PromQL against the
  * real Prometheus 2.42 (Debian's /usr/bin/prometheus): the same seeded data
  * goes to a `seismo serve` and to a Prometheus with its remote_write
- * receiver on, then a few hundred generated queries go through both
- * servers' HTTP APIs (/api/v1/query and /api/v1/query_range) and the
- * answers must agree (and so must /api/v1/labels, /label/<n>/values and
- * /series, as sorted sets): the same result type, the same series label sets,
- * the same timestamps, and values equal within 1e-9 relative (NaN equals
- * NaN).  A query that fails on both counts as agreeing (its error texts are
- * not compared); one that fails on one side only is a difference.
+ * receiver on, then about 3,000 queries (147 templates, 50 of them over
+ * three ranges, at six instants and on three range grids, and 400 random
+ * expressions) go through both servers' HTTP APIs (/api/v1/query and
+ * /api/v1/query_range), and the answers must agree: the same result type,
+ * the same series label sets, the same timestamps, values equal within
+ * 1e-9 relative (NaN equals NaN) and equal doubles written the same way.
+ * A query that fails on both agrees when the errorType is the same (the
+ * texts are not compared); one that fails on one side only is a
+ * difference.  /api/v1/labels, /label/<name>/values and /series must give
+ * the same sorted sets.
  *
  * The data (counters with resets, gauges, classic histograms with `le`
  * buckets, a few label dimensions, gaps, stale markers, jittered scrape
@@ -1036,6 +1039,7 @@ static void run_queries(const servers *sv, const dataset *d, const char *const *
     const struct { sm_ms_t s, e, step; } rq[] = {
         {t0 + 5 * 60000, t0 + SPAN_MS, 60000},
         {t0 + 2 * 60000 + 500, t0 + SPAN_MS + 4 * 60000, 37000},
+        {t0 - 3 * 60000, t0 + SPAN_MS + 7 * 60000 + 1, 10000}, /* 330 steps, past both ends */
     };
     for (size_t i = 0; i < nlist; i++) {
         bool ranged = strstr(list[i], "$R") != NULL;
@@ -1484,7 +1488,7 @@ int main(void) {
     tally ty = {0}, tr = {0}, tx = {0}, tm = {0};
     if (pushed && ps == (double)live) {
         run_queries(&sv, d, templates, sizeof templates / sizeof templates[0], &ty);
-        run_random(&sv, d, &rng, 250, &tr);
+        run_random(&sv, d, &rng, 400, &tr);
         run_metadata(&sv, d, &tm);
         run_queries(&sv, d, (const char *const *)extra, nextra, &tx);
     }

@@ -23,6 +23,14 @@
 #include "engine_int.h"
 #include "tsdb/base/sm_alloc.h"
 
+/* Times near the ends of int64 (an @ at an extreme) saturate rather than
+ * overflow. */
+static sm_ms_t tsub(sm_ms_t a, int64_t b) {
+    sm_ms_t r;
+    if (__builtin_sub_overflow(a, b, &r)) return b > 0 ? SM_MS_MIN : SM_MS_MAX;
+    return r;
+}
+
 /* A forward reader over one series: storage or an evaluated subquery. */
 typedef struct rd {
     ev_ctx *c;
@@ -135,9 +143,9 @@ static int lookback_value(ev_ctx *c, rd *r, sm_ms_t ref, bool *have, sm_ms_t *pt
     double v;
     int rc = rd_peek(r, &t, &v);
     if (rc < 0) return rc;
-    if (rc == 1 && t < ref - c->lookback_ms) {
+    if (rc == 1 && t < tsub(ref, c->lookback_ms)) {
         *have = false;
-        rc = rd_seek(r, ref - c->lookback_ms);
+        rc = rd_seek(r, tsub(ref, c->lookback_ms));
         if (rc) return rc;
         rc = rd_peek(r, &t, &v);
         if (rc < 0) return rc;
@@ -150,7 +158,7 @@ static int lookback_value(ev_ctx *c, rd *r, sm_ms_t ref, bool *have, sm_ms_t *pt
         rc = rd_peek(r, &t, &v);
         if (rc < 0) return rc;
     }
-    *ok = *have && *pt >= ref - c->lookback_ms && !ev_is_stale(*pv);
+    *ok = *have && *pt >= tsub(ref, c->lookback_ms) && !ev_is_stale(*pv);
     return 0;
 }
 
@@ -161,9 +169,9 @@ int ev_select_vector(ev_ctx *c, const promql_vector_sel *vs, const ev_grid *g, b
     sm_ms_t at;
     bool has_at = ev_at_time(c, vs->at, vs->at_ms, &at);
     int64_t off = (has_at && at_no_offset) ? 0 : vs->offset_ms;
-    sm_ms_t ref0 = (has_at ? at : g->start) - off, ref1 = (has_at ? at : g->end) - off;
+    sm_ms_t ref0 = tsub(has_at ? at : g->start, off), ref1 = tsub(has_at ? at : g->end, off);
     tsdb_series_set *set;
-    int rc = do_select(c, vs, ref0 - c->lookback_ms, ref1, &set);
+    int rc = do_select(c, vs, tsub(ref0, c->lookback_ms), ref1, &set);
     if (rc) return rc;
     size_t ns = tsdb_series_set_count(set);
     ev_series *ss = sm_arena_calloc(c->a, ns ? ns : 1, sizeof *ss);
@@ -184,7 +192,7 @@ int ev_select_vector(ev_ctx *c, const promql_vector_sel *vs, const ev_grid *g, b
         for (size_t st = 0; st < g->n; st++) {
             sm_ms_t ts = ev_step_time(g, st);
             if (!has_at || st == 0) {
-                rc = lookback_value(c, &r, (has_at ? at : ts) - off, &have, &pt, &pv, &ok);
+                rc = lookback_value(c, &r, tsub(has_at ? at : ts, off), &have, &pt, &pv, &ok);
                 if (rc) goto fail;
             }
             if (ok) {
@@ -222,7 +230,7 @@ int ev_select_matrix_instant(ev_ctx *c, const promql_matrix_sel *ms, sm_ms_t t, 
     const promql_vector_sel *vs = &ms->sel->u.vs;
     sm_ms_t at;
     bool has_at = ev_at_time(c, vs->at, vs->at_ms, &at);
-    sm_ms_t maxt = (has_at ? at : t) - vs->offset_ms, mint = maxt - ms->range_ms;
+    sm_ms_t maxt = tsub(has_at ? at : t, vs->offset_ms), mint = tsub(maxt, ms->range_ms);
     tsdb_series_set *set;
     int rc = do_select(c, vs, mint, maxt, &set);
     if (rc) return rc;
@@ -262,7 +270,7 @@ int ev_select_matrix_instant(ev_ctx *c, const promql_matrix_sel *ms, sm_ms_t t, 
 /* The first multiple of step at or after t (correct for negative t). */
 static sm_ms_t align_up(sm_ms_t t, int64_t step) {
     sm_ms_t q = t / step * step; /* truncates toward zero */
-    if (q < t) q += step;
+    if (q < t && q <= SM_MS_MAX - step) q += step;
     return q;
 }
 
@@ -273,15 +281,19 @@ int ev_subquery(ev_ctx *c, const promql_subquery *sq, const ev_grid *g, ev_val *
     sm_ms_t at;
     bool has_at = ev_at_time(c, sq->at, sq->at_ms, &at);
     int64_t step = sq->step_ms > 0 ? sq->step_ms : c->e->o.default_subquery_step_ms;
-    sm_ms_t lo = (has_at ? at : g->start) - sq->offset_ms - sq->range_ms;
+    sm_ms_t lo = tsub(tsub(has_at ? at : g->start, sq->offset_ms), sq->range_ms);
     inner->start = align_up(lo, step);
-    inner->end = (has_at ? at : g->end) - sq->offset_ms;
+    inner->end = tsub(has_at ? at : g->end, sq->offset_ms);
     inner->step = step;
     if (inner->end < inner->start) {
         inner->n = 0;
         return 0;
     }
-    inner->n = (size_t)((inner->end - inner->start) / step) + 1;
+    uint64_t span = (uint64_t)inner->end - (uint64_t)inner->start;
+    if (span / (uint64_t)step >= UINT32_MAX / 2)
+        return SM_ERR(c->err, SM_ELIMIT,
+                      "query processing would load too many samples into memory in query execution");
+    inner->n = (size_t)(span / (uint64_t)step) + 1;
     ev_val v;
     int rc = ev_eval(c, sq->expr, inner, &v);
     if (rc) return rc;
@@ -388,7 +400,7 @@ int ev_range_call(ev_ctx *c, const promql_node *call, const ev_grid *g, ev_val *
         range = arg->u.ms.range_ms;
         off = vs->offset_ms;
         has_at = ev_at_time(c, vs->at, vs->at_ms, &at);
-        rc = do_select(c, vs, (has_at ? at : g->start) - off - range, (has_at ? at : g->end) - off,
+        rc = do_select(c, vs, tsub(tsub(has_at ? at : g->start, off), range), tsub(has_at ? at : g->end, off),
                        &set);
         if (rc) return rc;
         nsrc = tsdb_series_set_count(set);
@@ -442,11 +454,11 @@ int ev_range_call(ev_ctx *c, const promql_node *call, const ev_grid *g, ev_val *
         uint32_t np = 0;
         for (size_t st = 0; st < g->n; st++) {
             sm_ms_t ts = ev_step_time(g, st);
-            sm_ms_t maxt = (has_at ? at : ts) - off;
+            sm_ms_t maxt = tsub(has_at ? at : ts, off);
             /* Under @ the window is the same at every step; only
              * predict_linear's intercept time moves with the step. */
             if (!has_at || st == 0) {
-                rc = win_slide(c, &w, &r, maxt - range, maxt);
+                rc = win_slide(c, &w, &r, tsub(maxt, range), maxt);
                 if (!rc) rc = ev_tick(c, w.n + 1);
                 if (rc) goto done;
             }
@@ -455,7 +467,7 @@ int ev_range_call(ev_ctx *c, const promql_node *call, const ev_grid *g, ev_val *
                 continue;
             }
             if (w.n == 0) continue;
-            fn_window fw = {.t = w.t + w.h, .v = w.v + w.h, .n = w.n, .start = maxt - range,
+            fn_window fw = {.t = w.t + w.h, .v = w.v + w.h, .n = w.n, .start = tsub(maxt, range),
                             .end = maxt};
             double a[PROMQL_MAX_FUNC_ARGS];
             for (size_t j = 0; j < nsargs; j++) a[j] = sargs[j][st];

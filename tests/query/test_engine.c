@@ -387,6 +387,29 @@ static void test_formatting(void) {
     expect_exec_error("count_values(\"1x\", fmt)", 50000, "invalid label name \"1x\"");
 }
 
+/* Times at the ends of int64 neither overflow (UBSan watches) nor read
+ * garbage: they answer, or fail cleanly. */
+static void test_extreme_times(void) {
+    static const char *qs[] = {
+        "sel @ 9223372036854775.807",
+        "sel @ -9223372036854775.808 offset 1y",
+        "rate(sel[5m] @ 9223372036854775.807 offset -5m)",
+        "max_over_time(sel[1h:1m] @ -9223372036854775.808)",
+        "sum_over_time(sel[1y:1ms] @ 100)",
+        "sel offset -100y",
+    };
+    for (size_t i = 0; i < sizeof qs / sizeof *qs; i++) {
+        promql_result r;
+        sm_error err;
+        int rc = query(qs[i], 0, &r, &err);
+        CHECK_MSG(rc == 0 || rc == SM_EINVAL || rc == SM_ELIMIT, "%s: rc %d (%s)", qs[i], rc,
+                  err.msg);
+        rc = query(qs[i], INT64_MAX / 2, &r, &err);
+        CHECK_MSG(rc == 0 || rc == SM_EINVAL || rc == SM_ELIMIT, "%s: rc %d (%s)", qs[i], rc,
+                  err.msg);
+    }
+}
+
 typedef struct worker {
     engine *e;
     int failures;
@@ -566,6 +589,7 @@ int main(void) {
     test_histograms();
     test_limits();
     test_formatting();
+    test_extreme_times();
     test_concurrency();
     test_alloc_failures();
     test_instant_vs_range(seed);

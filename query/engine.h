@@ -44,12 +44,12 @@
 typedef struct engine engine;
 
 typedef struct engine_opts {
-    int64_t lookback_ms;          /* default 5 m */
-    uint64_t max_samples;         /* points held at once; default 50,000,000 */
-    int64_t timeout_ms;           /* default 2 m; 0 = none */
-    unsigned max_concurrent;      /* default 20 */
-    int64_t default_subquery_step_ms; /* `x[5m:]`; default 1 m */
-    uint64_t max_series_per_select;   /* 0 = none */
+    int64_t lookback_ms;          /* default 5 m; must be > 0 */
+    uint64_t max_samples;         /* points held at once; default 50,000,000; 0 = none */
+    int64_t timeout_ms;           /* default 2 m; 0 = none; covers the wait for a slot */
+    unsigned max_concurrent;      /* default 20; 0 is taken as 1 */
+    int64_t default_subquery_step_ms; /* `x[5m:]`; default 1 m; must be > 0 */
+    uint64_t max_series_per_select;   /* 0 = none; past it tsdb_select's SM_ELIMIT */
 } engine_opts;
 
 void engine_opts_default(engine_opts *o);
@@ -83,13 +83,17 @@ typedef struct promql_result {
     uint64_t peak_points;
 } promql_result;
 
-/* Parse and evaluate `query` at time t.  The result is in `a`. */
+/* Parse and evaluate `query` at time t.  The result is in `a`; *out is
+ * only meaningful when 0 is returned.  A vector result keeps evaluation
+ * order (sort, sort_desc, topk and bottomk order it as Prometheus does). */
 int engine_query_instant(engine *e, const char *query, sm_ms_t t, sm_arena *a,
                          promql_result *out, sm_error *err);
 /* Range query: t = start, start+step, ..., <= end.  A scalar or vector
- * expression gives a MATRIX; a range-vector or string expression is an
- * error ("invalid expression type \"range vector\" for range query, must
- * be Scalar or instant Vector"), as in Prometheus.  step > 0. */
+ * expression gives a MATRIX sorted by labels (a scalar as one series with
+ * no labels); a range-vector or string expression is an error ("invalid
+ * expression type \"range vector\" for range query, must be Scalar or
+ * instant Vector"), as in Prometheus.  step > 0, end >= start, fewer than
+ * 2^31 steps (else SM_EINVAL). */
 int engine_query_range(engine *e, const char *query, sm_ms_t start, sm_ms_t end, sm_ms_t step,
                        sm_arena *a, promql_result *out, sm_error *err);
 
@@ -101,7 +105,8 @@ int engine_eval_range(engine *e, const promql_node *expr, sm_ms_t start, sm_ms_t
                       sm_ms_t step, sm_arena *a, promql_result *out, sm_error *err);
 
 /* For SM_EINVAL errors: true when raised while evaluating (Prometheus's
- * errorType "execution"), false for parse/type errors ("bad_data"). */
+ * errorType "execution"), false for parse/type errors ("bad_data").  The
+ * messages are Prometheus's own words (docs/PROMQL.md, "Semantics"). */
 bool engine_error_is_exec(const sm_error *err);
 
 #endif

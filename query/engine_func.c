@@ -480,8 +480,9 @@ static int histogram_quantile(ev_ctx *c, const promql_call *pc, const ev_grid *g
     ev_cursor k;
     rc = ev_cursor_init(c, &k, m);
     if (rc) return rc;
-    ev_map groups;
+    ev_map groups, gout; /* gout: group key -> output series, across steps */
     rc = ev_map_init(c, &groups, m->n + 1);
+    if (!rc) rc = ev_map_init(c, &gout, m->n + 1);
     if (rc) return rc;
     ev_out o;
     rc = ev_out_init(&o, c, g, m->n + 1);
@@ -523,12 +524,20 @@ static int histogram_quantile(ev_ctx *c, const promql_call *pc, const ev_grid *g
                 bc[b] = vals[j];
             }
             double v = fn_histogram_quantile(qv.sc[st], bl, bc, gcount[q]);
-            const sm_labels *src = &m->s[grep[q]].lbl;
-            sm_labels a, b;
-            rc = ev_labels_without(c, src, "le", &a);
-            if (!rc) rc = ev_labels_without(c, &a, SM_METRIC_NAME_LABEL, &b);
-            if (rc) return rc;
-            rc = ev_out_add(&o, &b, sm_labels_hash(&b), false, ts, v);
+            bool found;
+            uint32_t *os = ev_map_put(c, &gout, key[grep[q]], &found);
+            if (!os) return ev_nomem(c);
+            if (!found) {
+                const sm_labels *src = &m->s[grep[q]].lbl;
+                sm_labels a, b;
+                rc = ev_labels_without(c, src, "le", &a);
+                if (!rc) rc = ev_labels_without(c, &a, SM_METRIC_NAME_LABEL, &b);
+                size_t oi;
+                if (!rc) rc = ev_out_series(&o, &b, sm_labels_hash(&b), false, &oi);
+                if (rc) return rc;
+                *os = (uint32_t)oi;
+            }
+            rc = ev_out_push(&o, *os, ts, v);
             if (rc) return rc;
         }
     }

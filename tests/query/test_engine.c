@@ -560,6 +560,45 @@ static void test_instant_vs_range(uint64_t seed) {
     }
 }
 
+/* Queries give the same answer before and after the head is cut into
+ * blocks (readers then seek through block chunks instead of head chunks). */
+static void test_blocks_agree(void) {
+    static const char *qs[] = {
+        "rnd", "rate(rnd[2m])", "max_over_time(rnd[10m:45s] offset 1m)",
+        "sum by (g) (rnd offset 3m)", "changes(lim[1m])", "sel", "sq @ 500",
+    };
+    enum { NQ = sizeof qs / sizeof *qs };
+    promql_result before[NQ];
+    sm_error err;
+    for (size_t i = 0; i < NQ; i++) {
+        sm_error_clear(&err);
+        CHECK_OK_ERR(engine_query_range(eng, qs[i], 0, 2000000, 7000, ar, &before[i], &err), &err);
+    }
+    sm_error_clear(&err);
+    CHECK_OK_ERR(tsdb_flush(db, &err), &err);
+    for (size_t i = 0; i < NQ; i++) {
+        promql_result r;
+        sm_error_clear(&err);
+        CHECK_OK_ERR(engine_query_range(eng, qs[i], 0, 2000000, 7000, ar, &r, &err), &err);
+        CHECK_MSG(r.nseries == before[i].nseries, "%s: %zu series after the flush, %zu before",
+                  qs[i], r.nseries, before[i].nseries);
+        for (size_t s = 0; s < r.nseries && s < before[i].nseries; s++) {
+            CHECK(sm_labels_equal(&r.series[s].labels, &before[i].series[s].labels));
+            CHECK_EQ_INT(r.series[s].npoints, before[i].series[s].npoints);
+            size_t n = r.series[s].npoints < before[i].series[s].npoints ? r.series[s].npoints
+                                                                         : before[i].series[s].npoints;
+            size_t diff = 0;
+            for (size_t p = 0; p < n; p++) {
+                double a = r.series[s].points[p].v, b = before[i].series[s].points[p].v;
+                if (r.series[s].points[p].t != before[i].series[s].points[p].t ||
+                    !((isnan(a) && isnan(b)) || a == b))
+                    diff++;
+            }
+            CHECK_MSG(diff == 0, "%s: %zu points differ after the flush", qs[i], diff);
+        }
+    }
+}
+
 int main(void) {
     uint64_t seed = check_seed();
     const char *dir = check_tmpdir("engine");
@@ -593,6 +632,7 @@ int main(void) {
     test_concurrency();
     test_alloc_failures();
     test_instant_vs_range(seed);
+    test_blocks_agree();
 
     engine_free(eng);
     tsdb_close(db, NULL);

@@ -205,6 +205,8 @@ static int prepare(fitctx *c, sm_error *err) {
                 (int)n, 0.0, A, (int)p);
     double tr = 0.0;
     for (uint32_t k = 0; k < p; k++) tr += A[k + k * p];
+    /* a tiny ridge on every column but the intercept (which must stay
+     * unbiased: a flat series has to come out exactly flat) */
     double ridge = 1e-9 * (tr / p) + 1e-12;
     int rc = 0;
     for (uint32_t mdl = 0; mdl < NMODELS; mdl++) {
@@ -225,12 +227,12 @@ static int prepare(fitctx *c, sm_error *err) {
         }
         for (uint32_t r = 0; r < q; r++)
             for (uint32_t s = 0; s < q; s++)
-                L[r + s * q] = A[c->idx[mdl][r] + c->idx[mdl][s] * p] + (r == s ? ridge : 0.0);
+                L[r + s * q] = A[c->idx[mdl][r] + c->idx[mdl][s] * p] + (r == s && r ? ridge : 0.0);
         if (LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', (lapack_int)q, L, (lapack_int)q) != 0) {
             /* not positive definite even with the ridge: a heavier one */
             for (uint32_t r = 0; r < q; r++)
                 for (uint32_t s = 0; s < q; s++)
-                    L[r + s * q] = A[c->idx[mdl][r] + c->idx[mdl][s] * p] + (r == s ? 1e-6 * (tr / p) + 1e-9 : 0.0);
+                    L[r + s * q] = A[c->idx[mdl][r] + c->idx[mdl][s] * p] + (r == s && r ? 1e-6 * (tr / p) + 1e-9 : 0.0);
             if (LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', (lapack_int)q, L, (lapack_int)q) != 0) {
                 sm_free(L);
                 rc = SM_ERR(err, SM_EINVAL, "baseline: singular design (timestamps too few or too close)");

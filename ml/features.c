@@ -11,7 +11,13 @@
 #include "ml/ml_int.h"
 #include "tsdb/base/sm_alloc.h"
 
-static double clip(double v) { return v > ML_FEAT_CLIP ? ML_FEAT_CLIP : v < -ML_FEAT_CLIP ? -ML_FEAT_CLIP : v; }
+/* Clip, then round to ML_FEAT_RESOLUTION: differences below it are
+ * floating-point noise (a flat series' residuals of 1e-15), and a forest
+ * would otherwise cut on them as if they were structure. */
+static double clip(double v) {
+    v = v > ML_FEAT_CLIP ? ML_FEAT_CLIP : v < -ML_FEAT_CLIP ? -ML_FEAT_CLIP : v;
+    return nearbyint(v / ML_FEAT_RESOLUTION) * ML_FEAT_RESOLUTION;
+}
 
 double ml_features_diff_scale(const double *y, size_t n) {
     double *d = n > 1 ? sm_malloc((n - 1) * sizeof *d) : NULL;
@@ -46,7 +52,7 @@ void ml_features_point(double y, double y_prev, double expected, double scale, d
             s += z2_window[i];
             k++;
         }
-    out[ML_FEAT_SPREAD] = k ? log(sqrt(s / k) + 1.0) : 0.0;
+    out[ML_FEAT_SPREAD] = k ? clip(log(sqrt(s / k) + 1.0)) : 0.0;
 }
 
 void ml_features_batch(const double *y, const double *expected, size_t n, double scale, double diff_scale,
@@ -73,7 +79,7 @@ void ml_features_batch(const double *y, const double *expected, size_t n, double
             }
         }
         if (sum < 0) sum = 0;
-        o[ML_FEAT_SPREAD] = k ? log(sqrt(sum / k) + 1.0) : 0.0;
+        o[ML_FEAT_SPREAD] = k ? clip(log(sqrt(sum / k) + 1.0)) : 0.0;
         if (isnan(y[i])) o[ML_FEAT_RESIDUAL] = NAN;
     }
 }

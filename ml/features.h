@@ -8,7 +8,8 @@
  *   ML_FEAT_SPREAD    log(rms(z over the last w points) + 1)   (local spread)
  *
  * Residual and change are clipped at +-ML_FEAT_CLIP so that one huge value
- * does not stretch a forest's cuts.  The batch call works on arrays; the
+ * does not stretch a forest's cuts, and every feature is rounded to
+ * ML_FEAT_RESOLUTION so that floating-point noise is not structure.  The batch call works on arrays; the
  * streaming scorer (online.c) computes the same quantities one point at a
  * time with ml_features_point.  NaN inputs give NaN features, which callers
  * skip.
@@ -24,6 +25,7 @@
 #define ML_FEAT_SPREAD 2
 #define ML_FEAT_DIM 3
 #define ML_FEAT_CLIP 50.0
+#define ML_FEAT_RESOLUTION 0.001
 
 /* Robust scale of first differences of y (NaN skipped): the MAD-based
  * scale of ml/README.md ("Scales"), never 0. */

@@ -73,10 +73,12 @@ void ml_online_opts_default(ml_online_opts *o) {
     o->spread_window = 12;
     o->feature_history = 2048;
     o->forest_every = 512;
-    o->novelty_horizon = 288;
+    o->novelty_horizon = 100;
     o->level_alpha = 0.02;
     ml_baseline_opts_default(&o->baseline);
-    o->baseline.halflife_ms = 3.0 * ML_DAY_MS;
+    /* the streaming scorer absorbs level shifts through its level
+     * correction; a trend term would read a fresh shift as a slope */
+    o->baseline.trend = false;
     ml_iforest_opts_default(&o->forest);
 }
 

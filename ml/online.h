@@ -48,7 +48,7 @@ typedef struct ml_online_opts {
     uint32_t spread_window;   /* points in the local spread; default 12 */
     uint32_t feature_history; /* feature rows the forest trains on; default 2048 */
     uint32_t forest_every;    /* rows between forest refits; default 512 */
-    uint32_t novelty_horizon; /* rows of repeat suppression; 0 = off; default 288 */
+    uint32_t novelty_horizon; /* rows of repeat suppression; 0 = off; default 100 */
     double level_alpha;       /* level-correction smoothing; default 0.02 */
     ml_baseline_opts baseline;
     ml_iforest_opts forest;   /* forest.seed seeds every refit */

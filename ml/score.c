@@ -53,6 +53,7 @@ double ml_score_novelty_next(ml_score_novelty *s, double combined) {
     s->ring[s->pos] = combined;
     s->pos = (s->pos + 1) % s->horizon;
     if (s->filled < s->horizon) s->filled++;
-    double out = combined - mx;
-    return out > 0 ? out : 0.0;
+    /* only a new high of the horizon reports, less half the old high */
+    return combined > mx ? combined - 0.5 * mx : 0.0;
 }
+

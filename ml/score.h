@@ -9,12 +9,14 @@
  *                   1 - 2^-((raw - median) / (q995 - median)) (0 below the
  *                   training median, 0.5 at its 99.5th percentile)
  *   combined        the larger of the two (auto model)
- *   reported        ml_score_novelty: the combined score minus the largest
- *                   combined score of the previous `horizon` points, floored
- *                   at 0, so that an event alarms once, at its start, and a
- *                   stretch of equally odd points does not keep alarming
- *                   (the "suppress repeated alarms" rule, independent of
- *                   where a user puts the threshold)
+ *   reported        ml_score_novelty: 0 unless the combined score is a new
+ *                   high of the previous `horizon` points; then the combined
+ *                   score minus half the old high.  An event reports once,
+ *                   at its start (and again only if it gets worse), and a
+ *                   stretch of equally odd points does not keep alarming:
+ *                   the "suppress repeated alarms" rule, independent of
+ *                   where a user puts the threshold.  A spike after a quiet
+ *                   stretch (old high h ~ 0.3) keeps most of its score
  */
 #ifndef SEISMO_ML_SCORE_H
 #define SEISMO_ML_SCORE_H

@@ -103,8 +103,14 @@ static inline sm_ms_t ev_step_time(const ev_grid *g, size_t i) {
 bool ev_at_time(const ev_ctx *c, promql_at_kind at, sm_ms_t at_ms, sm_ms_t *out);
 const promql_node *ev_unparen(const promql_node *n);
 
+/* The stale marker, by its exact bits (never isnan). */
+static inline bool ev_is_stale(double v) {
+    uint64_t b;
+    __builtin_memcpy(&b, &v, sizeof b);
+    return b == SM_STALE_NAN_BITS;
+}
+
 /* ---- engine_util.c ---- */
-bool ev_is_stale(double v);
 /* Series storage in the arena. */
 int ev_series_reserve(ev_ctx *c, ev_series *s, uint32_t cap);
 int ev_series_push(ev_ctx *c, ev_series *s, sm_ms_t t, double v);

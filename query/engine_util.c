@@ -19,12 +19,6 @@
 #include "engine_int.h"
 #include "tsdb/base/sm_hash.h"
 
-bool ev_is_stale(double v) {
-    uint64_t b;
-    memcpy(&b, &v, sizeof b);
-    return b == SM_STALE_NAN_BITS;
-}
-
 int ev_series_reserve(ev_ctx *c, ev_series *s, uint32_t cap) {
     if (cap <= s->cap) return 0;
     promql_point *p = sm_arena_realloc(c->a, s->p, (size_t)s->cap * sizeof *p, (size_t)cap * sizeof *p);

@@ -723,14 +723,38 @@
       expected: 'baseline_expected(' + expr + ')', upper: 'baseline_upper(' + expr + ')', source: 'computed' };
   }
 
+  // The status line of a rule: the fields docs/RULES.md lists, readably;
+  // for a rule of another shape, its plain fields as they are.
+  var RULE_FIELDS = [
+    ['model', 'model'], ['threshold', 'threshold'], ['interval_seconds', 'every', formatDuration],
+    ['training_window_seconds', 'training window', formatDuration], ['health', 'health'], ['series', 'series'],
+    ['series_skipped', 'skipped', function (v) { return v ? String(v) : ''; }], ['runs', 'runs'],
+    ['last_run', 'last run'], ['last_error', 'last error']];
+
+  function ruleDetails(rule) {
+    var known = RULE_FIELDS.filter(function (f) { return rule[f[0]] !== undefined; });
+    if (!known.length) {
+      return Object.keys(rule).filter(function (k) {
+        var v = rule[k];
+        return ['name', 'expr', 'query', 'expression'].indexOf(k) < 0 && v !== '' && (typeof v !== 'object' || v === null);
+      }).map(function (k) { return k + ': ' + rule[k]; });
+    }
+    var out = [];
+    known.forEach(function (f) {
+      var v = rule[f[0]];
+      v = v === null ? '' : f[2] ? f[2](v) : String(v);
+      if (v !== '') out.push(f[1] + ': ' + v);
+    });
+    var labels = rule.labels && typeof rule.labels === 'object' ? Object.keys(rule.labels) : [];
+    if (labels.length) out.push('labels: ' + seriesName(rule.labels));
+    return out;
+  }
+
   // A rule's card: what it is, then its top-scoring series now, each drawn
   // over the window with its baseline band.
   function showRule(box, rule, start, end, top) {
     var expr = ruleExpr(rule);
-    var details = Object.keys(rule).filter(function (k) {
-      var v = rule[k];
-      return ['name', 'expr', 'query', 'expression'].indexOf(k) < 0 && v !== '' && (typeof v !== 'object' || v === null);
-    }).map(function (k) { return k + ': ' + rule[k]; });
+    var details = ruleDetails(rule);
     var body = el('div', { class: 'rule-body', text: 'scoring\u2026' });
     var card = el('article', { class: 'rule', 'data-rule-state': 'loading' }, [
       el('h3', { text: rule.name || rule.alert || rule.record || expr || '(unnamed rule)' }),

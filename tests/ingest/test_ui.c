@@ -539,6 +539,19 @@ static void test_graph(const char *chromium, uint16_t port, int nseries) {
         page_fini(&p);
     } else CHECK_MSG(0, "chromium could not load the one-series graph");
 
+    /* A custom range (RFC 3339 and unix seconds) with a typed step. */
+    char url[256], t0[32];
+    time_t now = time(NULL), from = now - 1200;
+    strftime(t0, sizeof t0, "%Y-%m-%dT%H:%M:%SZ", gmtime(&from));
+    snprintf(url, sizeof url, "/graph?expr=ui_test_metric&start=%s&end=%lld&step=30s", t0, (long long)now);
+    if (!load(chromium, port, url, &p)) {
+        expect_attr(&p, "custom range", "graph", "data-state", "drawn");
+        expect_attr(&p, "custom range", "graph", "data-series-count", want);
+        CHECK_MSG(strstr(p.dom, "step 30s"), "custom range: the typed step was not used");
+        check_clean(&p, "custom range");
+        page_fini(&p);
+    } else CHECK_MSG(0, "chromium could not load the custom range");
+
     if (!load(chromium, port, "/graph?expr=ui_test_metric&range=1h&tab=table", &p)) {
         expect_attr(&p, "table", "result-table", "data-state", "loaded");
         expect_attr(&p, "table", "result-table", "data-row-count", want);
@@ -552,7 +565,6 @@ static void test_graph(const char *chromium, uint16_t port, int nseries) {
     /* The baseline band: drawn when the functions answer, else the graph
      * still draws and the band's error is the server's. */
     char q[512];
-    time_t now = time(NULL);
     snprintf(q, sizeof q, "/api/v1/query_range?query=baseline_expected(ui_test_metric)&start=%lld&end=%lld&step=60",
              (long long)now - 3600, (long long)now);
     unsigned band_status = status_of(port, "GET", q);

@@ -123,9 +123,12 @@ static int match_labels(ev_ctx *c, const sm_labels *ls, const promql_matching *m
 }
 
 /* Prometheus's resultMetric: the output label set of a matched pair
- * (l is the "many" side, r the "one" side). */
-static int result_labels(ev_ctx *c, const promql_binary *b, const sm_labels *l, const sm_labels *r,
-                         sm_label *buf, sm_labels *out) {
+ * (l is the "many" side, r the "one" side), in its order: arithmetic drops
+ * the name, one-to-one keeps the on() labels or drops the ignoring() ones,
+ * group_x(...) labels come from r (so group_left(__name__) brings r's name
+ * back), and only then does bool drop the name. */
+static void result_labels(const promql_binary *b, const sm_labels *l, const sm_labels *r,
+                          sm_label *buf, sm_labels *out) {
     const promql_matching *mt = &b->match;
     bool drop = drops_name(b->op) || b->return_bool;
     uint32_t n = 0;
@@ -142,7 +145,7 @@ static int result_labels(ev_ctx *c, const promql_binary *b, const sm_labels *l, 
     sm_labels base = {.v = buf, .n = n};
     for (size_t i = 0; i < mt->ninclude; i++) {
         const char *nm = mt->include[i];
-        if (drop && strcmp(nm, SM_METRIC_NAME_LABEL) == 0) continue;
+        if (b->return_bool && strcmp(nm, SM_METRIC_NAME_LABEL) == 0) continue;
         const char *v = sm_labels_get(r, nm);
         if (v && *v) {
             /* insert keeping order */
@@ -157,8 +160,6 @@ static int result_labels(ev_ctx *c, const promql_binary *b, const sm_labels *l, 
         }
     }
     *out = base;
-    (void)c;
-    return 0;
 }
 
 static int vector_vector(ev_ctx *c, const promql_binary *b, const ev_mat *lm, const ev_mat *rm,
@@ -299,8 +300,7 @@ static int vector_vector(ev_ctx *c, const promql_binary *b, const ev_mat *lm, co
             if (!ps) return ev_nomem(c);
             if (!found) {
                 sm_labels rl;
-                rc = result_labels(c, b, &mm->s[mi[j]].lbl, &om->s[oidx].lbl, lbuf, &rl);
-                if (rc) return rc;
+                result_labels(b, &mm->s[mi[j]].lbl, &om->s[oidx].lbl, lbuf, &rl);
                 size_t oi_out;
                 rc = ev_out_series(&o, &rl, sm_labels_hash(&rl), true, &oi_out);
                 if (rc) return rc;

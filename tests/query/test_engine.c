@@ -232,6 +232,12 @@ static void test_binops(void) {
     expect_exec_error("o + on(i) n", t,
                       "multiple matches for labels: many-to-one matching must be explicit "
                       "(group_left/group_right)");
+    /* group_left(__name__) brings the one side's name back after
+     * arithmetic dropped the many side's (Prometheus's resultMetric order). */
+    r = expect_n("o + on(i) group_left(__name__) n", t, 2);
+    CHECK_NEAR(value_of(&r, "n{i=\"a\", k=\"1\"}"), 17);
+    r = expect_n("o > bool on(i) group_left(__name__) n", t, 2);
+    CHECK_NEAR(value_of(&r, "{i=\"a\", k=\"1\"}"), 0);
     r = expect_n("o + on(i) group_left() n", t, 2);
     CHECK_NEAR(value_of(&r, "{i=\"a\", k=\"2\"}"), 18);
     expect_exec_error("{__name__=~\"n|p\", i=\"a\"} * 2", t,

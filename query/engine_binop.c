@@ -53,9 +53,27 @@ static bool drops_name(promql_binop op) {
     }
 }
 
+/* b's operator on one matched pair: `a` is the vector element (vector op
+ * scalar) or the "many" side's value, `o` the other operand; swap says the
+ * other operand was written on the left.  Returns whether the element is
+ * kept (always with bool, which gives 0 or 1).  A filtering comparison
+ * yields the written left side's value, except that a scalar on the left
+ * of a vector yields the vector's (keep_vector_value). */
+static bool pair_op(const promql_binary *b, double a, double o, bool swap, bool keep_vector_value,
+                    double *out) {
+    double v;
+    bool keep = elem_binop(b->op, swap ? o : a, swap ? a : o, &v);
+    if (keep_vector_value && swap && promql_binop_is_comparison(b->op)) v = a;
+    if (b->return_bool) {
+        *out = btos(keep);
+        return true;
+    }
+    *out = v;
+    return keep;
+}
+
 static int vector_scalar(ev_ctx *c, const promql_binary *b, ev_val *vec, const double *sc,
                          bool swap, const ev_grid *g, ev_val *out) {
-    bool cmp = promql_binop_is_comparison(b->op);
     bool drop = drops_name(b->op) || b->return_bool;
     ev_mat m = vec->m;
     size_t k = 0;
@@ -63,20 +81,8 @@ static int vector_scalar(ev_ctx *c, const promql_binary *b, ev_val *vec, const d
         ev_series *s = &m.s[i];
         uint32_t j = 0;
         for (uint32_t p = 0; p < s->n; p++) {
-            double lv = s->p[p].v, rv = sc[ev_step_index(g, s->p[p].t)];
-            if (swap) {
-                double t = lv;
-                lv = rv;
-                rv = t;
-            }
             double v;
-            bool keep = elem_binop(b->op, lv, rv, &v);
-            if (cmp && swap) v = rv;
-            if (b->return_bool) {
-                v = btos(keep);
-                keep = true;
-            }
-            if (!keep) continue;
+            if (!pair_op(b, s->p[p].v, sc[ev_step_index(g, s->p[p].t)], swap, true, &v)) continue;
             s->p[j].t = s->p[p].t;
             s->p[j].v = v;
             j++;
@@ -282,19 +288,8 @@ static int vector_vector(ev_ctx *c, const promql_binary *b, const ev_mat *lm, co
             if (!slot) continue;
             size_t oj = *slot;
             uint32_t oidx = oi[oj];
-            double vl = mv[j], vr = ov[oj];
-            if (swap) {
-                double t = vl;
-                vl = vr;
-                vr = t;
-            }
             double v;
-            bool keep = elem_binop(b->op, vl, vr, &v);
-            if (b->return_bool) {
-                v = btos(keep);
-            } else if (!keep) {
-                continue;
-            }
+            if (!pair_op(b, mv[j], ov[oj], swap, false, &v)) continue;
             uint64_t pk = ((uint64_t)mi[j] << 32) | oidx;
             uint32_t *ps = ev_map_put(c, &pairs, pk, &found);
             if (!ps) return ev_nomem(c);

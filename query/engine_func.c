@@ -447,6 +447,18 @@ static int timestamp_fn(ev_ctx *c, const promql_call *pc, const ev_grid *g, ev_v
     return ev_mat_dedupe(c, g, &out->m, false);
 }
 
+/* histogram_quantile's scratch, one row per input series.  The row index
+ * means three things at once: the series (le, ok, key), the position in
+ * the step's vector (gof, order) and a group (first, count, rep). */
+typedef struct hq_row {
+    double le;      /* series: its parsed le */
+    uint64_t key;   /* series: labels without le */
+    bool ok;        /* series: le parsed */
+    uint32_t gof;   /* position: its group, UINT32_MAX when skipped */
+    uint32_t order; /* position: the step positions, grouped */
+    uint32_t first, count, rep; /* group: its slice of order, a member */
+} hq_row;
+
 static int histogram_quantile(ev_ctx *c, const promql_call *pc, const ev_grid *g, ev_val *out) {
     ev_val qv, in;
     int rc = ev_eval(c, pc->args[0], g, &qv);
@@ -454,28 +466,19 @@ static int histogram_quantile(ev_ctx *c, const promql_call *pc, const ev_grid *g
     rc = ev_eval(c, pc->args[1], g, &in);
     if (rc) return rc;
     const ev_mat *m = &in.m;
-    /* Per series: le parsed, group key (labels without le, name kept), and
-     * the output labels (without le and __name__). */
-    double *le = sm_arena_alloc(c->a, (m->n + 1) * sizeof *le);
-    bool *ok = sm_arena_alloc(c->a, (m->n + 1) * sizeof *ok);
-    uint64_t *key = sm_arena_alloc(c->a, (m->n + 1) * sizeof *key);
-    uint32_t *idx = sm_arena_alloc(c->a, (m->n + 1) * sizeof *idx);
-    double *vals = sm_arena_alloc(c->a, (m->n + 1) * sizeof *vals);
-    uint32_t *gof = sm_arena_alloc(c->a, (m->n + 1) * sizeof *gof);
-    uint32_t *first = sm_arena_alloc(c->a, (m->n + 1) * sizeof *first);
-    uint32_t *gcount = sm_arena_alloc(c->a, (m->n + 1) * sizeof *gcount);
-    uint32_t *grep = sm_arena_alloc(c->a, (m->n + 1) * sizeof *grep);
-    double *bl = sm_arena_alloc(c->a, (m->n + 1) * sizeof *bl);
-    double *bc = sm_arena_alloc(c->a, (m->n + 1) * sizeof *bc);
-    uint32_t *order = sm_arena_alloc(c->a, (m->n + 1) * sizeof *order);
-    if (!le || !ok || !key || !idx || !vals || !gof || !first || !gcount || !grep || !bl || !bc ||
-        !order)
-        return ev_nomem(c);
+    /* Per series: le parsed and the group key (labels without le, name
+     * kept); per step position: its group; per group: its buckets. */
+    size_t cap = m->n + 1;
+    hq_row *row = sm_arena_calloc(c->a, cap, sizeof *row);
+    uint32_t *idx = sm_arena_alloc(c->a, cap * sizeof *idx);
+    double *vals = sm_arena_alloc(c->a, cap * sizeof *vals);
+    double *bl = sm_arena_alloc(c->a, 2 * cap * sizeof *bl), *bc = bl + cap;
+    if (!row || !idx || !vals || !bl) return ev_nomem(c);
     static const char *const le_name[] = {"le"};
     for (size_t i = 0; i < m->n; i++) {
         const char *v = sm_labels_get(&m->s[i].lbl, "le");
-        ok[i] = v && ev_parse_float(v, &le[i]);
-        key[i] = ev_labels_hash_subset(&m->s[i].lbl, le_name, 1, false, false);
+        row[i].ok = v && ev_parse_float(v, &row[i].le);
+        row[i].key = ev_labels_hash_subset(&m->s[i].lbl, le_name, 1, false, false);
     }
     ev_cursor k;
     rc = ev_cursor_init(c, &k, m);
@@ -493,42 +496,44 @@ static int histogram_quantile(ev_ctx *c, const promql_call *pc, const ev_grid *g
         ev_map_clear(&groups);
         size_t ng = 0;
         for (size_t j = 0; j < n; j++) {
-            if (!ok[idx[j]]) {
-                gof[j] = UINT32_MAX;
+            if (!row[idx[j]].ok) {
+                row[j].gof = UINT32_MAX;
                 continue;
             }
             bool found;
-            uint32_t *slot = ev_map_put(c, &groups, key[idx[j]], &found);
+            uint32_t *slot = ev_map_put(c, &groups, row[idx[j]].key, &found);
             if (!slot) return ev_nomem(c);
             if (!found) {
                 *slot = (uint32_t)ng;
-                gcount[ng] = 0;
-                grep[ng] = idx[j];
+                row[ng].count = 0;
+                row[ng].rep = idx[j];
                 ng++;
             }
-            gof[j] = *slot;
-            gcount[*slot]++;
+            row[j].gof = *slot;
+            row[*slot].count++;
         }
         uint32_t acc = 0;
         for (size_t q = 0; q < ng; q++) {
-            first[q] = acc;
-            acc += gcount[q];
-            gcount[q] = 0;
+            row[q].first = acc;
+            acc += row[q].count;
+            row[q].count = 0;
         }
-        for (size_t j = 0; j < n; j++)
-            if (gof[j] != UINT32_MAX) order[first[gof[j]] + gcount[gof[j]]++] = (uint32_t)j;
+        for (size_t j = 0; j < n; j++) {
+            uint32_t q = row[j].gof;
+            if (q != UINT32_MAX) row[row[q].first + row[q].count++].order = (uint32_t)j;
+        }
         for (size_t q = 0; q < ng; q++) {
-            for (uint32_t b = 0; b < gcount[q]; b++) {
-                uint32_t j = order[first[q] + b];
-                bl[b] = le[idx[j]];
+            for (uint32_t b = 0; b < row[q].count; b++) {
+                uint32_t j = row[row[q].first + b].order;
+                bl[b] = row[idx[j]].le;
                 bc[b] = vals[j];
             }
-            double v = fn_histogram_quantile(qv.sc[st], bl, bc, gcount[q]);
+            double v = fn_histogram_quantile(qv.sc[st], bl, bc, row[q].count);
             bool found;
-            uint32_t *os = ev_map_put(c, &gout, key[grep[q]], &found);
+            uint32_t *os = ev_map_put(c, &gout, row[row[q].rep].key, &found);
             if (!os) return ev_nomem(c);
             if (!found) {
-                const sm_labels *src = &m->s[grep[q]].lbl;
+                const sm_labels *src = &m->s[row[q].rep].lbl;
                 sm_labels a, b;
                 rc = ev_labels_without(c, src, "le", &a);
                 if (!rc) rc = ev_labels_without(c, &a, SM_METRIC_NAME_LABEL, &b);

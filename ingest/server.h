@@ -19,9 +19,9 @@
 #ifndef SEISMO_INGEST_SERVER_H
 #define SEISMO_INGEST_SERVER_H
 
-#include "engine.h"
 #include "http.h"
 #include "metrics.h"
+#include "query/engine.h"
 #include "rw.h"
 #include "tsdb/tsdb.h"
 

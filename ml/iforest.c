@@ -49,6 +49,7 @@ struct ml_iforest {
     node *nodes;      /* nnodes */
     double *normals;  /* extended: ninternal * d, row-major; else NULL */
     double *median;   /* d: per-coordinate median of the training points */
+    double *leafc;    /* nnodes: c(size) of each leaf, precomputed (not persisted) */
     double c_psi;     /* c(psi), the score's normaliser */
 };
 
@@ -75,10 +76,21 @@ void ml_iforest_free(ml_iforest_t *f) {
     sm_free(f->nodes);
     sm_free(f->normals);
     sm_free(f->median);
+    sm_free(f->leafc);
     sm_free(f);
 }
 
 /* ---- fitting ---- */
+
+static double leaf_depth(const ml_iforest_t *f, uint32_t i, uint32_t depth) { return depth + f->leafc[i]; }
+
+static int fill_leafc(ml_iforest_t *f) {
+    f->leafc = sm_malloc((f->nnodes ? f->nnodes : 1) * sizeof *f->leafc);
+    if (!f->leafc) return SM_ENOMEM;
+    for (uint32_t i = 0; i < f->nnodes; i++) f->leafc[i] = ml_iforest_c(f->nodes[i].size);
+    return 0;
+}
+
 
 typedef struct builder {
     ml_iforest_t *f;
@@ -281,6 +293,7 @@ int ml_iforest_fit(const double *x, size_t n, size_t d, const ml_iforest_opts *o
         rc = SM_ENOMEM;
     }
     f->root[f->trees] = f->nnodes;
+    if ((rc = fill_leafc(f))) goto fail;
     sm_free(b.lo);
     sm_free(b.proj);
     sm_free(all);
@@ -297,10 +310,6 @@ fail:
 }
 
 /* ---- scoring ---- */
-
-static double leaf_depth(const ml_iforest_t *f, uint32_t i, uint32_t depth) {
-    return depth + ml_iforest_c(f->nodes[i].size);
-}
 
 static double proj_ref(const ml_iforest_t *f, const node *n, const double *x) {
     if (!f->extended) return x[n->aux];
@@ -487,10 +496,11 @@ int ml_iforest_decode(const uint8_t *buf, size_t len, ml_iforest_t **out, sm_err
         for (size_t i = 0; i < (size_t)ninternal * d; i++) ml_rd_f64(&r, &f->normals[i]);
     /* invariant 1: trees are contiguous ranges, children after parents */
     if (f->root[0] != 0) goto corrupt;
+    for (uint32_t t = 0; t < trees; t++)
+        if (f->root[t] >= f->root[t + 1]) goto corrupt; /* so every root < nnodes */
     uint32_t internal = 0;
     for (uint32_t t = 0; t < trees; t++) {
         uint32_t lo = f->root[t], hi = f->root[t + 1];
-        if (lo >= hi) goto corrupt;
         for (uint32_t i = lo; i < hi; i++) {
             const node *n = &f->nodes[i];
             if (n->left == LEAF && n->right == LEAF) continue;
@@ -500,6 +510,10 @@ int ml_iforest_decode(const uint8_t *buf, size_t len, ml_iforest_t **out, sm_err
         }
     }
     if (ext && internal != ninternal) goto corrupt;
+    if (fill_leafc(f)) {
+        ml_iforest_free(f);
+        return SM_ERR(err, SM_ENOMEM, "iforest: out of memory while decoding");
+    }
     *out = f;
     return 0;
 corrupt:

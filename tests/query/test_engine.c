@@ -123,6 +123,29 @@ static double scalar_at(const char *q, sm_ms_t t) {
     return r.nseries ? r.series[0].points[0].v : NAN;
 }
 
+/* One instant query and what it must give: nseries series, and when
+ * `labels` is set, that series (as sm_labels_format writes it) = value. */
+typedef struct qcase {
+    const char *q;
+    sm_ms_t t;
+    size_t nseries;
+    const char *labels;
+    double value;
+} qcase;
+
+static void run_cases(const qcase *cs, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        promql_result r = expect_n(cs[i].q, cs[i].t, cs[i].nseries);
+        if (!cs[i].labels) continue;
+        double got = value_of(&r, cs[i].labels);
+        CHECK_MSG((isnan(got) && isnan(cs[i].value)) ||
+                      fabs(got - cs[i].value) <= 1e-9 * (fabs(cs[i].value) + 1),
+                  "%s at %lld: %s = %.17g, expected %.17g", cs[i].q, (long long)cs[i].t,
+                  cs[i].labels, got, cs[i].value);
+    }
+}
+#define RUN_CASES(cs) run_cases((cs), sizeof(cs) / sizeof *(cs))
+
 static void expect_exec_error(const char *q, sm_ms_t t, const char *fragment) {
     promql_result r;
     sm_error err;
@@ -139,63 +162,52 @@ static void test_selectors(void) {
     double vs[] = {0, 1, 2, 3, stale_nan(), 5};
     add("sel{x=\"1\"}", ts, vs, 6);
     add_linear("sel{x=\"2\"}", 0, 60000, 11, 100, 1);
-
-    promql_result r = expect_n("sel", 30000, 2);
-    CHECK_NEAR(value_of(&r, "sel{x=\"1\"}"), 3);
-    CHECK_NEAR(value_of(&r, "sel{x=\"2\"}"), 100);
-    /* At 330 s the newest sample is 5 at 250 s; at 199 s the one at 30 s
-     * is still inside the closed lookback window. */
-    r = expect_n("sel{x=\"1\"}", 30000 + 300000, 1);
-    CHECK_NEAR(value_of(&r, "sel{x=\"1\"}"), 5);
-    /* ... but the stale marker at 200 s hides it from 200 s on. */
-    expect_n("sel{x=\"1\"}", 199999, 1);
-    expect_n("sel{x=\"1\"}", 200000, 0);
-    r = expect_n("sel{x=\"1\"}", 250000, 1);
-    CHECK_NEAR(value_of(&r, "sel{x=\"1\"}"), 5);
-    /* The lookback boundary on a clean series: 600 s last sample. */
-    expect_n("sel{x=\"2\"}", 600000 + 300000, 1);
-    expect_n("sel{x=\"2\"}", 600000 + 300001, 0);
-    /* Range selectors skip stale markers and are closed at both ends. */
-    r = expect_n("sel{x=\"1\"}[250s]", 250000, 1);
+    static const qcase cs[] = {
+        {"sel", 30000, 2, "sel{x=\"1\"}", 3},
+        {"sel", 30000, 2, "sel{x=\"2\"}", 100},
+        /* At 330 s the newest sample is 5 at 250 s; at 199.999 s the one
+         * at 30 s is still inside the closed lookback window ... */
+        {"sel{x=\"1\"}", 330000, 1, "sel{x=\"1\"}", 5},
+        {"sel{x=\"1\"}", 199999, 1, "sel{x=\"1\"}", 3},
+        /* ... but the stale marker at 200 s hides it from 200 s on. */
+        {"sel{x=\"1\"}", 200000, 0, NULL, 0},
+        {"sel{x=\"1\"}", 250000, 1, "sel{x=\"1\"}", 5},
+        /* The lookback boundary on a clean series: last sample at 600 s. */
+        {"sel{x=\"2\"}", 900000, 1, "sel{x=\"2\"}", 110},
+        {"sel{x=\"2\"}", 900001, 0, NULL, 0},
+        /* Range windows are closed at both ends and skip stale markers. */
+        {"count_over_time(sel{x=\"1\"}[30s])", 30000, 1, "{x=\"1\"}", 4},
+        {"count_over_time(sel{x=\"1\"}[250s])", 250000, 1, "{x=\"1\"}", 5},
+        /* offset and @ */
+        {"sel{x=\"2\"} offset 2m", 300000, 1, "sel{x=\"2\"}", 103},
+        {"sel{x=\"2\"} @ 120", 600000, 1, "sel{x=\"2\"}", 102},
+        {"sel{x=\"2\"} @ 300 offset 1m", 0, 1, "sel{x=\"2\"}", 104},
+        {"timestamp(sel{x=\"2\"} @ 130)", 600000, 1, "{x=\"2\"}", 120},
+        {"timestamp(sel{x=\"2\"})", 150000, 1, "{x=\"2\"}", 120},
+        {"last_over_time(sel{x=\"2\"}[5m])", 150000, 1, "sel{x=\"2\"}", 102}, /* keeps the name */
+    };
+    RUN_CASES(cs);
+    promql_result r = expect_n("sel{x=\"1\"}[250s]", 250000, 1);
     CHECK_EQ_INT(r.type, PROMQL_MATRIX);
     if (r.nseries) CHECK_EQ_INT(r.series[0].npoints, 5); /* 0 10 20 30 250; not 200 */
-    r = expect_n("count_over_time(sel{x=\"1\"}[30s])", 30000, 1);
-    CHECK_NEAR(value_of(&r, "{x=\"1\"}"), 4);
-    /* offset and @ */
-    r = expect_n("sel{x=\"2\"} offset 2m", 300000, 1);
-    CHECK_NEAR(value_of(&r, "sel{x=\"2\"}"), 103);
-    r = expect_n("sel{x=\"2\"} @ 120", 600000, 1);
-    CHECK_NEAR(value_of(&r, "sel{x=\"2\"}"), 102);
-    r = expect_n("sel{x=\"2\"} @ 300 offset 1m", 0, 1);
-    CHECK_NEAR(value_of(&r, "sel{x=\"2\"}"), 104);
-    r = expect_n("timestamp(sel{x=\"2\"} @ 130)", 600000, 1);
-    CHECK_NEAR(value_of(&r, "{x=\"2\"}"), 120);
-    r = expect_n("timestamp(sel{x=\"2\"})", 150000, 1);
-    CHECK_NEAR(value_of(&r, "{x=\"2\"}"), 120);
-    r = expect_n("last_over_time(sel{x=\"2\"}[5m])", 150000, 1);
-    CHECK_NEAR(value_of(&r, "sel{x=\"2\"}"), 102); /* keeps the name */
 }
 
 static void test_subqueries(void) {
     add_linear("sq", 0, 10000, 100, 0, 1); /* v = t/10 s */
-    /* [60s:20s] at 100 s: inner steps 40 60 80 100 s -> 4+6+8+10 */
-    promql_result r = expect_n("sum_over_time(sq[60s:20s])", 100000, 1);
-    CHECK_NEAR(value_of(&r, "{}"), 28);
-    /* Alignment to multiples of the step: at 105 s, steps 60 80 100. */
-    r = expect_n("sum_over_time(sq[50s:20s])", 105000, 1);
-    CHECK_NEAR(value_of(&r, "{}"), 24);
-    /* Offset on the subquery. */
-    r = expect_n("sum_over_time(sq[60s:20s] offset 20s)", 120000, 1);
-    CHECK_NEAR(value_of(&r, "{}"), 28);
-    /* @ on the subquery fixes it whatever the evaluation time. */
-    r = expect_n("sum_over_time(sq[60s:20s] @ 100)", 900000, 1);
-    CHECK_NEAR(value_of(&r, "{}"), 28);
-    /* Default step (1 m): [5m:] at 600 s -> 300..600 every 60 s. */
-    r = expect_n("count_over_time(sq[5m:])", 600000, 1);
-    CHECK_NEAR(value_of(&r, "{}"), 6);
-    /* Negative times align downwards correctly. */
-    r = expect_n("count_over_time(vector(1)[50s:20s])", -5000, 1);
-    CHECK_NEAR(value_of(&r, "{}"), 2); /* steps -40 s and -20 s */
+    static const qcase cs[] = {
+        /* [60s:20s] at 100 s: inner steps 40 60 80 100 s -> 4+6+8+10 */
+        {"sum_over_time(sq[60s:20s])", 100000, 1, "{}", 28},
+        /* Alignment to multiples of the step: at 105 s, steps 60 80 100. */
+        {"sum_over_time(sq[50s:20s])", 105000, 1, "{}", 24},
+        {"sum_over_time(sq[60s:20s] offset 20s)", 120000, 1, "{}", 28},
+        /* @ on the subquery fixes it whatever the evaluation time. */
+        {"sum_over_time(sq[60s:20s] @ 100)", 900000, 1, "{}", 28},
+        /* Default step (1 m): [5m:] at 600 s -> 300..600 every 60 s. */
+        {"count_over_time(sq[5m:])", 600000, 1, "{}", 6},
+        /* Negative times align correctly: steps -40 s and -20 s. */
+        {"count_over_time(vector(1)[50s:20s])", -5000, 1, "{}", 2},
+    };
+    RUN_CASES(cs);
 }
 
 static void test_binops(void) {
@@ -206,21 +218,25 @@ static void test_binops(void) {
     add_linear("p{i=\"a\"}", 0, 10000, 10, 5, 0);
     add_linear("o{i=\"a\",k=\"1\"}", 0, 10000, 10, 7, 0);
     add_linear("o{i=\"a\",k=\"2\"}", 0, 10000, 10, 8, 0);
-    sm_ms_t t = 50000;
-    promql_result r = expect_n("m + on(i) n", t, 2);
-    CHECK_NEAR(value_of(&r, "{i=\"a\"}"), 11);
-    r = expect_n("m * on(i) group_left() n", t, 2);
-    CHECK_NEAR(value_of(&r, "{i=\"b\", j=\"x\"}"), 40);
-    r = expect_n("m > 1", t, 1);
-    CHECK_NEAR(value_of(&r, "m{i=\"b\", j=\"x\"}"), 2); /* filtering keeps the name */
-    r = expect_n("m > bool 1", t, 2);
-    CHECK_NEAR(value_of(&r, "{i=\"a\", j=\"x\"}"), 0);
-    r = expect_n("1 < m", t, 1);
-    CHECK_NEAR(value_of(&r, "m{i=\"b\", j=\"x\"}"), 2); /* the vector's value */
-    r = expect_n("m and on(i) n{i=\"a\"}", t, 1);
-    r = expect_n("m unless on(i) n{i=\"a\"}", t, 1);
-    r = expect_n("n or m", t, 4);
-    r = expect_n("n or on(i) m", t, 2);
+    const sm_ms_t t = 50000;
+    static const qcase cs[] = {
+        {"m + on(i) n", 50000, 2, "{i=\"a\"}", 11},
+        {"m * on(i) group_left() n", 50000, 2, "{i=\"b\", j=\"x\"}", 40},
+        {"m > 1", 50000, 1, "m{i=\"b\", j=\"x\"}", 2}, /* filtering keeps the name */
+        {"m > bool 1", 50000, 2, "{i=\"a\", j=\"x\"}", 0},
+        {"1 < m", 50000, 1, "m{i=\"b\", j=\"x\"}", 2}, /* the vector's value */
+        {"m and on(i) n{i=\"a\"}", 50000, 1, "m{i=\"a\", j=\"x\"}", 1},
+        {"m unless on(i) n{i=\"a\"}", 50000, 1, "m{i=\"b\", j=\"x\"}", 2},
+        {"n or m", 50000, 4, NULL, 0},
+        {"n or on(i) m", 50000, 2, NULL, 0},
+        /* group_left(__name__) brings the one side's name back after
+         * arithmetic dropped the many side's (resultMetric's order). */
+        {"o + on(i) group_left(__name__) n", 50000, 2, "n{i=\"a\", k=\"1\"}", 17},
+        {"o > bool on(i) group_left(__name__) n", 50000, 2, "{i=\"a\", k=\"1\"}", 0},
+        {"o + on(i) group_left() n", 50000, 2, "{i=\"a\", k=\"2\"}", 18},
+        {"-n", 50000, 2, "{i=\"b\"}", -20},
+    };
+    RUN_CASES(cs);
     CHECK_NEAR(scalar_at("2 ^ 10 % 7", t), fmod(pow(2, 10), 7));
     CHECK_NEAR(scalar_at("1 atan2 1", t), atan2(1, 1));
     /* Errors, in Prometheus's words. */
@@ -232,18 +248,8 @@ static void test_binops(void) {
     expect_exec_error("o + on(i) n", t,
                       "multiple matches for labels: many-to-one matching must be explicit "
                       "(group_left/group_right)");
-    /* group_left(__name__) brings the one side's name back after
-     * arithmetic dropped the many side's (Prometheus's resultMetric order). */
-    r = expect_n("o + on(i) group_left(__name__) n", t, 2);
-    CHECK_NEAR(value_of(&r, "n{i=\"a\", k=\"1\"}"), 17);
-    r = expect_n("o > bool on(i) group_left(__name__) n", t, 2);
-    CHECK_NEAR(value_of(&r, "{i=\"a\", k=\"1\"}"), 0);
-    r = expect_n("o + on(i) group_left() n", t, 2);
-    CHECK_NEAR(value_of(&r, "{i=\"a\", k=\"2\"}"), 18);
     expect_exec_error("{__name__=~\"n|p\", i=\"a\"} * 2", t,
                       "vector cannot contain metrics with the same labelset");
-    r = expect_n("-n", t, 2);
-    CHECK_NEAR(value_of(&r, "{i=\"b\"}"), -20);
 }
 
 static void test_aggregations(void) {
@@ -251,20 +257,21 @@ static void test_aggregations(void) {
     add_linear("ag{g=\"1\",i=\"b\"}", 0, 10000, 10, 3, 0);
     add_linear("ag{g=\"2\",i=\"c\"}", 0, 10000, 10, 10, 0);
     add_linear("ag{g=\"2\",i=\"d\"}", 0, 10000, 10, 10, 0);
-    sm_ms_t t = 50000;
-    promql_result r = expect_n("sum by (g) (ag)", t, 2);
-    CHECK_NEAR(value_of(&r, "{g=\"1\"}"), 4);
-    r = expect_n("avg without (i) (ag)", t, 2);
-    CHECK_NEAR(value_of(&r, "{g=\"2\"}"), 10);
-    r = expect_n("stddev(ag)", t, 1);
-    {
-        double m = 6, var = ((1 - m) * (1 - m) + (3 - m) * (3 - m) + 2 * 16) / 4;
-        CHECK_NEAR(value_of(&r, "{}"), sqrt(var));
-    }
-    r = expect_n("count_values(\"val\", ag)", t, 3);
-    CHECK_NEAR(value_of(&r, "{val=\"10\"}"), 2);
-    r = expect_n("count_values by (g) (\"val\", ag)", t, 3);
-    CHECK_NEAR(value_of(&r, "{g=\"2\", val=\"10\"}"), 2);
+    const sm_ms_t t = 50000;
+    /* stddev: mean 6, squared deviations 25 9 16 16. */
+    static const qcase cs[] = {
+        {"sum by (g) (ag)", 50000, 2, "{g=\"1\"}", 4},
+        {"avg without (i) (ag)", 50000, 2, "{g=\"2\"}", 10},
+        {"stdvar(ag)", 50000, 1, "{}", 66.0 / 4},
+        {"count_values(\"val\", ag)", 50000, 3, "{val=\"10\"}", 2},
+        {"count_values by (g) (\"val\", ag)", 50000, 3, "{g=\"2\", val=\"10\"}", 2},
+        {"bottomk by (g) (1, ag)", 50000, 2, "ag{g=\"1\", i=\"a\"}", 1},
+        {"quantile(0.5, ag)", 50000, 1, "{}", 6.5},
+        {"max by (g) (ag) - min by (g) (ag)", 50000, 2, "{g=\"1\"}", 2},
+    };
+    RUN_CASES(cs);
+    promql_result r = expect_n("stddev(ag)", t, 1);
+    CHECK_NEAR(value_of(&r, "{}"), sqrt(66.0 / 4));
     r = expect_n("topk(3, ag)", t, 3);
     if (r.nseries == 3) {
         CHECK_NEAR(r.series[0].points[0].v, 10);
@@ -273,11 +280,6 @@ static void test_aggregations(void) {
         sm_labels_format(&r.series[2].labels, buf, sizeof buf);
         CHECK_EQ_STR(buf, "ag{g=\"1\", i=\"b\"}");
     }
-    r = expect_n("bottomk by (g) (1, ag)", t, 2);
-    r = expect_n("quantile(0.5, ag)", t, 1);
-    CHECK_NEAR(value_of(&r, "{}"), 6.5);
-    r = expect_n("max by (g) (ag) - min by (g) (ag)", t, 2);
-    CHECK_NEAR(value_of(&r, "{g=\"1\"}"), 2);
     r = expect_n("sort_desc(ag)", t, 4);
     if (r.nseries == 4) CHECK_NEAR(r.series[3].points[0].v, 1);
     r = expect_n("sort(ag)", t, 4);
@@ -308,31 +310,30 @@ static void test_tie_order(void) {
 
 static void test_label_functions(void) {
     add_linear("lf{src=\"web-01\",x=\"y\"}", 0, 10000, 10, 1, 0);
-    sm_ms_t t = 50000;
-    promql_result r =
-        expect_n("label_replace(lf, \"host\", \"$1-${2}x$$\", \"src\", \"(\\\\w+)-(\\\\d+)\")", t, 1);
-    CHECK_NEAR(value_of(&r, "lf{host=\"web-01x$\", src=\"web-01\", x=\"y\"}"), 1);
-    r = expect_n("label_replace(lf, \"host\", \"$name\", \"src\", \"(?P<name>w.b)-.*\")", t, 1);
-    CHECK_NEAR(value_of(&r, "lf{host=\"web\", src=\"web-01\", x=\"y\"}"), 1);
-    /* Fully anchored: a partial match changes nothing. */
-    r = expect_n("label_replace(lf, \"host\", \"$1\", \"src\", \"web\")", t, 1);
-    CHECK_NEAR(value_of(&r, "lf{src=\"web-01\", x=\"y\"}"), 1);
-    r = expect_n("label_join(lf, \"j\", \"/\", \"src\", \"x\", \"none\")", t, 1);
-    CHECK_NEAR(value_of(&r, "lf{j=\"web-01/y/\", src=\"web-01\", x=\"y\"}"), 1);
+    const sm_ms_t t = 50000;
+    static const qcase cs[] = {
+        {"label_replace(lf, \"host\", \"$1-${2}x$$\", \"src\", \"(\\\\w+)-(\\\\d+)\")", 50000, 1,
+         "lf{host=\"web-01x$\", src=\"web-01\", x=\"y\"}", 1},
+        {"label_replace(lf, \"host\", \"$name\", \"src\", \"(?P<name>w.b)-.*\")", 50000, 1,
+         "lf{host=\"web\", src=\"web-01\", x=\"y\"}", 1},
+        /* Fully anchored: a partial match changes nothing. */
+        {"label_replace(lf, \"host\", \"$1\", \"src\", \"web\")", 50000, 1,
+         "lf{src=\"web-01\", x=\"y\"}", 1},
+        {"label_join(lf, \"j\", \"/\", \"src\", \"x\", \"none\")", 50000, 1,
+         "lf{j=\"web-01/y/\", src=\"web-01\", x=\"y\"}", 1},
+        {"absent(nothere{a=\"b\", c=~\"d\"})", 50000, 1, "{a=\"b\"}", 1},
+        {"absent(lf)", 50000, 0, NULL, 0},
+        {"absent_over_time(nothere{q=\"1\"}[1m])", 50000, 1, "{q=\"1\"}", 1},
+        {"absent_over_time(lf[1m])", 50000, 0, NULL, 0},
+        {"vector(time())", 50000, 1, "{}", 50},
+    };
+    RUN_CASES(cs);
     expect_exec_error("label_replace(lf, \"h\", \"\", \"src\", \"(.*\")", t,
                       "invalid regular expression in label_replace(): (.*");
     expect_exec_error("label_replace(lf, \"1h\", \"\", \"src\", \"(.*)\")", t,
                       "invalid destination label name in label_replace(): 1h");
-    r = expect_n("absent(nothere{a=\"b\", c=~\"d\"})", t, 1);
-    CHECK_NEAR(value_of(&r, "{a=\"b\"}"), 1);
-    expect_n("absent(lf)", t, 0);
-    r = expect_n("absent_over_time(nothere{q=\"1\"}[1m])", t, 1);
-    CHECK_NEAR(value_of(&r, "{q=\"1\"}"), 1);
-    expect_n("absent_over_time(lf[1m])", t, 0);
     CHECK_NEAR(scalar_at("scalar(lf)", t), 1);
     CHECK_NEAR(scalar_at("scalar(nothere)", t), NAN);
-    r = expect_n("vector(time())", t, 1);
-    CHECK_NEAR(value_of(&r, "{}"), 50);
 }
 
 static void test_histograms(void) {

@@ -25,7 +25,7 @@ static const char *const level_names[] = {"debug", "info", "warn", "error", NULL
 static void usage(FILE *f) {
     fprintf(f, "usage: seismo <command> [flags]\n\n"
                "commands:\n"
-               "  serve     run the server: remote_write ingest, /metrics, admin endpoints\n"
+               "  serve     run the server: remote_write ingest, the Prometheus query API, /metrics, admin endpoints\n"
                "  import    backfill a file (Prometheus text, OpenMetrics or CSV) into a data directory\n"
                "  query     evaluate a PromQL expression (through a server, or on a data directory)\n"
                "  version   print the version\n\n"

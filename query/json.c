@@ -4,6 +4,7 @@
  */
 #include "json.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,13 +142,25 @@ void json_null(json_w *w) {
 size_t json_format_value(double v, char *buf) {
     if (isnan(v)) return (size_t)sprintf(buf, "NaN");
     if (isinf(v)) return (size_t)sprintf(buf, v > 0 ? "+Inf" : "-Inf");
+    /* Integers below 1e15 are exact in a double and no shorter decimal
+     * reads back to them: their digits are the answer.  (Counters, gauges
+     * of whole units and timestamps are most values.) */
+    if (v == trunc(v) && fabs(v) < 1e15) {
+        int64_t iv = (int64_t)v;
+        if (iv == 0) return (size_t)sprintf(buf, signbit(v) ? "-0" : "0");
+        return (size_t)sprintf(buf, "%lld", (long long)iv);
+    }
     /* The shortest %e form that reads back exactly, then laid out without an
-     * exponent, as Go's strconv.FormatFloat(v, 'f', -1, 64) does. */
+     * exponent, as Go's strconv.FormatFloat(v, 'f', -1, 64) does.  Only 15,
+     * 16 and 17 significant digits need trying: when a decimal of k <= 15
+     * digits reads back to v, rounding v to 15 digits gives that decimal
+     * padded with zeros (15-digit spacing is wider than a double's ulp),
+     * and the zeros are dropped below; at 16 and 17 digits the correctly
+     * rounded decimal is the nearest, so it reads back if any does. */
     char e[40];
-    int p;
-    for (p = 1; p <= 17; p++) {
+    for (int p = fabs(v) < DBL_MIN ? 1 : 15; p <= 17; p++) { /* subnormals have fewer digits */
         snprintf(e, sizeof e, "%.*e", p - 1, v);
-        if (strtod(e, NULL) == v) break;
+        if (p == 17 || strtod(e, NULL) == v) break;
     }
     const char *s = e;
     char *o = buf;

@@ -37,7 +37,7 @@
 #include "ml/ml_int.h"
 #include "tsdb/base/sm_alloc.h"
 
-#define BLOCK_SERIES 256
+#define BLOCK_SERIES 32
 #define MAD_SAMPLE 2048 /* residuals the scale is estimated from, at most */
 #define BL_MAGIC "SMBL"
 #define BL_VERSION 1
@@ -64,7 +64,7 @@ void ml_baseline_opts_default(ml_baseline_opts *o) {
     o->trend = true;
     o->halflife_ms = 7.0 * ML_DAY_MS;
     o->huber_k = 2.0;
-    o->iterations = 4;
+    o->iterations = 2;
     o->min_gain = 0.05;
     o->z = 4.0;
 }
@@ -270,7 +270,7 @@ static void solve(fitctx *c, size_t mb, const uint8_t *mdl) {
     }
 }
 
-/* Robust scale of y - f over the recent rows (ml_scale_sorted), floored
+/* Robust scale of y - f over the recent rows (ml_robust_scale), floored
  * relative to the level. */
 static double robust_scale(fitctx *c, const double *y, const double *f) {
     size_t n = c->n, from = c->recent_from, rows = n - from;
@@ -284,8 +284,7 @@ static double robust_scale(fitctx *c, const double *y, const double *f) {
         level += fabs(f[i]);
     }
     if (k == 0) return NAN;
-    qsort(c->res, k, sizeof(double), ml_cmp_double);
-    return ml_scale_sorted(c->res, k, sum_abs, 1e-9 * (level / k + 1e-3));
+    return ml_robust_scale(c->res, k, sum_abs, 1e-9 * (level / k + 1e-3));
 }
 
 /* Per series: the model (season mask) with the lowest BIC among those whose

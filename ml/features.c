@@ -34,8 +34,7 @@ double ml_features_diff_scale(const double *y, size_t n) {
     }
     double floor = 1e-9 * (n ? level / n : 0.0) + 1e-12, s = floor;
     if (k) {
-        qsort(d, k, sizeof *d, ml_cmp_double);
-        s = ml_scale_sorted(d, k, sum, floor);
+        s = ml_robust_scale(d, k, sum, floor);
     }
     sm_free(d);
     return s;

@@ -342,33 +342,56 @@ double ml_iforest_score_ref(const ml_iforest_t *f, const double *x) {
     return score_of(f, ml_iforest_path_length(f, x));
 }
 
-int ml_iforest_score(const ml_iforest_t *f, const double *x, size_t n, double *scores, sm_error *err) {
-    if (!f->extended || f->ninternal == 0) {
-        for (size_t i = 0; i < n; i++) scores[i] = ml_iforest_score_ref(f, x + i * f->d);
-        return 0;
-    }
-    size_t m = f->ninternal;
-    double *proj = sm_malloc((size_t)GEMM_ROWS * m * sizeof *proj);
-    if (!proj) return SM_ERR(err, SM_ENOMEM, "iforest: no memory for a %zu-node projection block", m);
-    for (size_t i0 = 0; i0 < n; i0 += GEMM_ROWS) {
-        size_t rows = n - i0 < GEMM_ROWS ? n - i0 : GEMM_ROWS;
-        /* proj (rows x m) = X_block (rows x d) * normals^T (d x m) */
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)m, (int)f->d, 1.0,
-                    x + i0 * f->d, (int)f->d, f->normals, (int)f->d, 0.0, proj, (int)m);
+/* Batch scoring walks the trees in the outer loop and a block of points in
+ * the inner one, so that one tree's nodes stay in L1 while every point of
+ * the block goes through it (a point-major walk misses the cache at nearly
+ * every node of a 100-tree forest). */
+#define SCORE_BLOCK 256
+
+static void walk_block(const ml_iforest_t *f, const double *x, const double *proj, size_t m, size_t rows,
+                       double *depth) {
+    for (size_t r = 0; r < rows; r++) depth[r] = 0.0;
+    for (uint32_t t = 0; t < f->trees; t++) {
+        uint32_t root = f->root[t];
         for (size_t r = 0; r < rows; r++) {
-            const double *pr = proj + r * m;
-            double total = 0.0;
-            for (uint32_t t = 0; t < f->trees; t++) {
-                uint32_t i = f->root[t], depth = 0;
+            uint32_t i = root, dd = 0;
+            if (proj) {
+                const double *pr = proj + r * m;
                 while (f->nodes[i].left != LEAF) {
                     const node *nd = &f->nodes[i];
                     i = pr[nd->aux] <= nd->thr ? nd->left : nd->right;
-                    depth++;
+                    dd++;
                 }
-                total += leaf_depth(f, i, depth);
+            } else {
+                const double *p = x + r * f->d;
+                while (f->nodes[i].left != LEAF) {
+                    const node *nd = &f->nodes[i];
+                    i = p[nd->aux] <= nd->thr ? nd->left : nd->right;
+                    dd++;
+                }
             }
-            scores[i0 + r] = score_of(f, total / f->trees);
+            depth[r] += leaf_depth(f, i, dd);
         }
+    }
+}
+
+int ml_iforest_score(const ml_iforest_t *f, const double *x, size_t n, double *scores, sm_error *err) {
+    bool gemm = f->extended && f->ninternal > 0;
+    size_t m = f->ninternal, block = gemm ? GEMM_ROWS : SCORE_BLOCK;
+    double *proj = gemm ? sm_malloc((size_t)GEMM_ROWS * m * sizeof *proj) : NULL;
+    double depth[SCORE_BLOCK];
+    if (gemm && !proj) return SM_ERR(err, SM_ENOMEM, "iforest: no memory for a %zu-node projection block", m);
+    for (size_t i0 = 0; i0 < n; i0 += block) {
+        size_t rows = n - i0 < block ? n - i0 : block;
+        if (gemm) /* proj (rows x m) = X_block (rows x d) * normals^T (d x m) */
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)m, (int)f->d, 1.0,
+                        x + i0 * f->d, (int)f->d, f->normals, (int)f->d, 0.0, proj, (int)m);
+        if (f->extended && !gemm) { /* every tree a single leaf: no cut to project on */
+            for (size_t r = 0; r < rows; r++) scores[i0 + r] = ml_iforest_score_ref(f, x + (i0 + r) * f->d);
+            continue;
+        }
+        walk_block(f, x + i0 * f->d, proj, m, rows, depth);
+        for (size_t r = 0; r < rows; r++) scores[i0 + r] = score_of(f, depth[r] / f->trees);
     }
     sm_free(proj);
     return 0;

@@ -43,15 +43,50 @@ static inline int ml_cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Robust scale from k >= 1 sorted absolute deviations a[] (sum = their
+/* The k-th smallest of a[0..n) (0-based, k < n), reordering a: Hoare's
+ * quickselect with a median-of-three pivot, O(n) expected. */
+static inline double ml_select(double *a, size_t n, size_t k) {
+    size_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        double x = a[lo], y = a[mid], z = a[hi];
+        double piv = x < y ? (y < z ? y : (x < z ? z : x)) : (x < z ? x : (y < z ? z : y));
+        size_t i = lo, j = hi;
+        while (i <= j) {
+            while (a[i] < piv) i++;
+            while (a[j] > piv) j--;
+            if (i <= j) {
+                double t = a[i];
+                a[i] = a[j];
+                a[j] = t;
+                i++;
+                if (j == 0) break;
+                j--;
+            }
+        }
+        if (k <= j) hi = j;
+        else if (k >= i) lo = i;
+        else return a[k];
+    }
+    return a[k];
+}
+
+/* Robust scale from k >= 1 absolute deviations a[] (reordered; sum = their
  * sum): 1.4826 * median (the MAD, consistent for normal noise); when more
  * than half the deviations are 0 (a mostly flat series), the 90th
  * percentile / 1.645; then the mean absolute deviation * 1.2533; never
  * below floor > 0.  Outliers move none of the first two. */
-static inline double ml_scale_sorted(const double *a, size_t k, double sum, double floor) {
-    double med = k % 2 ? a[k / 2] : 0.5 * (a[k / 2 - 1] + a[k / 2]);
+static inline double ml_robust_scale(double *a, size_t k, double sum, double floor) {
+    double med = ml_select(a, k, k / 2);
+    if (k % 2 == 0) {
+        /* the lower middle is the largest of the lower half */
+        double lo = a[0];
+        for (size_t i = 1; i < k / 2; i++)
+            if (a[i] > lo) lo = a[i];
+        med = 0.5 * (lo + med);
+    }
     double s = 1.4826 * med;
-    if (s <= floor) s = a[(size_t)(0.9 * (double)(k - 1))] / 1.645;
+    if (s <= floor) s = ml_select(a, k, (size_t)(0.9 * (double)(k - 1))) / 1.645;
     if (s <= floor) s = 1.2533 * sum / (double)k;
     return s > floor ? s : floor;
 }

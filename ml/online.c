@@ -39,6 +39,7 @@
 #define ON_VERSION 1
 #define FIRST_REFIT 16
 #define MIN_FOREST_ROWS 128
+#define CALIB_POINTS 512
 #define MAX_SERIES 1024u
 #define MAX_RING (1u << 22)
 
@@ -251,11 +252,15 @@ static int refit_forest(ml_online_t *s, sm_error *err) {
     fo.seed = s->o.forest.seed + s->forest_fits;
     ml_iforest_t *f;
     if ((rc = ml_iforest_fit(x, n, dim, &fo, &f, err))) goto done;
-    if ((rc = ml_iforest_score(f, x, n, sc, err))) {
+    /* calibrate on at most CALIB_POINTS of the training rows, evenly spread
+     * (scoring all of them would cost more than the fit) */
+    uint32_t stride = n > CALIB_POINTS ? n / CALIB_POINTS : 1, nc = 0;
+    for (uint32_t i = 0; i < n; i += stride) memmove(x + (size_t)nc++ * dim, x + (size_t)i * dim, dim * sizeof *x);
+    if ((rc = ml_iforest_score(f, x, nc, sc, err))) {
         ml_iforest_free(f);
         goto done;
     }
-    ml_score_calibrate(sc, n, &s->calib);
+    ml_score_calibrate(sc, nc, &s->calib);
     ml_iforest_free(s->forest);
     s->forest = f;
     s->forest_fits++;
@@ -333,7 +338,8 @@ int ml_online_step(ml_online_t *s, sm_ms_t t, const double *v, double *expected,
     pt.residual_score = scoring ? best_res : 0.0;
     pt.forest_score = scoring ? fscore : 0.0;
     pt.score = ml_score_novelty_next(&s->nov, combined);
-    if (fscore > best_res && s->forest) {
+    /* explaining a forest score costs 3k + 1 walks: only for rows that report */
+    if (fscore > best_res && s->forest && pt.score > 0) {
         size_t d = ml_iforest_explain(s->forest, feat);
         pt.driver_series = (uint32_t)(d / ML_FEAT_DIM);
         pt.driver_feature = (uint32_t)(d % ML_FEAT_DIM);

@@ -5,6 +5,8 @@
  *   seismo serve [flags]            the server (remote_write, the query API, /metrics, admin)
  *   seismo import [flags] FILE      backfill from Prometheus text, OpenMetrics or CSV
  *   seismo query [flags] EXPR       evaluate PromQL through a server or on a data directory
+ *   seismo score [flags] FILE.csv   run the anomaly models on a CSV, no server needed
+ *   seismo report [flags]           an anomaly report (HTML, Markdown, JSON) for a window
  *   seismo version
  */
 #include <stdio.h>
@@ -16,6 +18,8 @@
 #include "import.h"
 #include "promql.h"
 #include "querycmd.h"
+#include "reportcmd.h"
+#include "score.h"
 #include "server.h"
 #include "tsdb/base/sm_log.h"
 
@@ -28,6 +32,8 @@ static void usage(FILE *f) {
                "  serve     run the server: remote_write ingest, the Prometheus query API, /metrics, admin endpoints\n"
                "  import    backfill a file (Prometheus text, OpenMetrics or CSV) into a data directory\n"
                "  query     evaluate a PromQL expression (through a server, or on a data directory)\n"
+               "  score     run the anomaly models on a CSV file (expected value, band, score per row)\n"
+               "  report    build an anomaly report for a time window (incidents, charts)\n"
                "  version   print the version\n\n"
                "`seismo <command> --help` lists a command's flags.\n");
 }
@@ -90,6 +96,9 @@ static int cmd_serve(int argc, char **argv) {
         {"query.max-samples", FLAG_UINT, &max_samples, "points one query may hold at once (default 50000000)", NULL, false},
         {"query.timeout", FLAG_DURATION, &query_timeout, "longest a query may run (default 2m)", NULL, false},
         {"query.max-concurrency", FLAG_UINT, &max_concurrency, "queries evaluated at once; more wait (default 20)", NULL, false},
+        {"rules.file", FLAG_STR, &o.rules_file, "anomaly rules and report schedules (YAML, docs/RULES.md); none by default", NULL, false},
+        {"ui.dir", FLAG_STR, &o.ui.dir, "serve the web UI's files from this directory instead of the built-in ones", NULL, false},
+        {"ui.lib-dir", FLAG_STR, &o.ui.lib_dir, "where dygraph.min.js is (default /usr/share/javascript/dygraphs)", NULL, false},
         {"http.threads", FLAG_UINT, &threads, "HTTP worker threads (default 16)", NULL, false},
         {"shutdown-wait", FLAG_DURATION, &shutdown_wait, "how long SIGTERM waits for requests in flight (default 30s)", NULL, false},
         {"log.level", FLAG_ENUM, &level, "debug, info (default), warn or error", level_names, false},
@@ -227,6 +236,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "serve")) return cmd_serve(argc - 2, argv + 2);
     if (!strcmp(cmd, "import")) return cmd_import(argc - 2, argv + 2);
     if (!strcmp(cmd, "query")) return querycmd_main(argc - 2, argv + 2);
+    if (!strcmp(cmd, "score")) return score_main(argc - 2, argv + 2);
+    if (!strcmp(cmd, "report")) return reportcmd_main(argc - 2, argv + 2);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("seismo %s\n", SEISMO_VERSION);
         return 0;

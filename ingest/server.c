@@ -26,6 +26,8 @@
 
 #include "api.h"
 #include "promql.h"
+#include "query/report_sched.h"
+#include "query/rules.h"
 #include "tsdb/base/sm_alloc.h"
 #include "tsdb/base/sm_log.h"
 #include "tsdb/base/sm_time.h"
@@ -41,6 +43,12 @@ struct server {
     unsigned api_max_inflight; /* leaves threads for remote_write */
     engine *eng;    /* created once the database is open */
     char retention[32];
+    /* Anomaly rules and scheduled reports, started once the engine is.
+     * The rules manager owns the parsed file; the scheduler borrows it,
+     * so it stops first. */
+    rules_config *rules_cfg; /* parsed at server_new, handed to `rules` at start */
+    rules_mgr *rules;
+    _Atomic(report_sched *) sched;
 };
 
 void server_opts_default(server_opts *o) {
@@ -49,6 +57,7 @@ void server_opts_default(server_opts *o) {
     tsdb_opts_default(&o->db);
     rw_limits_default(&o->rw);
     engine_opts_default(&o->query);
+    ui_opts_default(&o->ui);
     o->data_dir = "./data";
     o->shutdown_wait_ms = 30000;
 }
@@ -238,6 +247,7 @@ static int on_metrics(http_req *r, void *ctx) {
     sm_buf b = SM_BUF_INIT;
     tsdb *db = atomic_load(&s->db);
     int rc = metrics_render(&s->m, db, db != NULL, &b);
+    if (!rc && s->rules && atomic_load(&s->sched)) rc = rules_mgr_metrics(s->rules, &b);
     if (!rc) rc = http_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.p, b.len);
     sm_buf_fini(&b);
     return rc;
@@ -280,6 +290,52 @@ static int on_api(http_req *hr, void *ctx) {
     return rc;
 }
 
+/* GET /api/v1/rules/anomaly: the rules' status (an empty list without a
+ * rules file). */
+static int on_rules(http_req *hr, void *ctx) {
+    server *s = ctx;
+    if (!atomic_load(&s->sched)) return api_refuse(hr, 503, "unavailable", "the database is not open yet");
+    if (!s->rules) {
+        static const char empty[] = "{\"status\":\"success\",\"data\":{\"rules\":[]}}";
+        return http_reply(hr, 200, "application/json", empty, sizeof empty - 1);
+    }
+    sm_buf b = SM_BUF_INIT;
+    int rc = rules_mgr_status_json(s->rules, &b);
+    rc = rc ? api_refuse(hr, 500, "internal", "out of memory") : http_reply(hr, 200, "application/json", b.p, b.len);
+    sm_buf_fini(&b);
+    return rc;
+}
+
+/* /api/v1/report, /api/v1/reports, /api/v1/reports/<id>. */
+static int on_reports(http_req *hr, void *ctx) {
+    server *s = ctx;
+    report_sched *rs = atomic_load(&s->sched);
+    if (!rs) return api_refuse(hr, 503, "unavailable", "the database is not open yet");
+    if (atomic_fetch_add(&s->api_inflight, 1) >= s->api_max_inflight) {
+        atomic_fetch_sub(&s->api_inflight, 1);
+        http_add_header(hr, "Retry-After", "1");
+        return api_refuse(hr, 503, "unavailable", "too many queries in flight (the limit is --http.threads less 2)");
+    }
+    api_req r = {.method = http_req_method(hr), .path = http_req_path(hr), .arg = api_arg_of, .args = api_args_of,
+                 .ctx = hr};
+    api_resp resp;
+    api_resp_init(&resp);
+    int rc = report_sched_serve(rs, &r, &resp);
+    if (rc == SM_ENOTFOUND) rc = http_reply(hr, 404, "text/plain; charset=utf-8", "404 page not found\n", 19);
+    else if (rc) rc = api_refuse(hr, 500, "internal", sm_strerror(rc));
+    else rc = http_reply(hr, resp.status, resp.content_type, resp.body.p, resp.body.len);
+    api_resp_fini(&resp);
+    atomic_fetch_sub(&s->api_inflight, 1);
+    return rc;
+}
+
+/* remote_write: series the head already holds skip label validation. */
+static bool series_known(void *ctx, const sm_labels *ls) {
+    server *s = ctx;
+    tsdb *db = atomic_load(&s->db);
+    return db && tsdb_series_known(db, ls);
+}
+
 static const char *const api_paths[] = {
     "/api/v1/query",    "/api/v1/query_range",     "/api/v1/series",          "/api/v1/labels",
     "/api/v1/label/",   "/api/v1/query_exemplars", "/api/v1/metadata",        "/api/v1/status/buildinfo",
@@ -297,6 +353,8 @@ int server_new(const server_opts *o, server **out, sm_error *err) {
     s->o = *o;
     s->o.http.on_refused = on_refused;
     s->o.http.refused_ctx = s;
+    s->o.rw.known = series_known;
+    s->o.rw.known_ctx = s;
     s->m.start_ms = sm_now_ms();
     s->lim_4xx = (sm_log_limit)SM_LOG_LIMIT_INIT(10000, 10);
     promql_format_duration(o->db.retention_ms, s->retention, sizeof s->retention);
@@ -307,14 +365,21 @@ int server_new(const server_opts *o, server **out, sm_error *err) {
     ao.flags = o->flags;
     ao.storage_retention = s->retention;
     ao.start_ms = s->m.start_ms;
-    int rc = api_new(&ao, NULL, NULL, &s->api, err);
+    int rc = 0;
+    if (o->rules_file && (rc = rules_file_load(o->rules_file, &s->rules_cfg, err))) {
+        sm_free(s);
+        return rc;
+    }
+    rc = api_new(&ao, NULL, NULL, &s->api, err);
     if (rc) {
+        rules_file_free(s->rules_cfg);
         sm_free(s);
         return rc;
     }
     rc = http_server_new(&s->o.http, &s->http, err);
     if (rc) {
         api_free(s->api);
+        rules_file_free(s->rules_cfg);
         sm_free(s);
         return rc;
     }
@@ -327,12 +392,58 @@ int server_new(const server_opts *o, server **out, sm_error *err) {
         http_route(s->http, "POST", "/api/v1/admin/tsdb/flush", on_flush, s) ||
         http_route(s->http, "PUT", "/api/v1/admin/tsdb/flush", on_flush, s) ||
         http_route(s->http, "GET", "/-/healthy", on_healthy, s) || http_route(s->http, "GET", "/-/ready", on_ready, s) ||
-        http_route(s->http, "GET", "/metrics", on_metrics, s)) {
+        http_route(s->http, "GET", "/metrics", on_metrics, s) ||
+        http_route(s->http, "GET", "/api/v1/rules/anomaly", on_rules, s) ||
+        http_route(s->http, NULL, "/api/v1/report", on_reports, s) ||
+        http_route(s->http, NULL, "/api/v1/reports", on_reports, s) ||
+        http_route(s->http, NULL, "/api/v1/reports/", on_reports, s)) {
         server_free(s);
         return SM_ERR(err, SM_ENOMEM, "out of memory");
     }
+    rc = ui_register(s->http, &s->o.ui, err);
+    if (rc) {
+        server_free(s);
+        return rc;
+    }
     *out = s;
     return 0;
+}
+
+/* The anomaly rules (if a file was given) and the report scheduler, over
+ * the open database.  Their state lives under the data directory. */
+static int start_anomaly(server *s, tsdb *db, sm_error *err) {
+    char dir[4096];
+    int rc;
+    if (s->rules_cfg) {
+        rules_mgr_opts ro;
+        rules_mgr_opts_default(&ro);
+        snprintf(dir, sizeof dir, "%s/rules", s->o.data_dir);
+        ro.state_dir = dir;
+        rules_config *cfg = s->rules_cfg;
+        s->rules_cfg = NULL; /* the manager owns it now, also on failure */
+        if ((rc = rules_mgr_new(&ro, cfg, db, s->eng, &s->rules, err))) return rc;
+        if ((rc = rules_mgr_start(s->rules, err))) return rc;
+        sm_log(SM_LOG_INFO, "server", "anomaly rules running", "rules=%zu reports=%zu", rules_mgr_count(s->rules),
+               cfg->nreports);
+    }
+    report_sched_opts so;
+    report_sched_opts_default(&so);
+    snprintf(dir, sizeof dir, "%s/reports", s->o.data_dir);
+    so.archive_dir = dir;
+    report_sched *rs;
+    if ((rc = report_sched_new(&so, s->rules ? rules_mgr_config(s->rules) : NULL, s->eng, &rs, err))) return rc;
+    if ((rc = report_sched_start(rs, err))) {
+        report_sched_free(rs);
+        return rc;
+    }
+    atomic_store(&s->sched, rs);
+    return 0;
+}
+
+static void stop_anomaly(server *s) {
+    report_sched_free(atomic_exchange(&s->sched, NULL)); /* borrows the rules' config: first */
+    rules_mgr_free(s->rules);                              /* saves the models */
+    s->rules = NULL;
 }
 
 int server_start(server *s, sm_error *err) {
@@ -354,12 +465,24 @@ int server_start(server *s, sm_error *err) {
     }
     api_set_backend(s->api, s->eng, db);
     atomic_store(&s->db, db);
+    rc = start_anomaly(s, db, err);
+    if (rc) {
+        http_server_stop(s->http, 0);
+        stop_anomaly(s);
+        atomic_store(&s->db, NULL);
+        api_set_backend(s->api, NULL, NULL);
+        engine_free(s->eng);
+        s->eng = NULL;
+        tsdb_close(db, NULL);
+        return rc;
+    }
     sm_log(SM_LOG_INFO, "server", "ready", "data_dir=%s", s->o.data_dir);
     return 0;
 }
 
 int server_stop(server *s, sm_error *err) {
     http_server_stop(s->http, (unsigned)s->o.shutdown_wait_ms);
+    stop_anomaly(s); /* before the engine and the database they use */
     tsdb *db = atomic_exchange(&s->db, NULL);
     /* No request is in flight any more: the engine can go, then the db. */
     api_set_backend(s->api, NULL, NULL);
@@ -371,6 +494,8 @@ int server_stop(server *s, sm_error *err) {
 void server_free(server *s) {
     if (!s) return;
     http_server_free(s->http);
+    stop_anomaly(s);
+    rules_file_free(s->rules_cfg);
     engine_free(s->eng);
     api_free(s->api);
     sm_free(s);

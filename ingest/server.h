@@ -23,6 +23,7 @@
 #include "metrics.h"
 #include "query/engine.h"
 #include "rw.h"
+#include "ui.h"
 #include "tsdb/tsdb.h"
 
 typedef struct server_opts {
@@ -35,6 +36,10 @@ typedef struct server_opts {
     /* /api/v1/status/flags: name, value pairs then NULL (may be NULL);
      * borrowed for the server's life. */
     const char *const *flags;
+    /* Anomaly rules and report schedules (docs/RULES.md, docs/REPORTS.md);
+     * NULL: none (the report endpoints still answer). */
+    const char *rules_file;
+    ui_opts ui;               /* the web UI at / (ingest/ui.h) */
 } server_opts;
 
 void server_opts_default(server_opts *o);

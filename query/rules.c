@@ -97,6 +97,7 @@ void rules_mgr_opts_default(rules_mgr_opts *o) {
 }
 
 size_t rules_mgr_count(const rules_mgr *m) { return m->n; }
+const rules_config *rules_mgr_config(const rules_mgr *m) { return m->cfg; }
 
 /* ---- series table ---- */
 

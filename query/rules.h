@@ -77,6 +77,9 @@ int rules_mgr_tick(rules_mgr *m, sm_ms_t now, sm_error *err);
 int rules_mgr_save(rules_mgr *m, sm_error *err);
 
 size_t rules_mgr_count(const rules_mgr *m);
+/* The parsed file the manager owns (its report schedules are the
+ * scheduler's, which borrows them). */
+const rules_config *rules_mgr_config(const rules_mgr *m);
 
 /* Check a rule state file's bytes the way a start would load them (the
  * fuzz target and tests call it); *nseries (may be NULL) gets the number

@@ -140,10 +140,10 @@ static int parse_labels(pctx *c, yaml_node_t *n, sm_labels *out) {
 static int parse_rule(pctx *c, yaml_node_t *n, const char *group, int64_t interval_ms, rules_rule *r) {
     static const char *const keys[] = {"anomaly", "expr", "model", "training_window", "retrain",
                                        "threshold", "labels", NULL};
+    memset(r, 0, sizeof *r); /* the caller finis r->expr on any error */
     if (n->type != YAML_MAPPING_NODE) return PERR(c, n, "a rule must be a mapping");
     int rc = check_keys(c, n, "rule", keys);
     if (rc) return rc;
-    memset(r, 0, sizeof *r);
     r->group = group;
     r->interval_ms = interval_ms;
     r->line = line_of(n);

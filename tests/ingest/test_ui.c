@@ -172,10 +172,12 @@ static pid_t serve(const char *dir, uint16_t port, const char *const *extra) {
         int fd = open(log, O_CREAT | O_WRONLY | O_TRUNC, 0644);
         dup2(fd, 1);
         dup2(fd, 2);
-        const char *argv[24] = {g_bin, "serve", "--listen", listen, "--data-dir", dir, "--log.level", "warn"};
-        int n = 8;
-        while (extra && extra[n - 8] && n < 22) {
-            argv[n] = extra[n - 8];
+        /* A 4 h out-of-order window takes the pushed history in one go. */
+        const char *argv[26] = {g_bin, "serve", "--listen", listen, "--data-dir", dir, "--log.level", "warn",
+                                "--ooo-window", "4h"};
+        int n = 10;
+        while (extra && extra[n - 10] && n < 24) {
+            argv[n] = extra[n - 10];
             n++;
         }
         argv[n] = NULL;
@@ -458,17 +460,18 @@ static void expect_attr(const page *p, const char *what, const char *id, const c
 
 /* ---- data ---- */
 
-/* n series ui_test_metric{instance="i<k>"} every 15 s over the last 30
- * minutes, from the seed; 0 or -1. */
+/* n series ui_test_metric{instance="i<k>"} every 15 s over the last 150
+ * minutes (so the baseline functions have history before a 1 h graph
+ * starts), from the seed; 0 or -1. */
 static int push(uint16_t port, int n, uint64_t *rng) {
     if (n < 1 || n > 16) return -1;
     rwc *c;
     if (rwc_connect("127.0.0.1", port, &c)) return -1;
     int64_t now_ms = (int64_t)time(NULL) * 1000;
-    enum { POINTS = 120 };
+    enum { POINTS = 600 };
     char inst[16][16];
     sm_label lv[16][2];
-    tsdb_sample smp[16][POINTS];
+    static tsdb_sample smp[16][POINTS];
     tsdb_series_in in[16];
     for (int k = 0; k < n; k++) {
         snprintf(inst[k], sizeof inst[k], "i%d", k);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_dtoa.h"
 #include "tsdb/base/sm_error.h"
 
 void json_init(json_w *w, sm_buf *b) {
@@ -139,54 +140,54 @@ void json_null(json_w *w) {
     put(w, "null", 4);
 }
 
+/* Writes u (> 0) in decimal at o, returns the end. */
+static char *put_u64(char *o, uint64_t u) {
+    char tmp[20];
+    int n = 0;
+    for (; u; u /= 10) tmp[n++] = (char)('0' + u % 10);
+    while (n) *o++ = tmp[--n];
+    return o;
+}
+
 size_t json_format_value(double v, char *buf) {
     if (isnan(v)) return (size_t)sprintf(buf, "NaN");
     if (isinf(v)) return (size_t)sprintf(buf, v > 0 ? "+Inf" : "-Inf");
+    char *o = buf;
+    if (signbit(v)) *o++ = '-'; /* "-0" too, as Go writes it */
+    double a = fabs(v);
     /* Integers below 1e15 are exact in a double and no shorter decimal
      * reads back to them: their digits are the answer.  (Counters, gauges
      * of whole units and timestamps are most values.) */
-    if (v == trunc(v) && fabs(v) < 1e15) {
-        int64_t iv = (int64_t)v;
-        if (iv == 0) return (size_t)sprintf(buf, signbit(v) ? "-0" : "0");
-        return (size_t)sprintf(buf, "%lld", (long long)iv);
+    if (a < 1e15 && a == trunc(a)) {
+        if (a == 0) *o++ = '0';
+        else o = put_u64(o, (uint64_t)a);
+        *o = '\0';
+        return (size_t)(o - buf);
     }
-    /* The shortest %e form that reads back exactly, then laid out without an
-     * exponent, as Go's strconv.FormatFloat(v, 'f', -1, 64) does.  Only 15,
-     * 16 and 17 significant digits need trying: when a decimal of k <= 15
-     * digits reads back to v, rounding v to 15 digits gives that decimal
-     * padded with zeros (15-digit spacing is wider than a double's ulp),
-     * and the zeros are dropped below; at 16 and 17 digits the correctly
-     * rounded decimal is the nearest, so it reads back if any does. */
-    char e[40];
-    for (int p = fabs(v) < DBL_MIN ? 1 : 15; p <= 17; p++) { /* subnormals have fewer digits */
-        snprintf(e, sizeof e, "%.*e", p - 1, v);
-        if (p == 17 || strtod(e, NULL) == v) break;
-    }
-    const char *s = e;
-    char *o = buf;
-    if (*s == '-') *o++ = *s++;
-    char digits[24];
-    int nd = 0;
-    for (; *s && *s != 'e'; s++)
-        if (*s != '.') digits[nd++] = *s;
-    int exp = atoi(s + 1);
-    while (nd > 1 && digits[nd - 1] == '0') nd--; /* %e pads with zeros */
-    if (exp >= nd - 1) { /* an integer */
-        memcpy(o, digits, (size_t)nd);
+    /* The shortest digits that read back exactly (json_dtoa.c), laid out
+     * without an exponent, as Go's strconv.FormatFloat(v, 'f', -1, 64). */
+    char d[JSON_DTOA_MAX_DIGITS];
+    int e;
+    int nd = json_dtoa_shortest(a, d, &e);
+    int point = nd + e; /* digits before the decimal point */
+    if (e >= 0) { /* an integer */
+        memcpy(o, d, (size_t)nd);
         o += nd;
-        for (int i = 0; i < exp - (nd - 1); i++) *o++ = '0';
-    } else if (exp < 0) {
+        memset(o, '0', (size_t)e);
+        o += e;
+    } else if (point <= 0) {
         *o++ = '0';
         *o++ = '.';
-        for (int i = 0; i < -exp - 1; i++) *o++ = '0';
-        memcpy(o, digits, (size_t)nd);
+        memset(o, '0', (size_t)-point);
+        o += -point;
+        memcpy(o, d, (size_t)nd);
         o += nd;
     } else {
-        memcpy(o, digits, (size_t)exp + 1);
-        o += exp + 1;
+        memcpy(o, d, (size_t)point);
+        o += point;
         *o++ = '.';
-        memcpy(o, digits + exp + 1, (size_t)(nd - exp - 1));
-        o += nd - exp - 1;
+        memcpy(o, d + point, (size_t)(nd - point));
+        o += nd - point;
     }
     *o = '\0';
     return (size_t)(o - buf);

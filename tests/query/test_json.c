@@ -4,8 +4,18 @@
  * shortest exact decimal without exponent (checked to read back to the
  * same bits on random floats), NaN and infinities, timestamps in seconds,
  * Go-compatible string escaping, and the writer's commas.
+ *
+ * Exactness of the fast formatter (json_dtoa.c): every output is compared
+ * with ref_format_value below, the old exact loop over snprintf("%.*e")
+ * and strtod kept here as the reference, on 2 million seeded random bit
+ * patterns per round (SEISMO_JSON_ROUNDS=N runs N rounds, default 1) and
+ * on targeted sets: every power of 2 and of 10 with their neighbours,
+ * every exponent with its extreme mantissas, subnormals, integers,
+ * DBL_MAX, DBL_MIN, DBL_TRUE_MIN, and decimals of 15, 16 and 17 digits.
  */
+#include <float.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +28,157 @@ static void value_is(double v, const char *want) {
     char b[400];
     json_format_value(v, b);
     CHECK_MSG(!strcmp(b, want), "%.17g formats as %s, want %s", v, b, want);
+}
+
+/* The reference: the shortest %e form that reads back exactly (trying 15,
+ * 16 and 17 significant digits, or from 1 for subnormals), laid out
+ * without exponent.  Slow (up to three snprintf and strtod calls), and
+ * the definition the fast path must match byte for byte. */
+/* e is v in %.15e form and does not read back.  When v's mantissa is a
+ * power of two the doubles below are twice as close as those above, so the
+ * nearest 16-digit decimal can fall outside v's interval (below it) while
+ * the next one up in magnitude is inside: that one is the shortest then.
+ * If it reads back, e becomes it. */
+static int up_reads_back(char *e, double v) {
+    char u[40];
+    strcpy(u, e);
+    char *x = strchr(u, 'e');
+    char *d = x - 1;
+    while (d >= u && (*d == '9' || *d == '.')) { /* carry */
+        if (*d == '9') *d = '0';
+        d--;
+    }
+    if (d < u || *d == '-') return 0; /* all nines: 10.000... never needed here */
+    (*d)++;
+    if (strtod(u, NULL) != v) return 0;
+    strcpy(e, u);
+    return 1;
+}
+
+static size_t ref_format_value(double v, char *buf) {
+    if (isnan(v)) return (size_t)sprintf(buf, "NaN");
+    if (isinf(v)) return (size_t)sprintf(buf, v > 0 ? "+Inf" : "-Inf");
+    if (v == 0) return (size_t)sprintf(buf, signbit(v) ? "-0" : "0");
+    char e[40];
+    for (int p = fabs(v) < DBL_MIN ? 1 : 15; p <= 17; p++) {
+        snprintf(e, sizeof e, "%.*e", p - 1, v);
+        if (p == 17 || strtod(e, NULL) == v) break;
+        if (p == 16 && up_reads_back(e, v)) break;
+    }
+    const char *s = e;
+    char *o = buf;
+    if (*s == '-') *o++ = *s++;
+    char digits[24];
+    int nd = 0;
+    for (; *s && *s != 'e'; s++)
+        if (*s != '.') digits[nd++] = *s;
+    int exp = atoi(s + 1);
+    while (nd > 1 && digits[nd - 1] == '0') nd--;
+    if (exp >= nd - 1) {
+        memcpy(o, digits, (size_t)nd);
+        o += nd;
+        for (int i = 0; i < exp - (nd - 1); i++) *o++ = '0';
+    } else if (exp < 0) {
+        *o++ = '0';
+        *o++ = '.';
+        for (int i = 0; i < -exp - 1; i++) *o++ = '0';
+        memcpy(o, digits, (size_t)nd);
+        o += nd;
+    } else {
+        memcpy(o, digits, (size_t)exp + 1);
+        o += exp + 1;
+        *o++ = '.';
+        memcpy(o, digits + exp + 1, (size_t)(nd - exp - 1));
+        o += nd - exp - 1;
+    }
+    *o = '\0';
+    return (size_t)(o - buf);
+}
+
+static unsigned long compared, mismatched;
+
+/* The reference costs about 5 us a value on random bit patterns (glibc's
+ * exact printf and strtod at exponents near +-300), so a round is 300000
+ * of them to keep the default run near 3 s; SEISMO_JSON_ROUNDS=34 checks
+ * over 10 million. */
+#define RANDOM_PER_ROUND 300000L
+
+/* One value against the reference. */
+static void same_as_ref(double v) {
+    char got[400], want[400];
+    size_t n = json_format_value(v, got);
+    ref_format_value(v, want);
+    compared++;
+    if (n == strlen(got) && !strcmp(got, want)) return;
+    if (++mismatched <= 10)
+        CHECK_MSG(0, "bits 0x%016llx (%.17g): got %s, reference %s", (unsigned long long)sm_f64_bits(v), v,
+                  got, want);
+}
+
+/* v and its k nearest neighbours on each side. */
+static void around(double v, int k) {
+    same_as_ref(v);
+    same_as_ref(-v);
+    double up = v, down = v;
+    for (int i = 0; i < k; i++) {
+        up = nextafter(up, INFINITY);
+        down = nextafter(down, -INFINITY);
+        if (isfinite(up)) same_as_ref(up);
+        if (isfinite(down)) same_as_ref(down);
+    }
+}
+
+/* A decimal of nd random significant digits times 10^exp, read by strtod. */
+static double random_decimal(uint64_t *rng, int nd, int exp) {
+    char s[48];
+    int n = 0;
+    s[n++] = (char)('1' + check_rand_below(rng, 9));
+    for (int i = 1; i < nd; i++) s[n++] = (char)('0' + check_rand_below(rng, 10));
+    snprintf(s + n, sizeof s - (size_t)n, "e%d", exp);
+    return strtod(s, NULL);
+}
+
+static void exact_against_reference(uint64_t *rng) {
+    long rounds = 1;
+    const char *r = getenv("SEISMO_JSON_ROUNDS");
+    if (r && atol(r) > 0) rounds = atol(r);
+    printf("json: %ld round(s) of %ld random bit patterns (SEISMO_JSON_ROUNDS)\n", rounds, RANDOM_PER_ROUND);
+    for (long i = 0; i < rounds * RANDOM_PER_ROUND; i++) {
+        double v = sm_f64_from_bits(check_rand(rng));
+        if (isfinite(v)) same_as_ref(v);
+    }
+    for (int e = -1074; e <= 1023; e++) around(ldexp(1, e), 3); /* powers of 2 */
+    for (int e = -324; e <= 308; e++) { /* powers of 10 */
+        char s[16];
+        snprintf(s, sizeof s, "1e%d", e);
+        around(strtod(s, NULL), 3);
+    }
+    for (uint64_t bexp = 1; bexp < 2047; bexp++) { /* extreme mantissas */
+        uint64_t m[] = {0, 1, 2, 3, ((uint64_t)1 << 52) - 1, ((uint64_t)1 << 52) - 2,
+                        (uint64_t)1 << 51, check_rand(rng) >> 12};
+        for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) same_as_ref(sm_f64_from_bits(bexp << 52 | m[i]));
+    }
+    for (uint64_t m = 1; m <= 5000; m++) same_as_ref(sm_f64_from_bits(m)); /* smallest subnormals */
+    for (int i = 0; i < 20000; i++) same_as_ref(sm_f64_from_bits(check_rand(rng) >> 12)); /* subnormals */
+    around(DBL_MAX, 5);
+    around(DBL_MIN, 5);
+    around(DBL_TRUE_MIN, 5);
+    around(9007199254740992.0, 5); /* 2^53 */
+    around(1e15, 5);
+    for (int i = 0; i < 100000; i++) { /* integers, small and past 2^53 */
+        same_as_ref((double)(check_rand(rng) >> (11 + check_rand_below(rng, 50))));
+        same_as_ref((double)(check_rand(rng) >> check_rand_below(rng, 12)));
+    }
+    for (int nd = 15; nd <= 17; nd++) /* decimals of 15, 16 and 17 digits */
+        for (int i = 0; i < 20000; i++) {
+            double v = random_decimal(rng, nd, (int)check_rand_below(rng, 600) - 320);
+            same_as_ref(v);
+            same_as_ref(nextafter(v, INFINITY));
+        }
+    for (int i = 0; i < 100000; i++) /* rates and ratios: 0.0123456789 and friends */
+        same_as_ref(random_decimal(rng, 1 + (int)check_rand_below(rng, 12), -(int)check_rand_below(rng, 14)));
+    CHECK_MSG(mismatched == 0, "%lu of %lu values differ from the reference", mismatched, compared);
+    printf("json: %lu values compared with the reference, %lu differ\n", compared, mismatched);
 }
 
 int main(void) {
@@ -51,6 +212,8 @@ int main(void) {
         if (n >= sizeof b || strtod(b, NULL) != v || strchr(b, 'e')) bad++;
     }
     CHECK_MSG(bad == 0, "%d floats did not round-trip", bad);
+
+    exact_against_reference(&rng);
 
     sm_buf buf = SM_BUF_INIT;
     json_w w;

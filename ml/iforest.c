@@ -18,6 +18,8 @@
 #include "ml/iforest.h"
 
 #include <cblas.h>
+#include <pthread.h>
+#include <unistd.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -274,8 +276,7 @@ int ml_iforest_fit(const double *x, size_t n, size_t d, const ml_iforest_opts *o
         size_t m = 0;
         for (size_t i = 0; i < n; i++)
             if (!isnan(x[i * d + k])) col[m++] = x[i * d + k];
-        qsort(col, m, sizeof *col, ml_cmp_double);
-        f->median[k] = m ? (m % 2 ? col[m / 2] : 0.5 * (col[m / 2 - 1] + col[m / 2])) : 0.0;
+        f->median[k] = m ? ml_select(col, m, m / 2) : 0.0; /* the upper median */
     }
     for (size_t i = 0; i < n; i++) all[i] = (uint32_t)i;
     for (uint32_t t = 0; t < f->trees; t++) {
@@ -347,6 +348,8 @@ double ml_iforest_score_ref(const ml_iforest_t *f, const double *x) {
  * the block goes through it (a point-major walk misses the cache at nearly
  * every node of a 100-tree forest). */
 #define SCORE_BLOCK 256
+#define SCORE_THREADS 4       /* at most, and no more than the CPUs online */
+#define SCORE_PAR_MIN 8192    /* points before a batch is worth threads */
 
 static void walk_block(const ml_iforest_t *f, const double *x, const double *proj, size_t m, size_t rows,
                        double *depth) {
@@ -375,25 +378,66 @@ static void walk_block(const ml_iforest_t *f, const double *x, const double *pro
     }
 }
 
-int ml_iforest_score(const ml_iforest_t *f, const double *x, size_t n, double *scores, sm_error *err) {
-    bool gemm = f->extended && f->ninternal > 0;
+/* Score points [i0, i1) into scores; proj is a GEMM_ROWS x ninternal
+ * scratch block for an extended forest. */
+static void score_range(const ml_iforest_t *f, const double *x, size_t i0, size_t i1, double *proj,
+                        double *scores) {
+    bool gemm = proj != NULL;
     size_t m = f->ninternal, block = gemm ? GEMM_ROWS : SCORE_BLOCK;
-    double *proj = gemm ? sm_malloc((size_t)GEMM_ROWS * m * sizeof *proj) : NULL;
     double depth[SCORE_BLOCK];
-    if (gemm && !proj) return SM_ERR(err, SM_ENOMEM, "iforest: no memory for a %zu-node projection block", m);
-    for (size_t i0 = 0; i0 < n; i0 += block) {
-        size_t rows = n - i0 < block ? n - i0 : block;
+    for (; i0 < i1; i0 += block) {
+        size_t rows = i1 - i0 < block ? i1 - i0 : block;
         if (gemm) /* proj (rows x m) = X_block (rows x d) * normals^T (d x m) */
             cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)m, (int)f->d, 1.0,
                         x + i0 * f->d, (int)f->d, f->normals, (int)f->d, 0.0, proj, (int)m);
-        if (f->extended && !gemm) { /* every tree a single leaf: no cut to project on */
-            for (size_t r = 0; r < rows; r++) scores[i0 + r] = ml_iforest_score_ref(f, x + (i0 + r) * f->d);
-            continue;
-        }
         walk_block(f, x + i0 * f->d, proj, m, rows, depth);
         for (size_t r = 0; r < rows; r++) scores[i0 + r] = score_of(f, depth[r] / f->trees);
     }
-    sm_free(proj);
+}
+
+typedef struct score_job {
+    const ml_iforest_t *f;
+    const double *x;
+    size_t i0, i1;
+    double *scores;
+} score_job;
+
+static void *score_thread(void *arg) {
+    score_job *j = arg;
+    score_range(j->f, j->x, j->i0, j->i1, NULL, j->scores);
+    return NULL;
+}
+
+int ml_iforest_score(const ml_iforest_t *f, const double *x, size_t n, double *scores, sm_error *err) {
+    if (f->extended && f->ninternal > 0) {
+        /* the GEMM path: OpenBLAS brings its own threads */
+        double *proj = sm_malloc((size_t)GEMM_ROWS * f->ninternal * sizeof *proj);
+        if (!proj) return SM_ERR(err, SM_ENOMEM, "iforest: no memory for a %u-node projection block", f->ninternal);
+        score_range(f, x, 0, n, proj, scores);
+        sm_free(proj);
+        return 0;
+    }
+    if (f->extended) { /* every tree a single leaf: there is nothing to project on */
+        for (size_t i = 0; i < n; i++) scores[i] = ml_iforest_score_ref(f, x + i * f->d);
+        return 0;
+    }
+    /* standard trees: large batches are split over up to SCORE_THREADS
+     * threads (each point's score is independent, so the result is the
+     * same bits whatever the split) */
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t nt = n >= SCORE_PAR_MIN && cpus > 1 ? (size_t)(cpus < SCORE_THREADS ? cpus : SCORE_THREADS) : 1;
+    pthread_t th[SCORE_THREADS];
+    score_job jobs[SCORE_THREADS];
+    size_t started = 0;
+    for (size_t k = 1; k < nt; k++) {
+        jobs[k] = (score_job){f, x, n * k / nt, n * (k + 1) / nt, scores};
+        if (pthread_create(&th[k], NULL, score_thread, &jobs[k]) != 0) break;
+        started = k;
+    }
+    /* this thread takes the first share, and any share a thread failed to take */
+    score_range(f, x, 0, n * 1 / nt, NULL, scores);
+    for (size_t k = started + 1; k < nt; k++) score_range(f, x, n * k / nt, n * (k + 1) / nt, NULL, scores);
+    for (size_t k = 1; k <= started; k++) pthread_join(th[k], NULL);
     return 0;
 }
 
@@ -526,7 +570,11 @@ int ml_iforest_decode(const uint8_t *buf, size_t len, ml_iforest_t **out, sm_err
         uint32_t lo = f->root[t], hi = f->root[t + 1];
         for (uint32_t i = lo; i < hi; i++) {
             const node *n = &f->nodes[i];
-            if (n->left == LEAF && n->right == LEAF) continue;
+            /* a leaf's aux is read (and ignored) by the branch-free walk */
+            if (n->left == LEAF && n->right == LEAF) {
+                if (n->aux != 0) goto corrupt;
+                continue;
+            }
             if (n->left <= i || n->right <= i || n->left >= hi || n->right >= hi) goto corrupt;
             if (n->aux >= (ext ? ninternal : d)) goto corrupt;
             internal++;

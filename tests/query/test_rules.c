@@ -42,7 +42,7 @@ static void put(tsdb *db, const char *inst, sm_ms_t from, sm_ms_t to, uint64_t *
 
 static rules_config *config(void) {
     const char *y = "groups:\n  - name: g\n    interval: 1m\n    rules:\n"
-                    "      - anomaly: load_rule\n        expr: load\n        training_window: 2d\n"
+                    "      - anomaly: load_rule\n        expr: load\n        training_window: 4d\n"
                     "        retrain: 6h\n        labels:\n          team: ops\n";
     rules_config *c = NULL;
     sm_error err = {0};
@@ -84,11 +84,11 @@ int main(void) {
     o.wal_sync = WAL_SYNC_NONE;
     o.background = false;
     o.retention_ms = 0;
-    o.ooo_window_ms = 3 * 86400000LL;
+    o.ooo_window_ms = 6 * 86400000LL;
     tsdb *db;
     CHECK_OK(tsdb_open(dd, &o, &db, NULL));
     const sm_ms_t spike = NOW - 20 * MIN;
-    put(db, "a", NOW - 3 * 86400000LL, NOW, &rng, spike);
+    put(db, "a", NOW - 5 * 86400000LL, NOW, &rng, spike);
     engine_opts eo;
     engine_opts_default(&eo);
     engine *e;
@@ -110,7 +110,7 @@ int main(void) {
     CHECK(count_points(e, "anomaly:expected{rule=\"load_rule\"}", NOW - 59 * MIN, NOW) == 60);
     CHECK(count_points(e, "anomaly:lower{rule=\"load_rule\"}", NOW - 59 * MIN, NOW) == 60);
     CHECK(count_points(e, "anomaly:upper{rule=\"load_rule\"}", NOW - 59 * MIN, NOW) == 60);
-    CHECK_EQ_INT(count_points(e, score, NOW - 2 * 86400000LL, NOW - 61 * MIN), 0);
+    CHECK_EQ_INT(count_points(e, score, NOW - 4 * 86400000LL, NOW - 61 * MIN), 0);
     double s_spike = at(e, score, spike), s_calm = at(e, score, NOW - 40 * MIN);
     CHECK_MSG(s_spike > s_calm && s_spike >= 0.5, "spike scored %g, an ordinary point %g", s_spike, s_calm);
     double ex = at(e, "anomaly:expected{rule=\"load_rule\"}", NOW - 40 * MIN);

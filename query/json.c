@@ -140,13 +140,19 @@ void json_null(json_w *w) {
     put(w, "null", 4);
 }
 
-/* Writes u (> 0) in decimal at o, returns the end. */
+/* Writes u (> 0) in decimal at o, returns the end.  Two digits per
+ * division, from the right. */
 static char *put_u64(char *o, uint64_t u) {
     char tmp[20];
-    int n = 0;
-    for (; u; u /= 10) tmp[n++] = (char)('0' + u % 10);
-    while (n) *o++ = tmp[--n];
-    return o;
+    int n = 20;
+    for (; u >= 10; u /= 100) {
+        unsigned r = (unsigned)(u % 100);
+        tmp[--n] = (char)('0' + r % 10);
+        tmp[--n] = (char)('0' + r / 10);
+    }
+    if (u) tmp[--n] = (char)('0' + u);
+    memcpy(o, tmp + n, (size_t)(20 - n));
+    return o + (20 - n);
 }
 
 size_t json_format_value(double v, char *buf) {

@@ -53,6 +53,7 @@ typedef unsigned __int128 u128;
 
 static uint64_t split_tab[SPLIT_N][2]; /* [0] low 64 bits, [1] high bits */
 static uint64_t inv_tab[INV_N][2];
+static uint64_t pow10_tab[20]; /* 10^0 .. 10^19 */
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 
 /* ---- the 1024-bit integers of the table builder (little-endian words) */
@@ -111,6 +112,8 @@ static void big_sub(big *a, const big *b) { /* a -= b, with a >= b */
 }
 
 static void build_tables(void) {
+    pow10_tab[0] = 1;
+    for (int i = 1; i < 20; i++) pow10_tab[i] = pow10_tab[i - 1] * 10;
     big p = {{1}}; /* 5^i */
     for (int i = 0; i < SPLIT_N || i < INV_N; i++, big_mul_small(&p, 5)) {
         int len = big_bitlen(&p);
@@ -246,39 +249,69 @@ int json_dtoa_shortest(double v, char *digits, int *exp10) {
         }
     }
 
-    /* Drop digits while a shorter decimal stays inside the interval, then
-     * (vm exact and inclusive) while vm itself ends in 0.  When neither
-     * flag is set this is the plain loop of the paper's common case: the
-     * flags stay false and the rounding below reduces to
-     * vr + (vr == vm || last >= 5). */
+    /* Drop digits while a shorter decimal stays inside the interval. */
     int removed = 0;
-    uint64_t last = 0; /* the last digit dropped from vr */
-    while (vp / 10 > vm / 10) {
-        vm_zeros &= vm % 10 == 0;
-        drop_digit(&vr, &vp, &vm, &last, &vr_zeros);
-        removed++;
-    }
-    if (vm_zeros) {
-        while (vm % 10 == 0) {
+    uint64_t out;
+    if (!vm_zeros && !vr_zeros) {
+        /* The common case: no exact products, so only the last dropped
+         * digit decides the rounding.  Two digits a step while they go. */
+        int up = 0;
+        for (uint64_t p100 = vp / 100, m100 = vm / 100; p100 > m100; p100 = vp / 100, m100 = vm / 100) {
+            uint64_t r100 = vr / 100;
+            up = vr - r100 * 100 >= 50;
+            vr = r100;
+            vp = p100;
+            vm = m100;
+            removed += 2;
+        }
+        if (vp / 10 > vm / 10) {
+            up = vr % 10 >= 5;
+            vr /= 10;
+            vm /= 10;
+            removed++;
+        }
+        out = vr + (vr == vm || up);
+    } else {
+        /* Exact products: then (vm exact and inclusive) also drop while vm
+         * itself ends in 0, and round an exact tie (a dropped 5 followed by
+         * zeros) to even. */
+        uint64_t last = 0; /* the last digit dropped from vr */
+        while (vp / 10 > vm / 10) {
+            vm_zeros &= vm % 10 == 0;
             drop_digit(&vr, &vp, &vm, &last, &vr_zeros);
             removed++;
         }
+        if (vm_zeros) {
+            while (vm % 10 == 0) {
+                drop_digit(&vr, &vp, &vm, &last, &vr_zeros);
+                removed++;
+            }
+        }
+        if (vr_zeros && last == 5 && vr % 2 == 0) last = 4;
+        out = vr + ((vr == vm && (!accept_bounds || !vm_zeros)) || last >= 5);
     }
-    if (vr_zeros && last == 5 && vr % 2 == 0) last = 4; /* an exact tie: to even */
-    uint64_t out = vr + ((vr == vm && (!accept_bounds || !vm_zeros)) || last >= 5);
     int exp = e10 + removed;
-    while (out && out % 10 == 0) {
+    while (out % 10 == 0 && out) { /* (the shortest form may still end in 0) */
         out /= 10;
         exp++;
     }
 
-    char tmp[20];
-    int n = 0;
-    while (out) {
-        tmp[n++] = (char)('0' + out % 10);
-        out /= 10;
+    /* The digit count from the bit length (log10(2) ~ 1233 / 4096), then
+     * the digits from the right, two per division. */
+    int bitlen = 64 - __builtin_clzll(out | 1);
+    int n = ((bitlen * 1233) >> 12) + 1;
+    if (n > 1 && out < pow10_tab[n - 1]) n--;
+    for (int at = n; at > 0;) {
+        if (at >= 2) {
+            uint64_t q = out / 100;
+            unsigned r = (unsigned)(out - q * 100);
+            digits[--at] = (char)('0' + r % 10);
+            digits[--at] = (char)('0' + r / 10);
+            out = q;
+        } else {
+            digits[--at] = (char)('0' + out);
+        }
     }
-    for (int i = 0; i < n; i++) digits[i] = tmp[n - 1 - i];
     *exp10 = exp;
     return n;
 }

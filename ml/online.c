@@ -40,6 +40,7 @@
 #define FIRST_REFIT 16
 #define MIN_FOREST_ROWS 128
 #define CALIB_POINTS 512
+#define ZBAND_Q 0.995
 #define MAX_SERIES 1024u
 #define MAX_RING (1u << 22)
 
@@ -57,6 +58,7 @@ struct ml_online {
     uint32_t fpos, flen;    /* feature ring */
     double *fr;             /* feature_history x dim, row-major */
     double *corr, *dscale, *prev, *hmed, *hscale; /* k each */
+    double *zband;          /* k: effective band in scales (>= baseline.z) */
     ml_baseline_t *bl;      /* NULL before the first refit */
     ml_iforest_t *forest;   /* NULL before the first forest fit */
     ml_score_calib calib;
@@ -94,6 +96,7 @@ void ml_online_free(ml_online_t *s) {
     sm_free(s->prev);
     sm_free(s->hmed);
     sm_free(s->hscale);
+    sm_free(s->zband);
     sm_free(s->scratch);
     ml_baseline_free(s->bl);
     ml_iforest_free(s->forest);
@@ -141,13 +144,17 @@ static ml_online_t *alloc_state(const ml_online_opts *o) {
     s->prev = sm_malloc(s->k * sizeof(double));
     s->hmed = sm_calloc(s->k, sizeof(double));
     s->hscale = sm_calloc(s->k, sizeof(double));
+    s->zband = sm_malloc(s->k * sizeof(double));
     s->scratch = sm_malloc((s->dim + o->spread_window) * sizeof(double));
-    if (!s->ht || !s->hv || !s->z2 || !s->fr || !s->corr || !s->dscale || !s->prev || !s->hmed || !s->hscale ||
+    if (!s->ht || !s->hv || !s->z2 || !s->fr || !s->corr || !s->dscale || !s->prev || !s->hmed || !s->hscale || !s->zband ||
         !s->scratch || ml_score_novelty_init(&s->nov, o->novelty_horizon, NULL)) {
         ml_online_free(s);
         return NULL;
     }
-    for (uint32_t j = 0; j < s->k; j++) s->prev[j] = NAN;
+    for (uint32_t j = 0; j < s->k; j++) {
+        s->prev[j] = NAN;
+        s->zband[j] = o->baseline.z;
+    }
     s->calib.median = 0.5;
     s->calib.q995 = 0.75;
     return s;
@@ -222,6 +229,19 @@ static int refit_baseline(ml_online_t *s, sm_error *err) {
         const double *yj = y + (size_t)j * n;
         s->dscale[j] = ml_features_diff_scale(yj, n);
         median_scale(yj, n, tmp, &s->hmed[j], &s->hscale[j]);
+        /* the band widens to the series' own tail: the ZBAND_Q quantile of
+         * |z| over the history, so a heavy-tailed series needs a bigger
+         * surprise than a Gaussian one before it scores 0.5 */
+        double sc = ml_baseline_scale(s->bl, j);
+        uint32_t nz = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            if (isnan(yj[i])) continue;
+            double e;
+            ml_baseline_predict(s->bl, j, t[i], &e, NULL, NULL);
+            if (!isnan(e)) tmp[nz++] = fabs(yj[i] - e) / sc;
+        }
+        double q = nz >= 64 ? ml_select(tmp, nz, (size_t)(ZBAND_Q * (double)(nz - 1))) : 0.0;
+        s->zband[j] = q > s->o.baseline.z ? q : s->o.baseline.z;
         s->corr[j] = 0.0;
         for (uint32_t i = n - replay; i < n; i++) {
             if (isnan(yj[i])) continue;
@@ -319,7 +339,7 @@ int ml_online_step(ml_online_t *s, sm_ms_t t, const double *v, double *expected,
         win[s->zpos] = zc * zc;
         ml_features_point(v[j], s->prev[j], ref, rs, s->dscale[j], win, W, fj);
         if (o->model != ML_MODEL_IFOREST) {
-            double r = ml_features_residual_score((v[j] - e) / sc, o->baseline.z);
+            double r = ml_features_residual_score((v[j] - e) / sc, s->zband[j]);
             if (r > best_res) {
                 best_res = r;
                 best_j = j;
@@ -482,8 +502,8 @@ int ml_online_encode(const ml_online_t *s, uint8_t **buf, size_t *len, sm_error 
     rc = rc ? rc : put_f64s(&b, s->hv, (size_t)o->history * k);
     rc = rc ? rc : put_f64s(&b, s->z2, (size_t)o->spread_window * k);
     rc = rc ? rc : put_f64s(&b, s->fr, (size_t)o->feature_history * s->dim);
-    const double *per[] = {s->corr, s->dscale, s->prev, s->hmed, s->hscale};
-    for (size_t i = 0; i < 5 && !rc; i++) rc = put_f64s(&b, per[i], k);
+    const double *per[] = {s->corr, s->dscale, s->prev, s->hmed, s->hscale, s->zband};
+    for (size_t i = 0; i < 6 && !rc; i++) rc = put_f64s(&b, per[i], k);
     rc = rc ? rc : ml_put_f64(&b, s->calib.median);
     rc = rc ? rc : ml_put_f64(&b, s->calib.q995);
     rc = rc ? rc : put_f64s(&b, s->nov.ring, o->novelty_horizon);
@@ -520,7 +540,7 @@ int ml_online_decode(const uint8_t *buf, size_t len, ml_online_t **out, sm_error
         return SM_CORRUPT(err, "online state: ring positions out of range");
     /* the rings must all be there before anything is allocated */
     uint64_t k = o.series, need = (uint64_t)o.history * 8 * (1 + k) + (uint64_t)o.spread_window * k * 8 +
-                               (uint64_t)o.feature_history * 3 * k * 8 + 5 * k * 8 + 16 +
+                               (uint64_t)o.feature_history * 3 * k * 8 + 6 * k * 8 + 16 +
                                (uint64_t)o.novelty_horizon * 8 + 8;
     if (sm_rd_left(&r) < need) return SM_CORRUPT(err, "online state: truncated rings");
     ml_online_t *s = alloc_state(&o);
@@ -546,8 +566,8 @@ int ml_online_decode(const uint8_t *buf, size_t len, ml_online_t **out, sm_error
     get_f64s(&r, s->hv, (size_t)o.history * k);
     get_f64s(&r, s->z2, (size_t)o.spread_window * k);
     get_f64s(&r, s->fr, (size_t)o.feature_history * s->dim);
-    double *per[] = {s->corr, s->dscale, s->prev, s->hmed, s->hscale};
-    for (size_t i = 0; i < 5; i++) get_f64s(&r, per[i], k);
+    double *per[] = {s->corr, s->dscale, s->prev, s->hmed, s->hscale, s->zband};
+    for (size_t i = 0; i < 6; i++) get_f64s(&r, per[i], k);
     ml_rd_f64(&r, &s->calib.median);
     ml_rd_f64(&r, &s->calib.q995);
     get_f64s(&r, s->nov.ring, o.novelty_horizon);

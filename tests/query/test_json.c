@@ -21,6 +21,7 @@
 
 #include "check.h"
 #include "json.h"
+#include "json_dtoa.h"
 #include "tsdb/base/endian.h"
 #include "tsdb/base/sm_types.h"
 
@@ -181,8 +182,32 @@ static void exact_against_reference(uint64_t *rng) {
     printf("json: %lu values compared with the reference, %lu differ\n", compared, mismatched);
 }
 
+/* json_dtoa_shortest's own contract: 1 to 17 digits, no trailing 0 but
+ * for zero itself, and digits x 10^exp reads back to |v|. */
+static void dtoa_contract(uint64_t *rng) {
+    char d[JSON_DTOA_MAX_DIGITS];
+    int e = 99;
+    CHECK_EQ_INT(json_dtoa_shortest(0.0, d, &e), 1);
+    CHECK(d[0] == '0' && e == 0);
+    CHECK_EQ_INT(json_dtoa_shortest(-1.25e-7, d, &e), 3);
+    CHECK(!memcmp(d, "125", 3) && e == -9);
+    CHECK_EQ_INT(json_dtoa_shortest(DBL_MAX, d, &e), 17);
+    CHECK(!memcmp(d, "17976931348623157", 17) && e == 292);
+    int bad = 0;
+    for (int i = 0; i < 50000; i++) {
+        double v = sm_f64_from_bits(check_rand(rng));
+        if (!isfinite(v) || v == 0) continue;
+        int n = json_dtoa_shortest(v, d, &e);
+        char s[48];
+        snprintf(s, sizeof s, "%.*se%d", n > 0 && n <= JSON_DTOA_MAX_DIGITS ? n : 1, d, e);
+        if (n < 1 || n > JSON_DTOA_MAX_DIGITS || d[n - 1] == '0' || strtod(s, NULL) != fabs(v)) bad++;
+    }
+    CHECK_MSG(bad == 0, "%d json_dtoa_shortest results break the contract", bad);
+}
+
 int main(void) {
     uint64_t rng = check_seed();
+    dtoa_contract(&rng);
     value_is(1, "1");
     value_is(1.5, "1.5");
     value_is(-2.25, "-2.25");

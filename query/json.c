@@ -4,10 +4,8 @@
  */
 #include "json.h"
 
-#include <float.h>
 #include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "json_dtoa.h"

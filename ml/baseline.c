@@ -156,7 +156,9 @@ static int prepare(fitctx *c, sm_error *err) {
     const ml_baseline_opts *o = c->o;
     ml_baseline_t *b = c->b;
     size_t n = c->n;
-    double span_days = (double)(c->t[n - 1] - c->t[0]) / ML_DAY_MS;
+    /* the span the points cover: n points at a regular step cover n steps
+     * (two weeks at one-minute resolution are 20,160 points, not 20,161) */
+    double span_days = n > 1 ? (double)(c->t[n - 1] - c->t[0]) / ML_DAY_MS * (double)n / (double)(n - 1) : 0.0;
     double per_day = span_days > 0 ? (double)(n - 1) / span_days : 0.0;
     uint32_t kd = o->daily_harmonics > MAX_HARM ? MAX_HARM : o->daily_harmonics;
     uint32_t kw = o->weekly_harmonics > 6 ? 6 : o->weekly_harmonics;

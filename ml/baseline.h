@@ -47,7 +47,7 @@ typedef struct ml_baseline_opts {
     bool trend;                /* fit b1 (default true) */
     double halflife_ms;        /* forgetting half-life; 0 = none; default 7 days */
     double huber_k;            /* clip residuals at k * scale; default 2.0 */
-    uint32_t iterations;       /* robust reweighting rounds; default 4 */
+    uint32_t iterations;       /* robust reweighting rounds; default 2 */
     double min_gain;           /* seasonality must explain this share of the
                                   non-seasonal residual variance; default 0.05 */
     double z;                  /* band half-width in scales; default 4.0 */

@@ -82,6 +82,9 @@ void ml_online_opts_default(ml_online_opts *o) {
     /* the streaming scorer absorbs level shifts through its level
      * correction; a trend term would read a fresh shift as a slope */
     o->baseline.trend = false;
+    /* Huber's constant for 95 % efficiency under normal noise; it also
+     * caps each step of the level correction */
+    o->baseline.huber_k = 1.345;
     ml_iforest_opts_default(&o->forest);
 }
 

@@ -201,7 +201,10 @@ static void model_opts(const rules_mgr *m, const rules_rule *r, ml_online_opts *
     if (hist < 64) hist = 64;
     o->history = (uint32_t)hist;
     int64_t refit = r->retrain_ms / r->interval_ms;
-    o->refit_every = (uint32_t)(refit < 1 ? 1 : refit > 100000 ? 100000 : refit);
+    /* At least 64 rows between refits: a refit costs a pass over the
+     * history, and a short retrain with a short interval must not make
+     * every row pay for one. */
+    o->refit_every = (uint32_t)(refit < 64 ? 64 : refit > 100000 ? 100000 : refit);
     o->forest.seed = m->o.seed;
     /* A rule's score is a level, not an alarm: a long incident stays high
      * for as long as it lasts, which dashboards and reports need, so the

@@ -92,17 +92,48 @@ static struct io_uring_sqe *get_sqe(sm_uring *r) {
     return sqe;
 }
 
-/* Wait for one completion; *res and *data out. */
-static int wait_one(sm_uring *r, int *res, uint64_t *data) {
+/* Completions.  Every request's user_data is the address of its own
+ * completion slot (STYLE.md rule 37: a request owns its buffer and its
+ * completion until it completes), so whoever happens to be waiting on the
+ * ring can file any completion where it belongs.  Several requests of
+ * different owners may be in flight on one ring at once (the block writer
+ * keeps its chunks file open while it writes the index, each with
+ * buffers in flight, and calls fsync meanwhile); a completion reaped by
+ * one waiter is never lost to the other. */
+typedef struct ucomp {
+    int res;
+    bool done;
+} ucomp;
+
+/* Reap one completion into its slot. */
+static int reap_one(sm_uring *r) {
     struct io_uring_cqe *cqe;
     int rc;
     do rc = io_uring_wait_cqe(&r->ring, &cqe);
     while (rc == -EINTR);
     if (rc < 0) return rc;
-    *res = cqe->res;
-    *data = cqe->user_data;
+    ucomp *c = (ucomp *)(uintptr_t)io_uring_cqe_get_data64(cqe);
+    if (c) {
+        c->res = cqe->res;
+        c->done = true;
+    }
     io_uring_cqe_seen(&r->ring, cqe);
     return 0;
+}
+
+/* Reap until c is done; other requests' completions are filed as they come. */
+static int wait_for(sm_uring *r, ucomp *c) {
+    while (!c->done) {
+        int rc = reap_one(r);
+        if (rc < 0) return rc;
+    }
+    return 0;
+}
+
+static void prep_comp(struct io_uring_sqe *sqe, ucomp *c) {
+    c->res = 0;
+    c->done = false;
+    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)c);
 }
 
 /* Write everything at off, resubmitting after short writes; with sync, an
@@ -115,33 +146,28 @@ static int ring_write(sm_uring *r, int fd, const void *buf, size_t len, uint64_t
         if (!sqe) return -EBUSY;
         /* A single write is capped at 1 GiB; the loop does the rest. */
         unsigned chunk = len > (1u << 30) ? (1u << 30) : (unsigned)len;
+        ucomp wc, fc;
         io_uring_prep_write(sqe, fd, p, chunk, off);
-        io_uring_sqe_set_data64(sqe, 1);
+        prep_comp(sqe, &wc);
         bool linked = sync && chunk == len;
         if (linked) {
             sqe->flags |= IOSQE_IO_LINK;
             struct io_uring_sqe *fs = get_sqe(r);
             if (!fs) return -EBUSY;
             io_uring_prep_fsync(fs, fd, datasync ? IORING_FSYNC_DATASYNC : 0);
-            io_uring_sqe_set_data64(fs, 2);
+            prep_comp(fs, &fc);
         }
         int rc = io_uring_submit(&r->ring);
         if (rc < 0) return rc;
-        int wres = 0, fres = 0;
-        bool got_w = false, got_f = !linked;
-        while (!got_w || !got_f) {
-            int res;
-            uint64_t data;
-            rc = wait_one(r, &res, &data);
-            if (rc < 0) return rc;
-            if (data == 1) {
-                wres = res;
-                got_w = true;
-            } else {
-                fres = res;
-                got_f = true;
-            }
+        /* Both slots live on this stack frame: wait for both before
+         * leaving it, whatever the first one says. */
+        rc = wait_for(r, &wc);
+        if (linked) {
+            int rc2 = wait_for(r, &fc);
+            if (!rc) rc = rc2;
         }
+        if (rc < 0) return rc;
+        int wres = wc.res, fres = linked ? fc.res : 0;
         if (wres == -EAGAIN || wres == -EINTR) continue;
         if (wres < 0) return wres;
         if (wres == 0 && chunk > 0) return -EIO;
@@ -177,28 +203,28 @@ int sm_uring_fsync(sm_uring *r, int fd, bool datasync) {
     if (r->fallback) return fb_fsync(fd, datasync);
     struct io_uring_sqe *sqe = get_sqe(r);
     if (!sqe) return -EBUSY;
+    ucomp c;
     io_uring_prep_fsync(sqe, fd, datasync ? IORING_FSYNC_DATASYNC : 0);
-    io_uring_sqe_set_data64(sqe, 2);
+    prep_comp(sqe, &c);
     int rc = io_uring_submit(&r->ring);
     if (rc < 0) return rc;
-    int res;
-    uint64_t data;
-    rc = wait_one(r, &res, &data);
-    return rc < 0 ? rc : (res < 0 ? res : 0);
+    rc = wait_for(r, &c);
+    return rc < 0 ? rc : (c.res < 0 ? c.res : 0);
 }
 
 /* ---- sequential file writer ----
  *
  * FILE_BUFS buffers of FILE_BUF_BYTES: the caller fills one while the
  * others are being written.  A buffer is submitted when full; before a
- * buffer is reused its write must have completed.  Completions carry the
- * buffer index; a short write is finished synchronously.
+ * buffer is reused its write must have completed.  Each buffer carries its
+ * own completion slot (above); a short write is finished synchronously.
  */
 
 #define FILE_BUFS 4
 #define FILE_BUF_BYTES (1u << 20)
 
 typedef struct fbuf {
+    ucomp c;        /* its write's completion while inflight */
     uint8_t *p;
     size_t len;     /* bytes filled */
     uint64_t off;   /* file offset of p[0] once submitted */
@@ -237,24 +263,6 @@ int sm_uring_file_create(sm_uring *r, const char *path, sm_uring_file **out) {
     return 0;
 }
 
-/* Reap one completion and account for it. */
-static int file_reap(sm_uring_file *f) {
-    int res;
-    uint64_t data;
-    int rc = wait_one(f->r, &res, &data);
-    if (rc < 0) return rc;
-    if (data >= FILE_BUFS) return -EIO;
-    fbuf *b = &f->b[data];
-    b->inflight = false;
-    if (res < 0) return res;
-    if ((size_t)res < b->len) { /* short: finish synchronously */
-        rc = sm_uring_pwrite(f->r, f->fd, b->p + res, b->len - (size_t)res, b->off + (uint64_t)res);
-        if (rc) return rc;
-    }
-    b->len = 0;
-    return 0;
-}
-
 static int file_submit(sm_uring_file *f, unsigned i) {
     fbuf *b = &f->b[i];
     if (b->len == 0) return 0;
@@ -266,17 +274,26 @@ static int file_submit(sm_uring_file *f, unsigned i) {
     struct io_uring_sqe *sqe = get_sqe(f->r);
     if (!sqe) return -EBUSY;
     io_uring_prep_write(sqe, f->fd, b->p, (unsigned)b->len, b->off);
-    io_uring_sqe_set_data64(sqe, i);
+    prep_comp(sqe, &b->c);
     b->inflight = true;
     int rc = io_uring_submit(&f->r->ring);
     return rc < 0 ? rc : 0;
 }
 
+/* Wait for buffer i's write, then finish a short write synchronously. */
 static int file_wait_free(sm_uring_file *f, unsigned i) {
-    while (f->b[i].inflight) {
-        int rc = file_reap(f);
+    fbuf *b = &f->b[i];
+    if (!b->inflight) return 0;
+    int rc = wait_for(f->r, &b->c);
+    if (rc < 0) return rc; /* the ring failed: still in flight */
+    b->inflight = false;
+    int res = b->c.res;
+    if (res < 0) return res;
+    if ((size_t)res < b->len) {
+        rc = sm_uring_pwrite(f->r, f->fd, b->p + res, b->len - (size_t)res, b->off + (uint64_t)res);
         if (rc) return rc;
     }
+    b->len = 0;
     return 0;
 }
 
@@ -326,8 +343,7 @@ int sm_uring_file_close(sm_uring_file *f) {
 void sm_uring_file_abort(sm_uring_file *f) {
     for (unsigned i = 0; i < FILE_BUFS; i++) {
         /* Buffers in flight must not be freed under the kernel. */
-        while (f->b[i].inflight)
-            if (file_reap(f) < 0 && f->b[i].inflight) f->b[i].inflight = false;
+        if (f->b[i].inflight && wait_for(f->r, &f->b[i].c) == 0) f->b[i].inflight = false;
     }
     close(f->fd);
     file_free(f);

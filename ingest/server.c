@@ -267,11 +267,13 @@ static int api_refuse(http_req *hr, unsigned status, const char *type, const cha
     return http_reply(hr, status, "application/json", buf, (size_t)n);
 }
 
-static int on_api(http_req *hr, void *ctx) {
-    server *s = ctx;
-    /* Queries run on the HTTP worker threads, and slow ones (or ones
-     * queued for an engine slot) hold their thread: past this many at once
-     * the rest are refused, so that remote_write always finds a thread. */
+/* Run one api_req-shaped handler on this worker thread.  Queries run on
+ * the HTTP worker threads, and slow ones (or ones queued for an engine
+ * slot) hold their thread: past api_max_inflight at once the rest are
+ * refused, so that remote_write always finds a thread. */
+typedef int (*api_fn)(void *backend, const api_req *r, api_resp *resp);
+
+static int serve_api(server *s, http_req *hr, api_fn fn, void *backend) {
     if (atomic_fetch_add(&s->api_inflight, 1) >= s->api_max_inflight) {
         atomic_fetch_sub(&s->api_inflight, 1);
         http_add_header(hr, "Retry-After", "1");
@@ -281,13 +283,21 @@ static int on_api(http_req *hr, void *ctx) {
                  .ctx = hr};
     api_resp resp;
     api_resp_init(&resp);
-    int rc = api_serve(s->api, &r, &resp);
+    int rc = fn(backend, &r, &resp);
     if (rc == SM_ENOTFOUND) rc = http_reply(hr, 404, "text/plain; charset=utf-8", "404 page not found\n", 19);
     else if (rc) rc = api_refuse(hr, 500, "internal", sm_strerror(rc));
     else rc = http_reply(hr, resp.status, resp.content_type, resp.body.p, resp.body.len);
     api_resp_fini(&resp);
     atomic_fetch_sub(&s->api_inflight, 1);
     return rc;
+}
+
+static int api_backend(void *b, const api_req *r, api_resp *resp) { return api_serve(b, r, resp); }
+static int report_backend(void *b, const api_req *r, api_resp *resp) { return report_sched_serve(b, r, resp); }
+
+static int on_api(http_req *hr, void *ctx) {
+    server *s = ctx;
+    return serve_api(s, hr, api_backend, s->api);
 }
 
 /* GET /api/v1/rules/anomaly: the rules' status (an empty list without a
@@ -311,22 +321,7 @@ static int on_reports(http_req *hr, void *ctx) {
     server *s = ctx;
     report_sched *rs = atomic_load(&s->sched);
     if (!rs) return api_refuse(hr, 503, "unavailable", "the database is not open yet");
-    if (atomic_fetch_add(&s->api_inflight, 1) >= s->api_max_inflight) {
-        atomic_fetch_sub(&s->api_inflight, 1);
-        http_add_header(hr, "Retry-After", "1");
-        return api_refuse(hr, 503, "unavailable", "too many queries in flight (the limit is --http.threads less 2)");
-    }
-    api_req r = {.method = http_req_method(hr), .path = http_req_path(hr), .arg = api_arg_of, .args = api_args_of,
-                 .ctx = hr};
-    api_resp resp;
-    api_resp_init(&resp);
-    int rc = report_sched_serve(rs, &r, &resp);
-    if (rc == SM_ENOTFOUND) rc = http_reply(hr, 404, "text/plain; charset=utf-8", "404 page not found\n", 19);
-    else if (rc) rc = api_refuse(hr, 500, "internal", sm_strerror(rc));
-    else rc = http_reply(hr, resp.status, resp.content_type, resp.body.p, resp.body.len);
-    api_resp_fini(&resp);
-    atomic_fetch_sub(&s->api_inflight, 1);
-    return rc;
+    return serve_api(s, hr, report_backend, rs);
 }
 
 /* remote_write: series the head already holds skip label validation. */

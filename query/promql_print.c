@@ -220,7 +220,10 @@ int promql_quote(sm_buf *b, const char *s, size_t len, size_t max_runes) {
         } else if (r == '"' || r == '\\') {
             snprintf(esc, sizeof esc, "\\%c", (char)r);
             lit = esc;
-        } else if (promql_rune_printable(r)) {
+        } else if (promql_rune_printable(r) && r != 0xFFFD) {
+            /* U+FFFD itself is escaped: the lexer, like Prometheus's,
+             * takes a raw one for invalid UTF-8, so a raw one would not
+             * read back (the fuzzer found this). */
             rc = sm_buf_append(b, p + i, w);
         } else {
             switch (r) {
@@ -395,7 +398,20 @@ static int print_args(promql_node *const *args, size_t nargs, sm_buf *b, int dep
 }
 
 static int print_binary(const promql_binary *bin, sm_buf *b, int depth) {
-    int rc = print_node(bin->lhs, b, depth);
+    /* A signed number on the left of ^ needs parentheses: "+Inf ^ 2" and
+     * "-1 ^ 2" read back as a sign applied to the power (^ binds tighter
+     * than a sign), and the literal prints with its sign ("+Inf" as
+     * Prometheus writes it).  The fuzzer found this. */
+    const promql_node *l = bin->lhs;
+    bool wrap = false;
+    if (bin->op == PB_POW && l && l->kind == PN_NUMBER) {
+        char t[64];
+        promql_format_number(l->u.number, t, sizeof t);
+        wrap = t[0] == '+' || t[0] == '-';
+    }
+    int rc = wrap ? put_str(b, "(") : 0;
+    if (rc == 0) rc = print_node(l, b, depth);
+    if (rc == 0 && wrap) rc = put_str(b, ")");
     if (rc == 0) rc = put_str(b, " ");
     if (rc == 0) rc = put_str(b, promql_binop_name(bin->op));
     if (rc == 0 && bin->return_bool) rc = put_str(b, " bool");

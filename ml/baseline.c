@@ -99,8 +99,9 @@ static void design_row(const ml_baseline_t *b, sm_ms_t t, double *row, size_t st
     size_t c = 0;
     row[c++ * stride] = 1.0;
     if (b->trend) {
-        double span = (double)(b->t1 - b->t0);
-        double u = span > 0 ? (double)(t - b->t1) / span : 0.0;
+        /* In doubles: a decoded state may hold any int64 times. */
+        double span = (double)b->t1 - (double)b->t0;
+        double u = span > 0 ? ((double)t - (double)b->t1) / span : 0.0;
         if (u > 0) u = 0; /* held at the window's end */
         if (u < -1) u = -1;
         row[c++ * stride] = u;

@@ -123,8 +123,11 @@ static int check_opts(const ml_online_opts *o, sm_error *err) {
     if (!(o->baseline.huber_k > 0) || o->baseline.weekly_harmonics >= 7 || o->baseline.daily_harmonics > 24 ||
         !(o->baseline.halflife_ms >= 0) || !(o->baseline.z > 0))
         return SM_ERR(err, SM_EINVAL, "online: bad baseline options");
-    if (o->forest.trees < 1 || o->forest.trees > 100000 || o->forest.subsample < 1 || o->forest.max_depth > 64)
-        return SM_ERR(err, SM_EINVAL, "online: bad forest options");
+    /* At most 1,000 trees (ten times the default): the streaming scorer
+     * refits its forest every forest_every rows, and a decoded state must
+     * not be able to make each refit take seconds (fuzz_ml_model). */
+    if (o->forest.trees < 1 || o->forest.trees > 1000 || o->forest.subsample < 1 || o->forest.max_depth > 64)
+        return SM_ERR(err, SM_EINVAL, "online: forest options: trees 1..1000, subsample >= 1, max_depth <= 64");
     if (o->forest.extended && o->forest.extension != UINT32_MAX && o->forest.extension >= 3 * o->series)
         return SM_ERR(err, SM_EINVAL, "online: forest extension must be below the feature width");
     return 0;

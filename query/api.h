@@ -77,6 +77,19 @@ typedef struct api_resp {
     sm_buf body;              /* owned: api_resp_fini frees it */
 } api_resp;
 
+/* Prometheus's errorType values. */
+#define API_BAD_DATA "bad_data"
+#define API_EXEC "execution"
+#define API_TIMEOUT "timeout"
+#define API_INTERNAL "internal"
+#define API_UNAVAILABLE "unavailable"
+
+/* Replace resp's body with {"status":"error","errorType":type,"error":...}
+ * and set the status that goes with `type` (400, 422, 503, else 500);
+ * other handlers of the same API shape (reports) use it too.  Returns 0,
+ * or SM_ENOMEM. */
+int api_error(api_resp *resp, const char *type, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 void api_resp_init(api_resp *r);
 void api_resp_fini(api_resp *r);
 

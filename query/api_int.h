@@ -21,17 +21,6 @@ struct api {
     char cwd[PATH_MAX];
 };
 
-/* Prometheus's errorType values. */
-#define API_BAD_DATA "bad_data"
-#define API_EXEC "execution"
-#define API_TIMEOUT "timeout"
-#define API_INTERNAL "internal"
-#define API_UNAVAILABLE "unavailable"
-
-/* Replace resp's body with an error object and set the status that goes
- * with `type`.  Returns 0, or SM_ENOMEM. */
-int api_error(api_resp *resp, const char *type, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
 /* Start {"status":"success","data": ; api_ok_end closes it and sets 200.
  * api_ok_end returns 0 or SM_ENOMEM. */
 void api_ok_begin(json_w *w, api_resp *resp);

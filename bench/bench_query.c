@@ -19,7 +19,10 @@
  * answers are left in /tmp/bench-query-q<N>-<range>.<target>.json).  It
  * prints figures and never passes or fails.
  *
- *   bench_query [--hosts N] [--hours H] [--reps R]
+ *   bench_query [--hosts N] [--hours H] [--reps R] [--keep]
+ *
+ * --keep leaves both data directories in /tmp for profiling a server
+ * started on them afterwards.
  *
  * SEISMO_BINARY_DIR names the directory of the seismo binary.
  */
@@ -128,12 +131,15 @@ static bool start_target(target *t) {
     return false;
 }
 
+static bool keep_dirs;
+
 static void stop_target(target *t) {
     if (!t->pid) return;
     if (t->c) rwc_close(t->c);
     kill(t->pid, SIGTERM);
     waitpid(t->pid, NULL, 0);
-    sm_fs_remove_all(t->dir);
+    if (keep_dirs) printf("kept %s\n", t->dir);
+    else sm_fs_remove_all(t->dir);
 }
 
 static long peak_rss_kib(pid_t pid) {
@@ -219,12 +225,14 @@ static size_t count_series(const sm_buf *b) {
 
 int main(int argc, char **argv) {
     uint32_t hosts = 10, hours = 24, reps = 15;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--hosts")) hosts = (uint32_t)atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--hours")) hours = (uint32_t)atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--reps")) reps = (uint32_t)atoi(argv[i + 1]);
+    for (int i = 1; i < argc; i++) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(argv[i], "--keep")) keep_dirs = true;
+        else if (v && !strcmp(argv[i], "--hosts")) hosts = (uint32_t)atoi(v), i++;
+        else if (v && !strcmp(argv[i], "--hours")) hours = (uint32_t)atoi(v), i++;
+        else if (v && !strcmp(argv[i], "--reps")) reps = (uint32_t)atoi(v), i++;
         else {
-            fprintf(stderr, "usage: %s [--hosts N] [--hours H] [--reps R]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--hosts N] [--hours H] [--reps R] [--keep]\n", argv[0]);
             return 2;
         }
     }

@@ -352,33 +352,52 @@ void api_write_labels(json_w *w, const sm_labels *ls) {
     json_obj_end(w);
 }
 
-static void raw(json_w *w, const char *s, size_t n) {
-    if (!w->err && sm_buf_append(w->b, s, n)) w->err = SM_ENOMEM;
+/* A range query's step times, formatted once for all series: a matrix
+ * of 64 series over 241 steps writes each time string 64 times. */
+typedef struct time_tab {
+    sm_ms_t start, step;
+    size_t n;
+    char (*s)[24];
+    uint8_t *len;
+} time_tab;
+
+static void time_tab_init(time_tab *tt, sm_ms_t start, sm_ms_t step, size_t n, sm_arena *ar) {
+    memset(tt, 0, sizeof *tt);
+    if (step <= 0 || !n) return;
+    tt->s = sm_arena_alloc(ar, n * sizeof *tt->s);
+    tt->len = sm_arena_alloc(ar, n);
+    if (!tt->s || !tt->len) return; /* no table: each point formats its own time */
+    tt->start = start;
+    tt->step = step;
+    tt->n = n;
+    for (size_t k = 0; k < n; k++) tt->len[k] = (uint8_t)json_format_point_time(start + (sm_ms_t)k * step, tt->s[k]);
 }
 
 /* [t,"v"] of a vector or matrix point (see the file comment). */
-static void write_point(json_w *w, sm_ms_t t, double v) {
-    char tb[40], vb[400];
-    /* json.h has no raw-number call: open the array through the writer
-     * (it places the comma), write the time as raw bytes, and let json_str
-     * add the separator before the value. */
-    json_arr_begin(w);
-    uint64_t a = t < 0 ? (uint64_t)0 - (uint64_t)t : (uint64_t)t;
-    int n = snprintf(tb, sizeof tb, "%s%llu", t < 0 ? "-" : "", (unsigned long long)(a / 1000));
-    if (a % 1000) n += snprintf(tb + n, sizeof tb - (size_t)n, ".%03u", (unsigned)(a % 1000));
-    raw(w, tb, (size_t)n);
-    w->first[w->depth] = false;
+static void write_point(json_w *w, const time_tab *tt, sm_ms_t t, double v) {
+    char tb[24], vb[400];
+    const char *ts = tb;
+    size_t tn, n;
+    uint64_t k;
+    if (tt && tt->n && t >= tt->start && (k = (uint64_t)(t - tt->start) / (uint64_t)tt->step) < tt->n &&
+        (sm_ms_t)k * tt->step == t - tt->start) {
+        ts = tt->s[k];
+        tn = tt->len[k];
+    } else {
+        tn = json_format_point_time(t, tb);
+    }
     double m = fabs(v);
     if (isfinite(v) && m != 0 && (m < 1e-6 || m >= 1e21)) {
+        int e = 0;
         for (int p = 1; p <= 17; p++) {
-            snprintf(vb, sizeof vb, "%.*e", p - 1, v);
+            e = snprintf(vb, sizeof vb, "%.*e", p - 1, v);
             if (strtod(vb, NULL) == v) break;
         }
+        n = (size_t)e;
     } else {
-        json_format_value(v, vb);
+        n = json_format_value(v, vb);
     }
-    json_str(w, vb);
-    json_arr_end(w);
+    json_point(w, ts, tn, vb, n);
 }
 
 /* [t,"v"] of a scalar or string result. */
@@ -395,7 +414,8 @@ static void write_scalar(json_w *w, sm_ms_t t, const char *s, double v) {
     json_arr_end(w);
 }
 
-static void write_result(json_w *w, const promql_result *res) {
+/* tt: the step times of a range query, or NULL. */
+static void write_result(json_w *w, const promql_result *res, const time_tab *tt) {
     json_obj_begin(w);
     json_key(w, "resultType");
     switch (res->type) {
@@ -424,7 +444,7 @@ static void write_result(json_w *w, const promql_result *res) {
             json_key(w, "metric");
             api_write_labels(w, &s->labels);
             json_key(w, "value");
-            write_point(w, s->points[0].t, s->points[0].v);
+            write_point(w, tt, s->points[0].t, s->points[0].v);
             json_obj_end(w);
         }
         json_arr_end(w);
@@ -440,7 +460,7 @@ static void write_result(json_w *w, const promql_result *res) {
             api_write_labels(w, &s->labels);
             json_key(w, "values");
             json_arr_begin(w);
-            for (size_t k = 0; k < s->npoints; k++) write_point(w, s->points[k].t, s->points[k].v);
+            for (size_t k = 0; k < s->npoints; k++) write_point(w, tt, s->points[k].t, s->points[k].v);
             json_arr_end(w);
             json_obj_end(w);
         }
@@ -546,9 +566,21 @@ static int run_query(api *a, const qrun *q, api_resp *resp) {
         rc = eval_error(erc, &err, resp);
         goto out;
     }
+    /* The answer's size, about: a point is [t,"v"] of up to ~30 bytes, a
+     * series' labels about 200.  One reservation saves the copies of
+     * doubling a 400 KB buffer. */
+    size_t npoints = 0;
+    for (size_t i = 0; i < res.nseries; i++) npoints += res.series[i].npoints;
+    sm_buf_clear(&resp->body);
+    if (sm_buf_reserve(&resp->body, 256 + res.nseries * 200 + npoints * 30)) {
+        rc = SM_ENOMEM;
+        goto out;
+    }
+    time_tab tt;
+    time_tab_init(&tt, q->start, q->step, q->range ? (size_t)((q->end - q->start) / q->step) + 1 : 0, ar);
     json_w w;
     api_ok_begin(&w, resp);
-    write_result(&w, &res);
+    write_result(&w, &res, q->range ? &tt : NULL);
     rc = api_ok_end(&w, resp);
 out:
     engine_free(tmp);

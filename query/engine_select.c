@@ -362,6 +362,13 @@ static int win_slide(ev_ctx *c, win *w, rd *r, sm_ms_t mint, sm_ms_t maxt) {
     return rc < 0 ? rc : 0;
 }
 
+static int range_args_check(ev_ctx *c, promql_func_id fid, const double *a, size_t na) {
+    sm_error aerr;
+    sm_error_clear(&aerr);
+    if (fn_range_args_check(fid, a, na, &aerr) != 0) return ev_exec_err(c, "%s", aerr.msg);
+    return 0;
+}
+
 int ev_range_call(ev_ctx *c, const promql_node *call, const ev_grid *g, ev_val *out) {
     const promql_call *pc = &call->u.call;
     promql_func_id fid = pc->func->id;
@@ -386,6 +393,8 @@ int ev_range_call(ev_ctx *c, const promql_node *call, const ev_grid *g, ev_val *
         if (nsargs < PROMQL_MAX_FUNC_ARGS) sargs[nsargs++] = a.sc;
     }
     if (mi == pc->nargs) return ev_exec_err(c, "function %s needs a range vector", pc->func->name);
+    /* Without scalar arguments the check cannot change from step to step. */
+    if (!nsargs && !absent && (rc = range_args_check(c, fid, NULL, 0))) return rc;
     const promql_node *arg = ev_unparen(pc->args[mi]);
 
     /* The source: a storage selection or an evaluated subquery. */
@@ -471,12 +480,7 @@ int ev_range_call(ev_ctx *c, const promql_node *call, const ev_grid *g, ev_val *
                             .end = maxt};
             double a[PROMQL_MAX_FUNC_ARGS];
             for (size_t j = 0; j < nsargs; j++) a[j] = sargs[j][st];
-            sm_error aerr;
-            sm_error_clear(&aerr);
-            if (fn_range_args_check(fid, a, nsargs, &aerr) != 0) {
-                rc = ev_exec_err(c, "%s", aerr.msg);
-                goto done;
-            }
+            if (nsargs && (rc = range_args_check(c, fid, a, nsargs))) goto done;
             double v;
             int frc = fn_range_eval_at(fid, &fw, ts, a, nsargs, &v);
             if (frc < 0) {

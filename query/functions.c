@@ -212,13 +212,30 @@ double fn_histogram_quantile(double q, double *le, double *counts, size_t n) {
 /* ---- range functions -------------------------------------------------- */
 
 /* rate, increase, delta (extrapolatedRate).  Needs two samples. */
+/* Whether any sample is below the one before it.  Most windows have no
+ * reset, and this test has no branch per sample (four independent
+ * compares per round), so the adding loop, whose order must stay
+ * Prometheus's, runs only for the windows that need it. */
+static bool counter_has_reset(const double *v, size_t n) {
+    int r0 = 0, r1 = 0, r2 = 0, r3 = 0;
+    size_t i = 1;
+    for (; i + 4 <= n; i += 4) {
+        r0 |= v[i] < v[i - 1];
+        r1 |= v[i + 1] < v[i];
+        r2 |= v[i + 2] < v[i + 1];
+        r3 |= v[i + 3] < v[i + 2];
+    }
+    for (; i < n; i++) r0 |= v[i] < v[i - 1];
+    return (r0 | r1 | r2 | r3) != 0;
+}
+
 static int extrapolated_rate(const fn_window *w, bool is_counter, bool is_rate, double *out) {
     size_t n = w->n;
     if (n < 2) return 0;
     const sm_ms_t *t = w->t;
     const double *v = w->v;
     double result = v[n - 1] - v[0];
-    if (is_counter) {
+    if (is_counter && counter_has_reset(v, n)) {
         double prev = v[0];
         for (size_t i = 1; i < n; i++) {
             if (v[i] < prev) result += prev;

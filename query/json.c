@@ -11,6 +11,42 @@
 #include "json_dtoa.h"
 #include "tsdb/base/sm_error.h"
 
+/* Writes u (> 0) in decimal at o, returns the end.  Two digits per
+ * division, from the right. */
+static char *put_u64(char *o, uint64_t u) {
+    char tmp[20];
+    int n = 20;
+    for (; u >= 10; u /= 100) {
+        unsigned r = (unsigned)(u % 100);
+        tmp[--n] = (char)('0' + r % 10);
+        tmp[--n] = (char)('0' + r / 10);
+    }
+    if (u) tmp[--n] = (char)('0' + u);
+    memcpy(o, tmp + n, (size_t)(20 - n));
+    return o + (20 - n);
+}
+
+/* ms as seconds: "12" when whole, else three decimals ("1.500",
+ * "-0.001") or, with trim, no trailing zeros ("1.5").  Prometheus's points
+ * keep three digits; its scalars (and json_time) trim. */
+static char *put_time(char *o, int64_t ms, bool trim) {
+    uint64_t a = ms < 0 ? (uint64_t)0 - (uint64_t)ms : (uint64_t)ms;
+    if (ms < 0) *o++ = '-';
+    uint64_t sec = a / 1000;
+    unsigned frac = (unsigned)(a % 1000);
+    if (sec) o = put_u64(o, sec);
+    else *o++ = '0';
+    if (frac) {
+        char d[3] = {(char)('0' + frac / 100), (char)('0' + frac / 10 % 10), (char)('0' + frac % 10)};
+        int nd = 3;
+        while (trim && d[nd - 1] == '0') nd--;
+        *o++ = '.';
+        memcpy(o, d, (size_t)nd);
+        o += nd;
+    }
+    return o;
+}
+
 void json_init(json_w *w, sm_buf *b) {
     memset(w, 0, sizeof *w);
     w->b = b;
@@ -110,11 +146,15 @@ void json_strn(json_w *w, const char *s, size_t n) {
     quoted(w, s, n);
 }
 
+
 void json_int(json_w *w, int64_t v) {
-    char b[32];
-    int n = snprintf(b, sizeof b, "%lld", (long long)v);
+    char b[24], *o = b;
+    if (v < 0) *o++ = '-';
+    uint64_t a = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    if (a) o = put_u64(o, a);
+    else *o++ = '0';
     sep(w);
-    put(w, b, (size_t)n);
+    put(w, b, (size_t)(o - b));
 }
 
 void json_num(json_w *w, double v) {
@@ -136,21 +176,6 @@ void json_bool(json_w *w, bool v) {
 void json_null(json_w *w) {
     sep(w);
     put(w, "null", 4);
-}
-
-/* Writes u (> 0) in decimal at o, returns the end.  Two digits per
- * division, from the right. */
-static char *put_u64(char *o, uint64_t u) {
-    char tmp[20];
-    int n = 20;
-    for (; u >= 10; u /= 100) {
-        unsigned r = (unsigned)(u % 100);
-        tmp[--n] = (char)('0' + r % 10);
-        tmp[--n] = (char)('0' + r / 10);
-    }
-    if (u) tmp[--n] = (char)('0' + u);
-    memcpy(o, tmp + n, (size_t)(20 - n));
-    return o + (20 - n);
 }
 
 size_t json_format_value(double v, char *buf) {
@@ -207,14 +232,35 @@ void json_value(json_w *w, double v) {
 }
 
 void json_time(json_w *w, int64_t ms) {
-    char b[40];
-    uint64_t a = ms < 0 ? (uint64_t)0 - (uint64_t)ms : (uint64_t)ms;
-    int n = snprintf(b, sizeof b, "%s%llu.%03llu", ms < 0 ? "-" : "", (unsigned long long)(a / 1000),
-                     (unsigned long long)(a % 1000));
-    while (b[n - 1] == '0') b[--n] = '\0'; /* 1.500 -> 1.5, 1.000 -> 1. */
-    if (b[n - 1] == '.') b[--n] = '\0';
+    char b[24];
+    size_t n = (size_t)(put_time(b, ms, true) - b);
     sep(w);
-    put(w, b, (size_t)n);
+    put(w, b, n);
+}
+
+/* The hot path of every query answer: one reservation, no escaping (the
+ * value is digits, sign, point, "NaN" or "Inf", never a byte JSON must
+ * escape). */
+size_t json_format_point_time(int64_t ms, char *buf) { return (size_t)(put_time(buf, ms, false) - buf); }
+
+void json_point(json_w *w, const char *t, size_t tn, const char *v, size_t vn) {
+    if (w->err) return;
+    if (sm_buf_reserve(w->b, tn + vn + 8)) {
+        w->err = SM_ENOMEM;
+        return;
+    }
+    sep(w);
+    char *o = (char *)w->b->p + w->b->len, *o0 = o;
+    *o++ = '[';
+    memcpy(o, t, tn);
+    o += tn;
+    *o++ = ',';
+    *o++ = '"';
+    memcpy(o, v, vn);
+    o += vn;
+    *o++ = '"';
+    *o++ = ']';
+    w->b->len += (size_t)(o - o0);
 }
 
 int json_finish(json_w *w) { return w->err; }

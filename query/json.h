@@ -49,6 +49,14 @@ void json_null(json_w *w);
 void json_value(json_w *w, double v);
 /* A timestamp in ms, as a JSON number of seconds. */
 void json_time(json_w *w, int64_t ms);
+/* A point's time, ms as seconds with three decimals unless whole
+ * ("12", "1.500"), into buf (at least 24 bytes); returns the length. */
+size_t json_format_point_time(int64_t ms, char *buf);
+/* [t,"v"]: a point of a vector or matrix from its time (tn bytes, as
+ * json_format_point_time writes it) and its value (vn bytes, as
+ * json_format_value or the API's exponent form write it); neither may
+ * need JSON escaping. */
+void json_point(json_w *w, const char *t, size_t tn, const char *v, size_t vn);
 /* 0, or SM_ENOMEM if any write failed. */
 int json_finish(json_w *w);
 

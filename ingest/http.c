@@ -7,7 +7,33 @@
  * data.  The first call finds the route and refuses an oversized
  * Content-Length with 413; the middle calls collect the body (a body that
  * grows past the limit without a Content-Length is refused the same way);
- * the last call runs the handler.
+ * the last call hands the request to a handler thread.
+ *
+ * Handler threads.  libmicrohttpd's own threads (a small pool, one epoll
+ * set each) only move bytes; handlers run on a separate pool of
+ * http_opts.threads threads.  A handler may block (a remote_write waits for
+ * the WAL's fsync), and if it ran on the thread that polls its connection,
+ * every other connection that thread polls would wait behind it: with 8
+ * clients on a 16-thread pool, two or three connections routinely shared a
+ * thread and only 5 or 6 requests made progress at a time.  So the last
+ * access call suspends the connection and queues the request; a handler
+ * thread runs the handler, which only records its answer (http_reply), and
+ * then resumes the connection; libmicrohttpd calls the access handler once
+ * more and that call queues the recorded answer.
+ *
+ * Invariants of the hand-off:
+ *   H1. A request is touched by exactly one thread at a time: the polling
+ *       thread until it suspends the connection, then its handler thread
+ *       until MHD_resume_connection, then the polling thread again.  The
+ *       handler thread never touches the request after resuming it.
+ *   H2. Every suspended connection is resumed: a queued request is always
+ *       run (stopping drains the queue before the threads exit), and
+ *       http_server_stop joins the handler threads before it stops the
+ *       daemon (libmicrohttpd must not stop with suspended connections).
+ *   H3. Idle handler threads wait on a stack, so the most recently idle
+ *       one takes the next request: the set of threads that run handlers
+ *       stays as small as the load needs, and so does the memory they keep
+ *       (each remote_write thread keeps a decoding arena).
  */
 #include "http.h"
 
@@ -15,6 +41,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -36,6 +63,14 @@ typedef struct route {
     void *ctx;
 } route;
 
+typedef struct worker {
+    http_server *s;
+    pthread_t th;
+    pthread_cond_t cv;  /* signalled when job is set (or on stop) */
+    http_req *job;      /* handed over by dispatch; NULL while waiting */
+    struct worker *next_idle;
+} worker;
+
 struct http_server {
     http_opts o;
     char *listen;
@@ -43,8 +78,15 @@ struct http_server {
     size_t nroutes;
     struct MHD_Daemon *d;
     struct sockaddr_storage addr;
-    _Atomic int active; /* requests inside a handler */
+    _Atomic int active; /* requests queued or inside a handler */
     uint16_t port;
+    /* Handler threads (H1-H3); everything below is under mu. */
+    pthread_mutex_t mu;
+    worker *workers;
+    unsigned nworkers;
+    worker *idle;              /* stack of waiting workers (H3) */
+    http_req *qhead, *qtail;   /* requests no worker was free for */
+    bool stopping;
 };
 
 typedef struct hdr {
@@ -68,6 +110,16 @@ struct http_req {
     size_t nform;
     bool form_parsed;
     char remote[64];
+    /* The answer a handler recorded, queued by the polling thread. */
+    bool queued;               /* handed to a handler thread */
+    bool answered;             /* handler done: ans is set */
+    struct {
+        unsigned status;
+        char *ctype;           /* owned, NULL for none */
+        void *body;            /* owned (sm_malloc), NULL for none */
+        size_t len;
+    } ans;
+    http_req *next_job;        /* the server's queue */
 };
 
 void http_opts_default(http_opts *o) {
@@ -86,9 +138,10 @@ int http_server_new(const http_opts *o, http_server **out, sm_error *err) {
     if (!s->o.threads) s->o.threads = 16;
     if (!s->o.max_body_bytes) s->o.max_body_bytes = 64u << 20;
     if (!s->o.timeout_s) s->o.timeout_s = 60;
+    pthread_mutex_init(&s->mu, NULL);
     s->listen = sm_strdup(o->listen ? o->listen : "127.0.0.1:9201");
     if (!s->listen) {
-        sm_free(s);
+        http_server_free(s);
         return SM_ERR(err, SM_ENOMEM, "out of memory");
     }
     /* host:port or [v6]:port */
@@ -165,9 +218,16 @@ static enum MHD_Result refuse(http_req *r, unsigned status, const char *msg, siz
     return queue(r, status, "text/plain; charset=utf-8", msg, len);
 }
 
-static enum MHD_Result queue(http_req *r, unsigned status, const char *ctype, const void *body, size_t len) {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
-    if (!resp) return MHD_NO;
+/* Queue a response whose body libmicrohttpd takes (sm_free'd after it is
+ * sent); body NULL means an empty body. */
+static enum MHD_Result queue_owned(http_req *r, unsigned status, const char *ctype, void *body, size_t len) {
+    struct MHD_Response *resp =
+        body ? MHD_create_response_from_buffer_with_free_callback(len, body, sm_free)
+             : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!resp) {
+        sm_free(body);
+        return MHD_NO;
+    }
     if (ctype) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     for (size_t i = 0; i < r->nhdrs; i++) MHD_add_response_header(resp, r->hdrs[i].name, r->hdrs[i].value);
     enum MHD_Result rc = MHD_queue_response(r->c, status, resp);
@@ -176,9 +236,30 @@ static enum MHD_Result queue(http_req *r, unsigned status, const char *ctype, co
     return rc;
 }
 
+static enum MHD_Result queue(http_req *r, unsigned status, const char *ctype, const void *body, size_t len) {
+    void *copy = len ? sm_malloc(len) : NULL;
+    if (len && !copy) return MHD_NO;
+    if (len) memcpy(copy, body, len);
+    return queue_owned(r, status, ctype, copy, len);
+}
+
 int http_reply(http_req *r, unsigned status, const char *content_type, const void *body, size_t len) {
     if (r->replied) return SM_EINVAL;
-    return queue(r, status, content_type, body, len) == MHD_YES ? 0 : SM_EIO;
+    /* Recorded here, queued by the polling thread (see the file comment). */
+    void *copy = len ? sm_malloc(len) : NULL;
+    char *ct = content_type ? sm_strdup(content_type) : NULL;
+    if ((len && !copy) || (content_type && !ct)) {
+        sm_free(copy);
+        sm_free(ct);
+        return SM_ENOMEM;
+    }
+    if (len) memcpy(copy, body, len);
+    r->ans.status = status;
+    r->ans.ctype = ct;
+    r->ans.body = copy;
+    r->ans.len = len;
+    r->replied = true;
+    return 0;
 }
 
 int http_replyf(http_req *r, unsigned status, const char *fmt, ...) {
@@ -309,7 +390,106 @@ static void req_free(http_req *r) {
         sm_free(r->form[i].v);
     }
     sm_free(r->form);
+    sm_free(r->ans.ctype);
+    sm_free(r->ans.body);
     sm_free(r);
+}
+
+/* Run r's handler and record its answer (500 when it gave none). */
+static void run_handler(http_req *r) {
+    int rc = r->rt->fn(r, r->rt->ctx);
+    if (!r->replied) {
+        char msg[160];
+        int n = snprintf(msg, sizeof msg, "internal error: %s\n", sm_strerror(rc ? rc : SM_EIO));
+        if (http_reply(r, 500, "text/plain; charset=utf-8", msg, (size_t)n)) {
+            r->ans.status = 500; /* no memory for the text: an empty 500 */
+            r->replied = true;
+        }
+    }
+    r->answered = true;
+}
+
+/* Queue the answer run_handler recorded (polling thread). */
+static enum MHD_Result send_answer(http_req *r) {
+    void *body = r->ans.body;
+    r->ans.body = NULL; /* libmicrohttpd owns it now */
+    return queue_owned(r, r->ans.status, r->ans.ctype, body, r->ans.len);
+}
+
+static void *worker_main(void *arg) {
+    worker *w = arg;
+    http_server *s = w->s;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        http_req *r = w->job;
+        w->job = NULL;
+        if (!r && s->qhead) {
+            r = s->qhead;
+            s->qhead = r->next_job;
+            if (!s->qhead) s->qtail = NULL;
+        }
+        if (!r) {
+            if (s->stopping) break;
+            w->next_idle = s->idle; /* H3 */
+            s->idle = w;
+            while (!w->job && !s->stopping) pthread_cond_wait(&w->cv, &s->mu);
+            continue;
+        }
+        pthread_mutex_unlock(&s->mu);
+        run_handler(r);
+        atomic_fetch_sub(&s->active, 1);
+        MHD_resume_connection(r->c); /* r belongs to the polling thread again (H1) */
+        pthread_mutex_lock(&s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* The last access call: hand r to a handler thread (suspending its
+ * connection), or run it here once the handler threads are stopping. */
+static enum MHD_Result dispatch(http_server *s, http_req *r) {
+    pthread_mutex_lock(&s->mu);
+    if (s->stopping || !s->nworkers) {
+        pthread_mutex_unlock(&s->mu);
+        atomic_fetch_add(&s->active, 1);
+        run_handler(r);
+        atomic_fetch_sub(&s->active, 1);
+        return send_answer(r);
+    }
+    atomic_fetch_add(&s->active, 1);
+    r->queued = true;
+    /* Suspended before any worker can see r, so its resume comes after. */
+    MHD_suspend_connection(r->c);
+    worker *w = s->idle;
+    if (w) {
+        s->idle = w->next_idle;
+        w->job = r;
+        pthread_cond_signal(&w->cv);
+    } else {
+        r->next_job = NULL;
+        if (s->qtail) s->qtail->next_job = r;
+        else s->qhead = r;
+        s->qtail = r;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return MHD_YES;
+}
+
+/* Stop the handler threads once they have run every queued request (H2). */
+static void stop_workers(http_server *s) {
+    if (!s->nworkers) return;
+    pthread_mutex_lock(&s->mu);
+    s->stopping = true;
+    for (unsigned i = 0; i < s->nworkers; i++) pthread_cond_signal(&s->workers[i].cv);
+    s->idle = NULL;
+    pthread_mutex_unlock(&s->mu);
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        pthread_join(s->workers[i].th, NULL);
+        pthread_cond_destroy(&s->workers[i].cv);
+    }
+    sm_free(s->workers);
+    s->workers = NULL;
+    s->nworkers = 0;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -318,6 +498,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)version;
     http_server *s = cls;
     http_req *r = *con_cls;
+    if (r && r->queued) { /* resumed after its handler ran (H1) */
+        *upload_data_size = 0;
+        return r->answered ? send_answer(r) : MHD_YES;
+    }
     if (!r) {
         r = sm_calloc(1, sizeof *r);
         if (!r) return MHD_NO;
@@ -371,15 +555,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         int n = snprintf(msg, sizeof msg, "request body is over the limit of %zu bytes\n", s->o.max_body_bytes);
         return refuse(r, 413, msg, (size_t)n);
     }
-    atomic_fetch_add(&s->active, 1);
-    int rc = r->rt->fn(r, r->rt->ctx);
-    atomic_fetch_sub(&s->active, 1);
-    if (!r->replied) {
-        char msg[160];
-        int n = snprintf(msg, sizeof msg, "internal error: %s\n", sm_strerror(rc ? rc : SM_EIO));
-        return queue(r, 500, "text/plain; charset=utf-8", msg, (size_t)n);
-    }
-    return MHD_YES;
+    return dispatch(s, r);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
@@ -401,14 +577,35 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
 }
 
 int http_server_start(http_server *s, sm_error *err) {
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    s->workers = sm_calloc(s->o.threads, sizeof *s->workers);
+    if (!s->workers) return SM_ERR(err, SM_ENOMEM, "out of memory starting the HTTP server");
+    for (unsigned i = 0; i < s->o.threads; i++) {
+        worker *w = &s->workers[i];
+        w->s = s;
+        pthread_cond_init(&w->cv, NULL);
+        if (pthread_create(&w->th, NULL, worker_main, w) != 0) {
+            pthread_cond_destroy(&w->cv);
+            stop_workers(s);
+            return SM_ERR(err, SM_ENOMEM, "cannot start the HTTP handler threads");
+        }
+        s->nworkers = i + 1;
+    }
+    /* The polling threads only move bytes (handlers run on the workers):
+     * one per core is enough, and never more than the handler threads. */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned io = cores < 2 ? 2 : (unsigned)cores;
+    if (io > s->o.threads) io = s->o.threads;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
     if (s->addr.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
-                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&s->addr, MHD_OPTION_THREAD_POOL_SIZE,
-                            s->o.threads, MHD_OPTION_CONNECTION_TIMEOUT, s->o.timeout_s,
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
-                            MHD_OPTION_END);
-    if (!s->d) return SM_ERR_SYS(err, SM_EIO, errno, "cannot listen on %s", s->listen);
+                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&s->addr, MHD_OPTION_THREAD_POOL_SIZE, io,
+                            MHD_OPTION_CONNECTION_TIMEOUT, s->o.timeout_s, MHD_OPTION_NOTIFY_COMPLETED,
+                            on_completed, s, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
+    if (!s->d) {
+        int e = errno;
+        stop_workers(s);
+        return SM_ERR_SYS(err, SM_EIO, e, "cannot listen on %s", s->listen);
+    }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_LISTEN_FD);
     if (di) {
         struct sockaddr_storage ss;
@@ -429,6 +626,7 @@ void http_server_stop(http_server *s, unsigned wait_ms) {
         struct timespec ts = {0, 10 * 1000000};
         nanosleep(&ts, NULL);
     }
+    stop_workers(s); /* every suspended connection resumed (H2) */
     MHD_stop_daemon(s->d);
     if (fd >= 0) close(fd);
     s->d = NULL;
@@ -436,6 +634,7 @@ void http_server_stop(http_server *s, unsigned wait_ms) {
 
 void http_server_free(http_server *s) {
     if (!s) return;
+    stop_workers(s);
     if (s->d) MHD_stop_daemon(s->d);
     for (size_t i = 0; i < s->nroutes; i++) {
         sm_free(s->routes[i].method);
@@ -443,5 +642,6 @@ void http_server_free(http_server *s) {
     }
     sm_free(s->routes);
     sm_free(s->listen);
+    pthread_mutex_destroy(&s->mu);
     sm_free(s);
 }

@@ -6,9 +6,11 @@
  * handler once its whole body has arrived.  A body longer than the server's
  * limit is answered 413 without being read.
  *
- * Handlers run on the server's worker threads and may block (a remote_write
- * handler waits for the WAL), so the pool is sized for that
- * (http_opts.threads).
+ * Handlers run on the server's handler threads (http_opts.threads of them),
+ * apart from the few threads that poll the connections, and may block (a
+ * remote_write handler waits for the WAL): a blocked handler holds up only
+ * its own connection.  A handler answers with http_reply (once); the answer
+ * is sent after the handler returns.
  */
 #ifndef SEISMO_INGEST_HTTP_H
 #define SEISMO_INGEST_HTTP_H
@@ -24,7 +26,7 @@ typedef struct http_req http_req;
 
 typedef struct http_opts {
     const char *listen;      /* "host:port", e.g. "127.0.0.1:9201" */
-    unsigned threads;        /* worker threads (default 16) */
+    unsigned threads;        /* handler threads (default 16) */
     size_t max_body_bytes;   /* 413 past this (default 64 MiB) */
     unsigned timeout_s;      /* idle connection timeout (default 60) */
     /* Told about requests the server answers itself (404, 405, 413), so
@@ -61,7 +63,8 @@ size_t http_req_args(const http_req *r, const char *name, const char **out, size
 const uint8_t *http_req_body(const http_req *r, size_t *len);
 const char *http_req_remote(const http_req *r);
 
-/* Queue the response (once).  body is copied. */
+/* Record the response (once; SM_EINVAL the second time, SM_ENOMEM).  body
+ * is copied; it is sent when the handler returns. */
 int http_reply(http_req *r, unsigned status, const char *content_type, const void *body, size_t len);
 int http_replyf(http_req *r, unsigned status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Add a header to the response queued next (call before http_reply). */

@@ -310,6 +310,7 @@ typedef struct win {
     sm_ms_t *t;
     double *v;
     size_t h, n, cap; /* the window is [h, h + n) */
+    size_t drops;     /* pairs in the window with v[i] < v[i - 1] */
 } win;
 
 static int win_push(ev_ctx *c, win *w, sm_ms_t t, double v) {
@@ -329,6 +330,7 @@ static int win_push(ev_ctx *c, win *w, sm_ms_t t, double v) {
             w->cap = ncap;
         }
     }
+    if (w->n && v < w->v[w->h + w->n - 1]) w->drops++;
     w->t[w->h + w->n] = t;
     w->v[w->h + w->n] = v;
     w->n++;
@@ -338,7 +340,10 @@ static int win_push(ev_ctx *c, win *w, sm_ms_t t, double v) {
 /* Slide w to [mint, maxt] reading forward from r. */
 static int win_slide(ev_ctx *c, win *w, rd *r, sm_ms_t mint, sm_ms_t maxt) {
     size_t drop = 0;
-    while (drop < w->n && w->t[w->h + drop] < mint) drop++;
+    while (drop < w->n && w->t[w->h + drop] < mint) {
+        if (drop + 1 < w->n && w->v[w->h + drop + 1] < w->v[w->h + drop]) w->drops--;
+        drop++;
+    }
     w->h += drop;
     w->n -= drop;
     ev_release(c, drop);
@@ -444,6 +449,7 @@ int ev_range_call(ev_ctx *c, const promql_node *call, const ev_grid *g, ev_val *
         goto done;
     }
     size_t k = 0;
+    fn_rate_memo memo = {0};
     for (size_t i = 0; i < nsrc; i++) {
         rd r;
         const sm_labels *lbl;
@@ -459,7 +465,7 @@ int ev_range_call(ev_ctx *c, const promql_node *call, const ev_grid *g, ev_val *
             lbl = &sub.s[i].lbl;
         }
         ev_release(c, w.n);
-        w.h = w.n = 0;
+        w.h = w.n = w.drops = 0;
         uint32_t np = 0;
         for (size_t st = 0; st < g->n; st++) {
             sm_ms_t ts = ev_step_time(g, st);
@@ -477,6 +483,7 @@ int ev_range_call(ev_ctx *c, const promql_node *call, const ev_grid *g, ev_val *
             }
             if (w.n == 0) continue;
             fn_window fw = {.t = w.t + w.h, .v = w.v + w.h, .n = w.n, .start = tsub(maxt, range),
+                            .memo = &memo, .no_drops = w.drops == 0,
                             .end = maxt};
             double a[PROMQL_MAX_FUNC_ARGS];
             for (size_t j = 0; j < nsargs; j++) a[j] = sargs[j][st];

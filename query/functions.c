@@ -229,30 +229,9 @@ static bool counter_has_reset(const double *v, size_t n) {
     return (r0 | r1 | r2 | r3) != 0;
 }
 
-static int extrapolated_rate(const fn_window *w, bool is_counter, bool is_rate, double *out) {
-    size_t n = w->n;
-    if (n < 2) return 0;
-    const sm_ms_t *t = w->t;
-    const double *v = w->v;
-    double result = v[n - 1] - v[0];
-    if (is_counter && counter_has_reset(v, n)) {
-        double prev = v[0];
-        for (size_t i = 1; i < n; i++) {
-            if (v[i] < prev) result += prev;
-            prev = v[i];
-        }
-    }
-    double to_start = (double)(t[0] - w->start) / 1000;
-    double to_end = (double)(w->end - t[n - 1]) / 1000;
-    double sampled = (double)(t[n - 1] - t[0]) / 1000;
-    double avg_step = sampled / (double)(n - 1);
-
-    if (is_counter && result > 0 && v[0] >= 0) {
-        /* A counter cannot go below zero: extrapolate at most to the
-         * time it would have been zero. */
-        double to_zero = sampled * (v[0] / result);
-        if (to_zero < to_start) to_start = to_zero;
-    }
+/* (sampled + the extrapolation at both ends) / sampled: funcExtrapolatedRate's
+ * factor before the division by the range. */
+static double extrapolation_factor(double to_start, double to_end, double sampled, double avg_step) {
     double threshold = avg_step * 1.1;
     double interval = sampled;
     if (to_start < threshold)
@@ -263,8 +242,61 @@ static int extrapolated_rate(const fn_window *w, bool is_counter, bool is_rate, 
         interval += to_end;
     else
         interval += avg_step / 2;
-    double factor = interval / sampled;
-    if (is_rate) factor /= duration_seconds(w->end - w->start);
+    return interval / sampled;
+}
+
+static int extrapolated_rate(const fn_window *w, bool is_counter, bool is_rate, double *out) {
+    size_t n = w->n;
+    if (n < 2) return 0;
+    const sm_ms_t *t = w->t;
+    const double *v = w->v;
+    double result = v[n - 1] - v[0];
+    if (is_counter && !w->no_drops && counter_has_reset(v, n)) {
+        double prev = v[0];
+        for (size_t i = 1; i < n; i++) {
+            if (v[i] < prev) result += prev;
+            prev = v[i];
+        }
+    }
+    /* The same divisions, in the same order, as without the memo: it only
+     * skips repeating them for a window of the same shape. */
+    fn_rate_memo local, *m = w->memo ? w->memo : &local;
+    int64_t d_start = t[0] - w->start, d_end = w->end - t[n - 1], d_sampled = t[n - 1] - t[0];
+    int64_t range_ms = w->end - w->start;
+    if (!w->memo || !m->valid || m->n != n || m->d_start != d_start || m->d_end != d_end ||
+        m->d_sampled != d_sampled || m->range_ms != range_ms) {
+        m->valid = true;
+        m->n = n;
+        m->d_start = d_start;
+        m->d_end = d_end;
+        m->d_sampled = d_sampled;
+        m->range_ms = range_ms;
+        m->to_start = (double)d_start / 1000;
+        m->to_end = (double)d_end / 1000;
+        m->sampled = (double)d_sampled / 1000;
+        m->avg_step = m->sampled / (double)(n - 1);
+        m->range_s = duration_seconds(range_ms);
+        m->factor = extrapolation_factor(m->to_start, m->to_end, m->sampled, m->avg_step);
+        m->factor_rate = m->factor / m->range_s;
+        m->zero_ratio = m->sampled > 0 ? 2 * m->to_start / m->sampled + 1 : INFINITY;
+    }
+    double factor = is_rate ? m->factor_rate : m->factor;
+    if (is_counter && result > 0 && v[0] >= 0) {
+        /* A counter cannot go below zero: extrapolate at most to the
+         * time it would have been zero.  When v[0] is at least
+         * (2 to_start / sampled + 1) times the increase, to_zero is above
+         * to_start whatever the rounding (the margin is a factor of two),
+         * so the division can be skipped: that is every counter whose
+         * total dwarfs its increase over the window. */
+        double sampled = m->sampled, to_start = m->to_start;
+        if (!(v[0] >= result * m->zero_ratio)) {
+            double to_zero = sampled * (v[0] / result);
+            if (to_zero < to_start) {
+                factor = extrapolation_factor(to_zero, m->to_end, sampled, m->avg_step);
+                if (is_rate) factor /= m->range_s;
+            }
+        }
+    }
     *out = result * factor;
     return 1;
 }

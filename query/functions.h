@@ -27,11 +27,25 @@
  * ascending time.  [start, end] is the window itself (end = evaluation
  * time - offset, start = end - range), which the extrapolating functions
  * (rate, increase, delta) need; it is closed at both ends, as in 2.42. */
+/* The time-only part of rate/increase/delta's extrapolation, which is the
+ * same for every window whose samples sit at the same offsets from its
+ * ends (regular scrapes and steps: nearly all of them). */
+typedef struct fn_rate_memo {
+    bool valid;
+    int64_t d_start, d_end, d_sampled, range_ms; /* the key, ms */
+    size_t n;
+    double to_start, to_end, sampled, avg_step, range_s; /* seconds */
+    double factor, factor_rate; /* without the zero clamp; for rate, / range_s */
+    double zero_ratio;          /* 2 to_start / sampled + 1 (see extrapolated_rate) */
+} fn_rate_memo;
+
 typedef struct fn_window {
     const sm_ms_t *t;
     const double *v;
     size_t n;
     sm_ms_t start, end;
+    fn_rate_memo *memo; /* NULL, or a cache the caller keeps across windows */
+    bool no_drops;      /* the caller knows no v[i] < v[i - 1] (no counter reset) */
 } fn_window;
 
 /* True for the functions fn_range_eval computes: every function whose

@@ -857,6 +857,90 @@ static void test_random(uint64_t *rng) {
     }
 }
 
+/* Prometheus 2.42's extrapolatedRate written out plainly, with no memo and
+ * no shortcut: the memoised fast path must give the same bits. */
+static double rate_reference(const sm_ms_t *t, const double *v, size_t n, sm_ms_t start, sm_ms_t end,
+                             bool is_counter, bool is_rate) {
+    double result = v[n - 1] - v[0];
+    if (is_counter) {
+        double prev = v[0];
+        for (size_t i = 1; i < n; i++) {
+            if (v[i] < prev) result += prev;
+            prev = v[i];
+        }
+    }
+    double to_start = (double)(t[0] - start) / 1000, to_end = (double)(end - t[n - 1]) / 1000;
+    double sampled = (double)(t[n - 1] - t[0]) / 1000, avg = sampled / (double)(n - 1);
+    if (is_counter && result > 0 && v[0] >= 0) {
+        double to_zero = sampled * (v[0] / result);
+        if (to_zero < to_start) to_start = to_zero;
+    }
+    double threshold = avg * 1.1, interval = sampled;
+    interval += to_start < threshold ? to_start : avg / 2;
+    interval += to_end < threshold ? to_end : avg / 2;
+    double factor = interval / sampled;
+    if (is_rate) factor /= (double)(end - start) / 1000;
+    return result * factor;
+}
+
+/* Windows sliding over regular and jittered series, one memo shared by all
+ * of them as the evaluator shares it: counters far from zero (the
+ * shortcut), near zero (the clamp), with resets, gauges, huge and tiny
+ * values. */
+static void test_rate_memo(uint64_t *rng) {
+    static sm_ms_t t[4096];
+    static double v[4096];
+    static const promql_func_id fs[] = {PF_RATE, PF_INCREASE, PF_DELTA};
+    uint64_t mismatches = 0, windows = 0;
+    for (int round = 0; round < 300; round++) {
+        size_t n = 50 + check_rand_below(rng, 2000);
+        int64_t scrape = 1000 * (1 + (int64_t)check_rand_below(rng, 60));
+        int64_t jitter = check_rand_below(rng, 3) == 0 ? (int64_t)check_rand_below(rng, 50) : 0;
+        double base = 0;
+        switch (check_rand_below(rng, 4)) {
+        case 0: base = 0; break;
+        case 1: base = (double)check_rand_below(rng, 100); break;
+        case 2: base = 1e12 * (double)(1 + check_rand_below(rng, 1000)); break;
+        default: base = -(double)check_rand_below(rng, 1000); break; /* a gauge below zero */
+        }
+        double val = base;
+        sm_ms_t tt = (sm_ms_t)check_rand_below(rng, 100000) - 50000;
+        for (size_t i = 0; i < n; i++) {
+            t[i] = tt + (jitter ? (int64_t)check_rand_below(rng, (uint64_t)jitter) : 0);
+            v[i] = val;
+            tt += scrape;
+            if (check_rand_below(rng, 200) == 0)
+                val = (double)check_rand_below(rng, 10); /* reset */
+            else
+                val += (double)check_rand_below(rng, 1000) / 16 * (check_rand_below(rng, 8) ? 1 : 1e-9);
+        }
+        int64_t range = scrape * (int64_t)(2 + check_rand_below(rng, 20));
+        int64_t step = scrape * (int64_t)(1 + check_rand_below(rng, 3)) / (1 + (int64_t)check_rand_below(rng, 2));
+        fn_rate_memo memo = {0};
+        promql_func_id f = fs[check_rand_below(rng, 3)];
+        size_t lo = 0, hi = 0;
+        for (sm_ms_t e = t[0] + range; e <= t[n - 1]; e += step) {
+            sm_ms_t st = e - range;
+            while (lo < n && t[lo] < st) lo++;
+            while (hi < n && t[hi] <= e) hi++;
+            if (hi - lo < 2) continue;
+            fn_window w = {.t = t + lo, .v = v + lo, .n = hi - lo, .start = st, .end = e, .memo = &memo};
+            double got = 0, want = rate_reference(t + lo, v + lo, hi - lo, st, e, f != PF_DELTA, f == PF_RATE);
+            CHECK_EQ_INT(fn_range_eval(f, &w, NULL, 0, &got), 1);
+            windows++;
+            if (!same_bits(got, want) && !(isnan(got) && isnan(want))) {
+                if (!mismatches)
+                    CHECK_MSG(false, "function %d window [%lld, %lld] n %zu: %.17g, reference %.17g", (int)f,
+                              (long long)st, (long long)e, hi - lo, got, want);
+                mismatches++;
+            }
+        }
+    }
+    CHECK_MSG(mismatches == 0, "%llu of %llu windows differ", (unsigned long long)mismatches,
+              (unsigned long long)windows);
+    CHECK(windows > 10000);
+}
+
 int main(void) {
     uint64_t rng = check_seed();
     test_rate_family();
@@ -869,5 +953,6 @@ int main(void) {
     test_elementwise();
     test_calendar();
     test_random(&rng);
+    test_rate_memo(&rng);
     return check_done();
 }

@@ -313,23 +313,30 @@ typedef struct win {
     size_t drops;     /* pairs in the window with v[i] < v[i - 1] */
 } win;
 
-static int win_push(ev_ctx *c, win *w, sm_ms_t t, double v) {
-    if (w->h + w->n == w->cap) {
-        if (w->h > 0) {
-            memmove(w->t, w->t + w->h, w->n * sizeof *w->t);
-            memmove(w->v, w->v + w->h, w->n * sizeof *w->v);
-            w->h = 0;
-        } else {
-            size_t ncap = w->cap ? w->cap * 2 : 64;
-            sm_ms_t *nt = sm_realloc(w->t, ncap * sizeof *nt);
-            if (!nt) return ev_nomem(c);
-            w->t = nt;
-            double *nv = sm_realloc(w->v, ncap * sizeof *nv);
-            if (!nv) return ev_nomem(c);
-            w->v = nv;
-            w->cap = ncap;
-        }
+/* Room for `more` samples after the window's end. */
+static int win_reserve(ev_ctx *c, win *w, size_t more) {
+    if (w->h + w->n + more <= w->cap) return 0;
+    if (w->h > 0) {
+        memmove(w->t, w->t + w->h, w->n * sizeof *w->t);
+        memmove(w->v, w->v + w->h, w->n * sizeof *w->v);
+        w->h = 0;
+        if (w->n + more <= w->cap) return 0;
     }
+    size_t ncap = w->cap ? w->cap : 64;
+    while (ncap < w->n + more) ncap *= 2;
+    sm_ms_t *nt = sm_realloc(w->t, ncap * sizeof *nt);
+    if (!nt) return ev_nomem(c);
+    w->t = nt;
+    double *nv = sm_realloc(w->v, ncap * sizeof *nv);
+    if (!nv) return ev_nomem(c);
+    w->v = nv;
+    w->cap = ncap;
+    return 0;
+}
+
+static int win_push(ev_ctx *c, win *w, sm_ms_t t, double v) {
+    int rc = win_reserve(c, w, 1);
+    if (rc) return rc;
     if (w->n && v < w->v[w->h + w->n - 1]) w->drops++;
     w->t[w->h + w->n] = t;
     w->v[w->h + w->n] = v;
@@ -355,6 +362,30 @@ static int win_slide(ev_ctx *c, win *w, rd *r, sm_ms_t mint, sm_ms_t maxt) {
         rc = rd_seek(r, mint);
         if (rc) return rc;
         rc = rd_peek(r, &t, &v);
+    }
+    if (r->it) {
+        /* Storage: copy runs of the current batch straight in. */
+        while (rc == 1 && t <= maxt) {
+            int end = r->pos;
+            while (end < r->n && c->bt[end] <= maxt) end++;
+            rc = win_reserve(c, w, (size_t)(end - r->pos));
+            if (rc) return rc;
+            size_t k = w->h + w->n, k0 = k;
+            for (int i = r->pos; i < end; i++) {
+                double x = c->bv[i];
+                if (ev_is_stale(x)) continue;
+                if (k > w->h && x < w->v[k - 1]) w->drops++;
+                w->t[k] = c->bt[i];
+                w->v[k++] = x;
+            }
+            w->n += k - k0;
+            r->pos = end;
+            rc = ev_hold(c, k - k0);
+            if (rc) return rc;
+            if (end < r->n) return 0; /* the next sample is past maxt */
+            rc = rd_peek(r, &t, &v);
+        }
+        return rc < 0 ? rc : 0;
     }
     while (rc == 1 && t <= maxt) {
         rd_next(r);

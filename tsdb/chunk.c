@@ -25,7 +25,10 @@
  * The encoder appends into a streaming form (DOD buckets for time, XOR for
  * values: about Gorilla's size) and re-encodes into the best columns when the
  * chunk is finished, so a head series costs little memory while it is open
- * and a sealed chunk is as small as its data allows.
+ * and a sealed chunk is as small as its data allows.  A query reads an open
+ * chunk through a snapshot: the streaming form copied behind a header, with
+ * time encoding STREAM, which chunk_decode reads like the others and which
+ * is never written to a block.
  *
  * All arithmetic on times and integer values is done in uint64 (wrapping),
  * so any int64 input round-trips, and decoders never see signed overflow.
@@ -40,7 +43,7 @@
 #include "base/sm_alloc.h"
 #include "base/sm_error.h"
 
-enum { TS_SINGLE = 0, TS_GRID = 1, TS_DOD = 2 };
+enum { TS_SINGLE = 0, TS_GRID = 1, TS_DOD = 2, TS_STREAM = 3 };
 enum { VAL_CONST = 0, VAL_INT = 1, VAL_XOR = 2 };
 
 /* The bit readers must inline into the decode loops to meet the speed
@@ -609,7 +612,7 @@ static int hdr_read(const uint8_t *p, size_t len, hdr *h) {
         sm_rd_uvarint(&r, &span) || sm_rd_uvarint(&r, &tlen))
         return SM_ECORRUPT;
     unsigned tenc = enc & 0x0fu, venc = enc >> 4;
-    if (tenc > TS_DOD || venc > VAL_XOR) return SM_ECORRUPT;
+    if (tenc > TS_STREAM || venc > VAL_XOR) return SM_ECORRUPT;
     if (count == 0 || count > CHUNK_MAX_SAMPLES) return SM_ECORRUPT;
     if ((count == 1) != (tenc == TS_SINGLE)) return SM_ECORRUPT;
     if (count == 1 && span != 0) return SM_ECORRUPT;
@@ -643,11 +646,35 @@ static SM_INLINE bool col_done(const bitr *r) { return br_unread_bytes(r) == 0; 
 
 #define BLOCK 256 /* values unpacked at a time */
 
+/* TS_STREAM: the streaming encoder's bucketed delta-of-delta bits. */
+static SM_INLINE int ts_stream_decode(const hdr *h, sm_ms_t *ts) {
+    size_t n = h->info.count;
+    bitr r;
+    br_init(&r, h->tcol, (size_t)(h->tend - h->tcol));
+    static const unsigned widths[5] = {0, 8, 16, 32, 64};
+    uint64_t t = (uint64_t)h->info.mint, d = 0, z;
+    for (size_t i = 1; i < n; i++) {
+        unsigned b, nb = 0;
+        while (nb < 4) {
+            if (!br_bit(&r, &b)) return SM_ECORRUPT;
+            if (!b) break;
+            nb++;
+        }
+        if (!br_get(&r, widths[nb], &z)) return SM_ECORRUPT;
+        d += (uint64_t)sm_zigzag_dec(z);
+        uint64_t nt = t + d;
+        if ((sm_ms_t)nt <= (sm_ms_t)t) return SM_ECORRUPT;
+        ts[i] = (sm_ms_t)(t = nt);
+    }
+    return t == (uint64_t)h->info.maxt && col_done(&r) ? 0 : SM_ECORRUPT;
+}
+
 static SM_INLINE int ts_decode(const hdr *h, sm_ms_t *ts) {
     size_t n = h->info.count;
     uint64_t mint = (uint64_t)h->info.mint, maxt = (uint64_t)h->info.maxt;
     ts[0] = h->info.mint;
     if (n == 1) return h->tcol == h->tend ? 0 : SM_ECORRUPT;
+    if (h->info.ts_enc == TS_STREAM) return ts_stream_decode(h, ts);
     sm_rd r;
     sm_rd_init(&r, h->tcol, (size_t)(h->tend - h->tcol));
     uint64_t first;
@@ -908,53 +935,33 @@ int chunk_enc_append(chunk_enc *e, sm_ms_t t, double v) {
     return 0;
 }
 
-/* Decode the streams (flushing the pending bits into a copy) into arrays. */
-static int stream_decode(const chunk_enc *e, sm_ms_t *ts, double *vs) {
-    /* Copy the whole bytes and the pending bits of both streams, so the
-     * bounded reader sees exactly what was written. */
-    size_t n = e->count;
-    ts[0] = e->mint;
-    uint8_t *buf = sm_malloc(e->ts.len + e->vs.len + 4);
-    if (!buf) return SM_ENOMEM;
-    memcpy(buf, e->ts.p, e->ts.len);
-    size_t tl = e->ts.len;
-    if (e->ts.nacc) buf[tl++] = (uint8_t)(e->ts.acc << (8 - e->ts.nacc));
-    uint8_t *vb = buf + tl;
-    memcpy(vb, e->vs.p, e->vs.len);
-    size_t vl = e->vs.len;
-    if (e->vs.nacc) vb[vl++] = (uint8_t)(e->vs.acc << (8 - e->vs.nacc));
+/* A stream's whole bytes and its pending bits, padded to a byte. */
+static size_t stream_copy(const stream *st, uint8_t *o) {
+    memcpy(o, st->p, st->len);
+    size_t l = st->len;
+    if (st->nacc) o[l++] = (uint8_t)(st->acc << (8 - st->nacc));
+    return l;
+}
 
-    bitr r;
-    br_init(&r, buf, tl);
-    uint64_t t = (uint64_t)e->mint, d = 0, z;
-    for (size_t i = 1; i < n; i++) {
-        unsigned b, nb = 0;
-        while (nb < 4) {
-            if (!br_bit(&r, &b)) goto corrupt;
-            if (!b) break;
-            nb++;
-        }
-        static const unsigned widths[5] = {0, 8, 16, 32, 64};
-        if (!br_get(&r, widths[nb], &z)) goto corrupt;
-        d += (uint64_t)sm_zigzag_dec(z);
-        t += d;
-        ts[i] = (sm_ms_t)t;
+int chunk_enc_snapshot(const chunk_enc *e, sm_buf *out) {
+    if (e->count == 0) return SM_EINVAL;
+    if (e->count == 1) {
+        /* SINGLE has no time column; chunk_encode is cheap for one sample. */
+        double v = sm_f64_from_bits(e->xs.prev);
+        return chunk_encode(&e->mint, &v, 1, out);
     }
-    br_init(&r, vb, vl);
-    xor_state s = {0, 0, 0};
-    uint64_t bits;
-    if (!br_get(&r, 64, &bits)) goto corrupt;
-    s.prev = bits;
-    vs[0] = sm_f64_from_bits(bits);
-    for (size_t i = 1; i < n; i++) {
-        if (!xor_get(&r, &s, &bits)) goto corrupt;
-        vs[i] = sm_f64_from_bits(bits);
-    }
-    sm_free(buf);
+    size_t tl = e->ts.len + (e->ts.nacc ? 1 : 0), vl = e->vs.len + (e->vs.nacc ? 1 : 0);
+    if (sm_buf_reserve(out, 1 + 4 * 10 + tl + vl)) return SM_ENOMEM;
+    uint8_t *o = out->p + out->len, *o0 = o;
+    *o++ = (uint8_t)(TS_STREAM | (VAL_XOR << 4));
+    o += sm_uvarint_put(o, e->count);
+    o += sm_uvarint_put(o, sm_zigzag_enc(e->mint));
+    o += sm_uvarint_put(o, (uint64_t)e->maxt - (uint64_t)e->mint);
+    o += sm_uvarint_put(o, tl);
+    o += stream_copy(&e->ts, o);
+    o += stream_copy(&e->vs, o);
+    out->len += (size_t)(o - o0);
     return 0;
-corrupt:
-    sm_free(buf);
-    return SM_ECORRUPT; /* cannot happen: the streams are our own */
 }
 
 int chunk_enc_finish(const chunk_enc *e, sm_buf *out) {
@@ -969,8 +976,13 @@ int chunk_enc_finish(const chunk_enc *e, sm_buf *out) {
         if (!ts) return SM_ENOMEM;
         vs = (double *)(ts + n);
     }
-    int rc = stream_decode(e, ts, vs);
+    /* Through the snapshot: its decoder is the one chunk_decode uses. */
+    sm_buf snap = SM_BUF_INIT;
+    size_t got = 0;
+    int rc = chunk_enc_snapshot(e, &snap);
+    if (rc == 0 && chunk_decode(snap.p, snap.len, ts, vs, n, &got)) rc = SM_ECORRUPT; /* our own bytes */
     if (rc == 0) rc = chunk_encode(ts, vs, n, out);
+    sm_buf_fini(&snap);
     if (ts != tsa) sm_free(ts);
     return rc;
 }

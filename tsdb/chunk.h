@@ -52,6 +52,13 @@ size_t chunk_enc_mem_bytes(const chunk_enc *e);
  * may keep appending.  0 or SM_ENOMEM (out unchanged). */
 int chunk_enc_finish(const chunk_enc *e, sm_buf *out);
 
+/* Append the chunk's bytes in the encoder's own streaming form (time
+ * encoding STREAM, docs/FORMAT.md): a copy, no re-encoding, so it costs
+ * what a memcpy costs and is about the Gorilla paper's size.  For reading
+ * an open chunk now (queries); chunk_enc_finish's form is what is kept.
+ * 0, SM_EINVAL when empty, or SM_ENOMEM (out unchanged). */
+int chunk_enc_snapshot(const chunk_enc *e, sm_buf *out);
+
 /* One-shot: encode n samples (times strictly increasing) into out. */
 int chunk_encode(const sm_ms_t *ts, const double *vs, size_t n, sm_buf *out);
 

@@ -1040,7 +1040,7 @@ static int series_chunks(hseries *s, sm_ms_t mint, sm_ms_t maxt, uint32_t prio, 
     uint32_t oc = open_count(s);
     if (oc) {
         sm_buf_clear(ob);
-        if (chunk_enc_finish(s->open, ob)) rc = SM_ENOMEM;
+        if (chunk_enc_snapshot(s->open, ob)) rc = SM_ENOMEM; /* a copy: queries need no re-encoding */
         else
             all[nv++] = (view){chunk_enc_mint(s->open), chunk_enc_maxt(s->open), ob->p,
                                (uint32_t)ob->len, oc, RANK_LIVE};

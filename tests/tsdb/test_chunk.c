@@ -88,17 +88,22 @@ static bool same_bits(const double *a, const double *b, size_t n) {
     return true;
 }
 
-/* The encoder's snapshot of its first n samples reads back as them. */
-static void check_snapshot(const chunk_enc *e, const sm_ms_t *ts, const double *vs, size_t n) {
-    sm_buf s = SM_BUF_INIT;
-    CHECK_OK(chunk_enc_snapshot(e, &s));
+/* Chunk bytes b (what: which form) decode to exactly ts, vs. */
+static void check_decodes(const sm_buf *b, const sm_ms_t *ts, const double *vs, size_t n, const char *what) {
     size_t got = 0;
-    int rc = chunk_decode(s.p, s.len, g_dts, g_dvs, MAXN, &got);
-    CHECK_MSG(rc == 0 && got == n, "snapshot decode rc=%d n=%zu want %zu", rc, got, n);
+    int rc = chunk_decode(b->p, b->len, g_dts, g_dvs, MAXN, &got);
+    CHECK_MSG(rc == 0 && got == n, "%s decode rc=%d n=%zu want %zu", what, rc, got, n);
     if (rc == 0 && got == n) {
         CHECK(memcmp(ts, g_dts, n * sizeof *ts) == 0);
         CHECK(same_bits(vs, g_dvs, n));
     }
+}
+
+/* The encoder's snapshot of its first n samples reads back as them. */
+static void check_snapshot(const chunk_enc *e, const sm_ms_t *ts, const double *vs, size_t n) {
+    sm_buf s = SM_BUF_INIT;
+    CHECK_OK(chunk_enc_snapshot(e, &s));
+    check_decodes(&s, ts, vs, n, "snapshot");
     CHECK(s.len <= chunk_enc_stream_bytes(e) + 32);
     sm_buf_fini(&s);
 }
@@ -106,13 +111,7 @@ static void check_snapshot(const chunk_enc *e, const sm_ms_t *ts, const double *
 static void check_roundtrip(const sm_ms_t *ts, const double *vs, size_t n) {
     sm_buf b = SM_BUF_INIT;
     CHECK_OK(chunk_encode(ts, vs, n, &b));
-    size_t got = 0;
-    int rc = chunk_decode(b.p, b.len, g_dts, g_dvs, MAXN, &got);
-    CHECK_MSG(rc == 0 && got == n, "decode rc=%d n=%zu want %zu", rc, got, n);
-    if (rc == 0 && got == n) {
-        CHECK(memcmp(ts, g_dts, n * sizeof *ts) == 0);
-        CHECK(same_bits(vs, g_dvs, n));
-    }
+    check_decodes(&b, ts, vs, n, "chunk");
     chunk_info ci;
     CHECK_OK(chunk_info_read(b.p, b.len, &ci));
     CHECK(ci.count == n && ci.mint == ts[0] && ci.maxt == ts[n - 1]);

@@ -43,10 +43,24 @@
  * the writer fails, the export's chunks go back to the live list, merged
  * with whatever arrived for their span meanwhile (newer samples win).
  *
- * Index.  A chained hash table from label sets to series, an array from
- * ref to series, and postings: for each name=value pair the sorted refs of
- * the series that have it, and for each name its values.  Postings grow on
+ * Index.  A hash table from label sets to series, an array from ref to
+ * series, and postings: for each name=value pair the sorted refs of the
+ * series that have it, and for each name its values.  Postings grow on
  * series creation and are rebuilt by head_truncate after it drops series.
+ *
+ * The series table is open addressing with linear probing; each slot holds
+ * the label set's hash beside the series pointer, so a probe reads one
+ * cache line of slots and follows a pointer (and compares strings) only
+ * when the full 64-bit hash matches.  Invariants:
+ *   T1. At most half the slots are used (tab_grow keeps it so), so every
+ *       probe sequence reaches an empty slot.
+ *   T2. There are no deletions and no tombstones: head_truncate, the only
+ *       place series go away, rebuilds the table from the ref array.
+ * A series' label array lives in the same allocation as the series, so a
+ * hash hit costs one more cache miss, not two.  Appenders use batch calls
+ * (head_lookup_many, head_append_runs) that take the index lock once per
+ * request instead of once per series: with every connection taking it,
+ * its cache line moving between cores was a visible share of the time.
  *
  * Locks.  idx (a rwlock, writer-preferring so that series creation is not
  * starved by appenders) guards the table, the postings and the symbols;
@@ -174,16 +188,21 @@ typedef struct hchunk {
 typedef struct hseries {
     uint64_t ref;
     uint64_t hash;         /* sm_labels_hash(&ls) */
-    sm_labels ls;          /* strings are interned symbols */
-    struct hseries *next;  /* hash chain */
+    sm_labels ls;          /* v is lv below; strings are interned symbols */
+    atomic_bool logged;    /* SERIES record in the WAL (read without mu) */
     pthread_mutex_t mu;    /* guards everything below */
     hchunk *ch;            /* live sealed chunks (L1) */
     uint32_t nch, capch;
     hchunk *det;           /* detached by exports, freed by truncate (L4) */
     uint32_t ndet, capdet;
     chunk_enc *open;       /* NULL until the first sample; empty after a seal */
-    bool logged;
+    sm_label lv[];         /* ls.n labels */
 } hseries;
+
+typedef struct slot {
+    uint64_t hash; /* of s's labels; meaningless when s is NULL */
+    hseries *s;    /* NULL: empty */
+} slot;
 
 typedef struct posting {
     uint64_t *refs; /* sorted, no duplicates */
@@ -198,7 +217,7 @@ typedef struct name_values {
 struct head {
     head_opts o;
     pthread_rwlock_t idx;
-    hseries **tab; /* hash table by labels; ntab a power of two */
+    slot *tab;     /* series by labels (T1, T2); ntab a power of two */
     size_t ntab, nseries;
     hseries **byref; /* ref -> series, NULL for none */
     size_t nbyref;
@@ -324,7 +343,6 @@ static void series_free(head *h, hseries *s) {
         sym_put(h, s->ls.v[i].name);
         sym_put(h, s->ls.v[i].value);
     }
-    sm_free(s->ls.v);
     pthread_mutex_destroy(&s->mu);
     sm_free(s);
 }
@@ -369,28 +387,30 @@ void head_free(head *h) {
 
 static hseries *find_locked(const head *h, const sm_labels *ls, uint64_t hash) {
     if (!h->ntab) return NULL;
-    for (hseries *s = h->tab[hash & (h->ntab - 1)]; s; s = s->next)
-        if (s->hash == hash && sm_labels_equal(&s->ls, ls)) return s;
-    return NULL;
+    size_t mask = h->ntab - 1;
+    for (size_t i = hash & mask;; i = (i + 1) & mask) { /* ends at an empty slot (T1) */
+        const slot *sl = &h->tab[i];
+        if (!sl->s) return NULL;
+        if (sl->hash == hash && sm_labels_equal(&sl->s->ls, ls)) return sl->s;
+    }
 }
 
 static hseries *by_ref(const head *h, uint64_t ref) {
     return ref < h->nbyref ? h->byref[ref] : NULL;
 }
 
+static void tab_put(slot *t, size_t nt, hseries *s) {
+    size_t mask = nt - 1, i = s->hash & mask;
+    while (t[i].s) i = (i + 1) & mask;
+    t[i] = (slot){s->hash, s};
+}
+
 static int tab_grow(head *h) {
     size_t nt = h->ntab ? h->ntab * 2 : 1024;
-    hseries **t = sm_calloc(nt, sizeof *t);
+    slot *t = sm_calloc(nt, sizeof *t);
     if (!t) return SM_ENOMEM;
-    for (size_t i = 0; i < h->ntab; i++) {
-        hseries *s = h->tab[i];
-        while (s) {
-            hseries *nx = s->next;
-            s->next = t[s->hash & (nt - 1)];
-            t[s->hash & (nt - 1)] = s;
-            s = nx;
-        }
-    }
+    for (size_t i = 0; i < h->ntab; i++)
+        if (h->tab[i].s) tab_put(t, nt, h->tab[i].s);
     sm_free(h->tab);
     h->tab = t;
     h->ntab = nt;
@@ -399,7 +419,7 @@ static int tab_grow(head *h) {
 
 /* Create with the write lock held. */
 static int create_locked(head *h, uint64_t ref, const sm_labels *ls, uint64_t hash, hseries **out) {
-    if (h->nseries >= h->ntab && tab_grow(h)) return SM_ENOMEM;
+    if (2 * (h->nseries + 1) > h->ntab && tab_grow(h)) return SM_ENOMEM; /* T1 */
     if (ref >= h->nbyref) {
         if (ref > (uint64_t)1 << 40) return SM_EINVAL; /* not a ref we hand out */
         size_t nn = h->nbyref ? h->nbyref : 1024;
@@ -410,13 +430,9 @@ static int create_locked(head *h, uint64_t ref, const sm_labels *ls, uint64_t ha
         h->byref = nb;
         h->nbyref = nn;
     }
-    hseries *s = sm_calloc(1, sizeof *s);
-    sm_label *lv = sm_calloc(ls->n ? ls->n : 1, sizeof *lv);
-    if (!s || !lv) {
-        sm_free(s);
-        sm_free(lv);
-        return SM_ENOMEM;
-    }
+    hseries *s = sm_calloc(1, sizeof *s + ls->n * sizeof(sm_label));
+    if (!s) return SM_ENOMEM;
+    sm_label *lv = s->lv;
     for (uint32_t i = 0; i < ls->n; i++) {
         lv[i].name = sym_get(h, ls->v[i].name);
         lv[i].value = sym_get(h, ls->v[i].value);
@@ -426,7 +442,6 @@ static int create_locked(head *h, uint64_t ref, const sm_labels *ls, uint64_t ha
                 if (lv[k].name) sym_put(h, lv[k].name);
                 if (lv[k].value) sym_put(h, lv[k].value);
             }
-            sm_free(lv);
             sm_free(s);
             return SM_ENOMEM;
         }
@@ -435,8 +450,7 @@ static int create_locked(head *h, uint64_t ref, const sm_labels *ls, uint64_t ha
     s->hash = hash;
     s->ls = (sm_labels){lv, ls->n};
     pthread_mutex_init(&s->mu, NULL);
-    s->next = h->tab[hash & (h->ntab - 1)];
-    h->tab[hash & (h->ntab - 1)] = s;
+    tab_put(h->tab, h->ntab, s);
     h->byref[ref] = s;
     h->nseries++;
     if (ref >= h->next_ref) h->next_ref = ref + 1;
@@ -502,12 +516,7 @@ int head_create_with_ref(head *h, uint64_t ref, const sm_labels *ls, sm_error *e
 bool head_series_logged(head *h, uint64_t ref) {
     pthread_rwlock_rdlock(&h->idx);
     hseries *s = by_ref(h, ref);
-    bool v = false;
-    if (s) {
-        pthread_mutex_lock(&s->mu);
-        v = s->logged;
-        pthread_mutex_unlock(&s->mu);
-    }
+    bool v = s && atomic_load(&s->logged);
     pthread_rwlock_unlock(&h->idx);
     return v;
 }
@@ -515,11 +524,7 @@ bool head_series_logged(head *h, uint64_t ref) {
 void head_series_set_logged(head *h, uint64_t ref) {
     pthread_rwlock_rdlock(&h->idx);
     hseries *s = by_ref(h, ref);
-    if (s) {
-        pthread_mutex_lock(&s->mu);
-        s->logged = true;
-        pthread_mutex_unlock(&s->mu);
-    }
+    if (s) atomic_store(&s->logged, true);
     pthread_rwlock_unlock(&h->idx);
 }
 
@@ -783,34 +788,43 @@ int head_append(head *h, uint64_t ref, sm_ms_t t, double v, bool check_window) {
     return rc;
 }
 
-int head_append_run(head *h, uint64_t ref, const sm_ms_t *t, const double *v, size_t n,
-                    head_run_result *res) {
+int head_append_runs(head *h, const head_run *runs, size_t n, head_run_result *res) {
     head_run_result r = {0};
-    pthread_rwlock_rdlock(&h->idx);
-    hseries *s = by_ref(h, ref);
-    if (!s) {
-        pthread_rwlock_unlock(&h->idx);
-        return SM_ENOTFOUND;
-    }
     int rc = 0;
     sm_ms_t mx = SM_MS_MIN;
-    pthread_mutex_lock(&s->mu);
-    for (size_t k = 0; k < n; k++) {
-        int arc = append_locked(h, s, t[k], v[k]);
-        if (arc < 0) {
-            rc = arc;
+    pthread_rwlock_rdlock(&h->idx);
+    for (size_t i = 0; i < n && !rc; i++) {
+        const head_run *run = &runs[i];
+        hseries *s = by_ref(h, run->ref);
+        if (!s) {
+            rc = SM_ENOTFOUND;
             break;
         }
-        r.duplicates += arc == HEAD_DUPLICATE;
-        r.replaced += arc == HEAD_REPLACED;
-        r.stored++;
-        if (t[k] > mx) mx = t[k];
+        if (run->set_logged) atomic_store(&s->logged, true);
+        pthread_mutex_lock(&s->mu);
+        for (uint32_t k = 0; k < run->n; k++) {
+            int arc = append_locked(h, s, run->t[k], run->v[k]);
+            if (arc < 0) {
+                rc = arc;
+                break;
+            }
+            r.duplicates += arc == HEAD_DUPLICATE;
+            r.replaced += arc == HEAD_REPLACED;
+            r.stored++;
+            if (run->t[k] > mx) mx = run->t[k];
+        }
+        pthread_mutex_unlock(&s->mu);
     }
-    pthread_mutex_unlock(&s->mu);
     pthread_rwlock_unlock(&h->idx);
     if (r.stored) raise_maxt(h, mx);
     if (res) *res = r;
     return rc;
+}
+
+int head_append_run(head *h, uint64_t ref, const sm_ms_t *t, const double *v, size_t n,
+                    head_run_result *res) {
+    head_run one = {ref, t, v, (uint32_t)n, false};
+    return head_append_runs(h, &one, 1, res);
 }
 
 int head_lookup(head *h, const sm_labels *ls, uint64_t *ref, bool *logged) {
@@ -819,12 +833,26 @@ int head_lookup(head *h, const sm_labels *ls, uint64_t *ref, bool *logged) {
     hseries *s = find_locked(h, ls, hash);
     if (s) {
         *ref = s->ref;
-        pthread_mutex_lock(&s->mu);
-        *logged = s->logged;
-        pthread_mutex_unlock(&s->mu);
+        *logged = atomic_load(&s->logged);
     }
     pthread_rwlock_unlock(&h->idx);
     return s ? 0 : SM_ENOTFOUND;
+}
+
+void head_lookup_many(head *h, const sm_labels *const *ls, size_t n, uint64_t *refs, bool *logged) {
+    /* Hashes first, outside the lock. */
+    uint64_t stackh[256];
+    uint64_t *hv = n <= 256 ? stackh : sm_malloc(n * sizeof *hv);
+    if (hv)
+        for (size_t i = 0; i < n; i++) hv[i] = sm_labels_hash(ls[i]);
+    pthread_rwlock_rdlock(&h->idx);
+    for (size_t i = 0; i < n; i++) {
+        hseries *s = find_locked(h, ls[i], hv ? hv[i] : sm_labels_hash(ls[i]));
+        refs[i] = s ? s->ref : 0;
+        logged[i] = s && atomic_load(&s->logged);
+    }
+    pthread_rwlock_unlock(&h->idx);
+    if (hv != stackh) sm_free(hv);
 }
 
 /* ---- reading ---- */
@@ -1404,13 +1432,15 @@ int head_truncate(head *h) {
             s->capdet = 0;
         }
         if (s->nch || s->ndet || open_count(s)) continue;
-        hseries **pp = &h->tab[s->hash & (h->ntab - 1)];
-        while (*pp && *pp != s) pp = &(*pp)->next;
-        if (*pp) *pp = s->next;
         h->byref[i] = NULL;
         h->nseries--;
         series_free(h, s);
         dropped++;
+    }
+    if (dropped) { /* T2: the table again, from the series that are left */
+        memset(h->tab, 0, h->ntab * sizeof *h->tab);
+        for (size_t i = 0; i < h->nbyref; i++)
+            if (h->byref[i]) tab_put(h->tab, h->ntab, h->byref[i]);
     }
     if (dropped && rebuild_postings(h))
         sm_log(SM_LOG_ERROR, "head", "out of memory rebuilding postings; selects may miss series",

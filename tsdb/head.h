@@ -83,10 +83,26 @@ typedef struct head_run_result {
 int head_append_run(head *h, uint64_t ref, const sm_ms_t *t, const double *v, size_t n,
                     head_run_result *res);
 
+/* Many series' runs under one index lock (an appender's whole batch): each
+ * run as head_append_run; set_logged also marks the series' SERIES record
+ * logged (its WAL append has succeeded).  Stops at the first error
+ * (SM_ENOTFOUND, SM_ENOMEM); *res sums what was stored before it. */
+typedef struct head_run {
+    uint64_t ref;
+    const sm_ms_t *t;
+    const double *v;
+    uint32_t n;
+    bool set_logged;
+} head_run;
+int head_append_runs(head *h, const head_run *runs, size_t n, head_run_result *res);
+
 /* The ref of an existing series with exactly these labels (no check, no
  * creation) and whether its SERIES record is logged; SM_ENOTFOUND if none.
  * Appenders use it to skip label validation for series they already have. */
 int head_lookup(head *h, const sm_labels *ls, uint64_t *ref, bool *logged);
+/* head_lookup for n label sets under one index lock: refs[i] is 0 (OUT)
+ * when there is no such series, logged[i] (OUT) as above. */
+void head_lookup_many(head *h, const sm_labels *const *ls, size_t n, uint64_t *refs, bool *logged);
 
 /* Series matching the matchers with chunks overlapping [mint, maxt] (a
  * series whose chunk spans the range can have no sample inside it: the

@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -269,15 +270,14 @@ static void first_reject(sm_error *err, int *first, int code, size_t index, cons
     if (err) err->index = (int64_t)index;
 }
 
-/* Resolve series i to a head ref: an existing series is found without
- * validating its labels again (they were valid when it was created); a new
- * one is checked, then created.  *logged: its SERIES record is in the WAL.
+/* Resolve series i, which the head did not have at the batch's lookup: its
+ * labels are checked, then it is created (or found, when another append
+ * created it meanwhile).  *logged: its SERIES record is in the WAL.
  * Returns 0, a rejection code counted in r (the series is skipped: *ref 0),
  * or a hard error. */
-static int resolve_series(tsdb *db, const tsdb_series_in *s, size_t i, uint64_t *ref,
-                          bool *logged, tsdb_append_result *r, int *first, sm_error *err) {
+static int resolve_new(tsdb *db, const tsdb_series_in *s, size_t i, uint64_t *ref, bool *logged,
+                       tsdb_append_result *r, int *first, sm_error *err) {
     *ref = 0;
-    if (head_lookup(db->h, &s->labels, ref, logged) == 0) return 0;
     sm_error lerr = {0};
     if (sm_labels_check(&s->labels, true, &lerr) != 0) {
         r->rejected_invalid += s->n;
@@ -303,36 +303,73 @@ static int resolve_series(tsdb *db, const tsdb_series_in *s, size_t i, uint64_t 
     return 0;
 }
 
+/* The scratch arrays of one append, in one allocation. */
+typedef struct append_scratch {
+    const sm_labels **ls; /* [n] */
+    uint64_t *refs;       /* [n] */
+    head_run *runs;       /* [n] */
+    wal_run *wruns;       /* [n] */
+    sm_ms_t *ts;          /* [total] accepted samples, series after series */
+    double *vs;           /* [total] */
+    bool *logged;         /* [n] */
+    void *mem;
+} append_scratch;
+
+static int scratch_init(append_scratch *x, size_t n, size_t total) {
+    n = n ? n : 1;
+    total = total ? total : 1;
+    size_t per = sizeof(*x->ls) + sizeof(*x->refs) + sizeof(*x->runs) + sizeof(*x->wruns) + sizeof(*x->logged);
+    if (n > SIZE_MAX / 2 / per || total > SIZE_MAX / 2 / 16) return SM_ENOMEM;
+    char *m = sm_malloc(n * per + total * (sizeof(*x->ts) + sizeof(*x->vs)));
+    if (!m) return SM_ENOMEM;
+    x->mem = m;
+    /* Largest alignment first; bools last. */
+    x->runs = (head_run *)m;
+    m += n * sizeof *x->runs;
+    x->wruns = (wal_run *)m;
+    m += n * sizeof *x->wruns;
+    x->ls = (const sm_labels **)m;
+    m += n * sizeof *x->ls;
+    x->refs = (uint64_t *)m;
+    m += n * sizeof *x->refs;
+    x->ts = (sm_ms_t *)m;
+    m += total * sizeof *x->ts;
+    x->vs = (double *)m;
+    m += total * sizeof *x->vs;
+    x->logged = (bool *)m;
+    return 0;
+}
+
+/* Append path, per batch: one head lookup call for every series (one index
+ * lock), label checks and creation only for series the head lacks, the
+ * window check per sample, one WAL append for the new series and the
+ * accepted samples, one head call that stores every run (one index lock,
+ * one series lock per series), then the wait for durability outside the
+ * cut lock. */
 int tsdb_append(tsdb *db, const tsdb_series_in *series, size_t n, tsdb_append_result *res,
                 sm_error *err) {
     tsdb_append_result r = {0};
     int first = 0, rc = 0;
     size_t total = 0;
     for (size_t i = 0; i < n; i++) total += series[i].n;
-    uint64_t *refs = sm_malloc((n ? n : 1) * sizeof *refs);
-    bool *logging = sm_calloc(n ? n : 1, sizeof *logging); /* series record in this batch */
-    size_t *run = sm_malloc((n + 1) * sizeof *run);        /* series i's samples: run[i]..run[i+1] */
-    wal_sample *ws = sm_malloc((total ? total : 1) * sizeof *ws);
-    sm_ms_t *ts = sm_malloc((total ? total : 1) * sizeof *ts);
-    double *vs = sm_malloc((total ? total : 1) * sizeof *vs);
+    append_scratch x;
     sm_buf sb = SM_BUF_INIT, xb = SM_BUF_INIT;
-    if (!refs || !ws || !logging || !run || !ts || !vs) {
-        rc = SM_ERR(err, SM_ENOMEM, "out of memory appending %zu samples", total);
-        goto out;
+    if (scratch_init(&x, n, total)) {
+        if (res) *res = r;
+        return SM_ERR(err, SM_ENOMEM, "out of memory appending %zu samples", total);
     }
+    for (size_t i = 0; i < n; i++) x.ls[i] = &series[i].labels;
     pthread_rwlock_rdlock(&db->cut_lock);
-    size_t nws = 0;
+    head_lookup_many(db->h, x.ls, n, x.refs, x.logged);
+    size_t nws = 0, nruns = 0;
     for (size_t i = 0; i < n; i++) {
         const tsdb_series_in *s = &series[i];
-        run[i] = nws;
-        bool logged = false;
-        rc = resolve_series(db, s, i, &refs[i], &logged, &r, &first, err);
-        if (rc) {
-            pthread_rwlock_unlock(&db->cut_lock);
-            goto out;
+        if (!x.refs[i]) {
+            rc = resolve_new(db, s, i, &x.refs[i], &x.logged[i], &r, &first, err);
+            if (rc) goto unlock;
+            if (!x.refs[i]) continue;
         }
-        if (!refs[i]) continue;
-        bool any = false;
+        size_t k0 = nws;
         for (uint32_t k = 0; k < s->n; k++) {
             sm_ms_t t = s->samples[k].t;
             if (t < db->floor || head_check_window(db->h, t) != 0) {
@@ -342,55 +379,41 @@ int tsdb_append(tsdb *db, const tsdb_series_in *series, size_t n, tsdb_append_re
                              &s->labels, t);
                 continue;
             }
-            ws[nws] = (wal_sample){refs[i], t, s->samples[k].v};
-            ts[nws] = t;
-            vs[nws++] = s->samples[k].v;
-            any = true;
+            x.ts[nws] = t;
+            x.vs[nws++] = s->samples[k].v;
         }
-        if (any && !logged) {
-            if (wal_enc_series(&sb, refs[i], &s->labels)) {
-                rc = SM_ERR(err, SM_ENOMEM, "out of memory logging series");
-                pthread_rwlock_unlock(&db->cut_lock);
-                goto out;
-            }
-            logging[i] = true;
+        if (nws == k0) continue;
+        bool log = !x.logged[i];
+        if (log && wal_enc_series(&sb, x.refs[i], &s->labels)) {
+            rc = SM_ERR(err, SM_ENOMEM, "out of memory logging series");
+            goto unlock;
         }
-    }
-    run[n] = nws;
-    if (nws && wal_enc_samples(&xb, ws, nws)) {
-        rc = SM_ERR(err, SM_ENOMEM, "out of memory logging samples");
-        pthread_rwlock_unlock(&db->cut_lock);
-        goto out;
+        uint32_t cnt = (uint32_t)(nws - k0);
+        x.runs[nruns] = (head_run){x.refs[i], x.ts + k0, x.vs + k0, cnt, log};
+        x.wruns[nruns++] = (wal_run){x.refs[i], x.ts + k0, x.vs + k0, cnt};
     }
     uint64_t lsn = 0;
     if (nws) {
+        if (wal_enc_sample_runs(&xb, x.wruns, nruns)) {
+            rc = SM_ERR(err, SM_ENOMEM, "out of memory logging samples");
+            goto unlock;
+        }
         wal_rec recs[2];
         size_t nr = 0;
         if (sb.len) recs[nr++] = (wal_rec){WAL_REC_SERIES, sb.p, sb.len};
         recs[nr++] = (wal_rec){WAL_REC_SAMPLES, xb.p, xb.len};
         rc = wal_append(db->w, recs, nr, &lsn, err);
-        if (rc) {
-            pthread_rwlock_unlock(&db->cut_lock);
-            goto out;
-        }
-        for (size_t i = 0; i < n; i++)
-            if (logging[i]) head_series_set_logged(db->h, refs[i]);
-        /* One head lock per series, not per sample. */
-        for (size_t i = 0; i < n; i++) {
-            size_t k0 = run[i], k1 = run[i + 1];
-            if (k0 == k1) continue;
-            head_run_result hr;
-            int arc = head_append_run(db->h, refs[i], ts + k0, vs + k0, k1 - k0, &hr);
-            r.accepted += hr.stored;
-            r.duplicates += hr.duplicates;
-            r.replaced += hr.replaced;
-            if (arc < 0) {
-                /* Logged but not applied: out of memory.  The WAL has it, so
-                 * a restart recovers it; report the batch as failed. */
-                rc = SM_ERR(err, arc, "cannot store a logged sample");
-                pthread_rwlock_unlock(&db->cut_lock);
-                goto out;
-            }
+        if (rc) goto unlock;
+        head_run_result hr;
+        int arc = head_append_runs(db->h, x.runs, nruns, &hr);
+        r.accepted += hr.stored;
+        r.duplicates += hr.duplicates;
+        r.replaced += hr.replaced;
+        if (arc < 0) {
+            /* Logged but not applied: out of memory.  The WAL has it, so a
+             * restart recovers it; report the batch as failed. */
+            rc = SM_ERR(err, arc, "cannot store a logged sample");
+            goto unlock;
         }
     }
     pthread_rwlock_unlock(&db->cut_lock);
@@ -399,16 +422,14 @@ int tsdb_append(tsdb *db, const tsdb_series_in *series, size_t n, tsdb_append_re
         if (rc) goto out;
     }
     rc = first;
+    goto out;
+unlock:
+    pthread_rwlock_unlock(&db->cut_lock);
 out:
     if (res) *res = r;
     sm_buf_fini(&sb);
     sm_buf_fini(&xb);
-    sm_free(refs);
-    sm_free(logging);
-    sm_free(run);
-    sm_free(ws);
-    sm_free(ts);
-    sm_free(vs);
+    sm_free(x.mem);
     return rc;
 }
 

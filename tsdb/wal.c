@@ -786,25 +786,46 @@ int wal_enc_series(sm_buf *b, uint64_t ref, const sm_labels *ls) {
 }
 
 /* uvarint n; the first sample as uvarint ref, varint t; later ones as
- * varint ref delta, varint t delta; each followed by its value's 8 bytes. */
+ * varint ref delta, varint t delta; each followed by its value's 8 bytes.
+ * One sample into p after prev (NULL for the first); returns the end. */
+static uint8_t *put_sample(uint8_t *p, const wal_sample *prev, uint64_t ref, sm_ms_t t, double v) {
+    if (!prev) {
+        p += sm_uvarint_put(p, ref);
+        p += sm_uvarint_put(p, sm_zigzag_enc(t));
+    } else {
+        p += sm_uvarint_put(p, sm_zigzag_enc((int64_t)(ref - prev->ref)));
+        p += sm_uvarint_put(p, sm_zigzag_enc((int64_t)((uint64_t)t - (uint64_t)prev->t)));
+    }
+    sm_store_le64(p, sm_f64_bits(v));
+    return p + 8;
+}
+
+#define SAMPLE_MAX_BYTES 28 /* two 10-byte varints and a value */
+
 int wal_enc_samples(sm_buf *b, const wal_sample *s, size_t n) {
-    if (sm_buf_reserve(b, 10 + n * 28)) return SM_ENOMEM;
+    if (sm_buf_reserve(b, 10 + n * SAMPLE_MAX_BYTES)) return SM_ENOMEM;
     uint8_t *p = b->p + b->len;
     p += sm_uvarint_put(p, n);
-    uint64_t pref = 0;
-    uint64_t pt = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (i == 0) {
-            p += sm_uvarint_put(p, s[i].ref);
-            p += sm_uvarint_put(p, sm_zigzag_enc(s[i].t));
-        } else {
-            p += sm_uvarint_put(p, sm_zigzag_enc((int64_t)(s[i].ref - pref)));
-            p += sm_uvarint_put(p, sm_zigzag_enc((int64_t)((uint64_t)s[i].t - pt)));
+    for (size_t i = 0; i < n; i++) p = put_sample(p, i ? &s[i - 1] : NULL, s[i].ref, s[i].t, s[i].v);
+    b->len = (size_t)(p - b->p);
+    return 0;
+}
+
+int wal_enc_sample_runs(sm_buf *b, const wal_run *runs, size_t nruns) {
+    size_t n = 0;
+    for (size_t i = 0; i < nruns; i++) n += runs[i].n;
+    if (sm_buf_reserve(b, 10 + n * SAMPLE_MAX_BYTES)) return SM_ENOMEM;
+    uint8_t *p = b->p + b->len;
+    p += sm_uvarint_put(p, n);
+    wal_sample prev;
+    bool any = false;
+    for (size_t i = 0; i < nruns; i++) {
+        const wal_run *r = &runs[i];
+        for (uint32_t k = 0; k < r->n; k++) {
+            p = put_sample(p, any ? &prev : NULL, r->ref, r->t[k], r->v[k]);
+            prev = (wal_sample){r->ref, r->t[k], 0};
+            any = true;
         }
-        sm_store_le64(p, sm_f64_bits(s[i].v));
-        p += 8;
-        pref = s[i].ref;
-        pt = (uint64_t)s[i].t;
     }
     b->len = (size_t)(p - b->p);
     return 0;

@@ -112,6 +112,16 @@ typedef struct wal_sample {
 int wal_enc_series(sm_buf *b, uint64_t ref, const sm_labels *ls);
 /* Encode n samples as one SAMPLES payload (appending to b). */
 int wal_enc_samples(sm_buf *b, const wal_sample *s, size_t n);
+/* The same payload from runs of samples that share a series (the order
+ * and bytes are those of wal_enc_samples over the runs one after another),
+ * without building a wal_sample per sample first. */
+typedef struct wal_run {
+    uint64_t ref;
+    const sm_ms_t *t;
+    const double *v;
+    uint32_t n;
+} wal_run;
+int wal_enc_sample_runs(sm_buf *b, const wal_run *runs, size_t nruns);
 
 /* Decode a SERIES payload: fn(ctx, ref, labels) per entry; label strings
  * live in the arena.  SM_ECORRUPT on malformed input. */

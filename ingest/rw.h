@@ -31,10 +31,10 @@ typedef struct rw_limits {
     size_t max_decoded_bytes;   /* 413 past this (default 32 MiB) */
     uint32_t max_labels;        /* per series (default 64) */
     uint32_t max_label_bytes;   /* per name or value (default 4096) */
-    /* Optional: true when a series with exactly these (sorted) labels is
-     * already stored, so its labels were valid when it was created and
-     * need no check again.  The server asks the head (tsdb_series_known);
-     * the rules checked are the same either way. */
+    /* No longer consulted: rw_decode checks every series' labels, since
+     * the checks (one table lookup a byte) cost less than asking the head
+     * whether it already has the series.  Kept so that callers setting it
+     * still compile; TODO: drop it once ingest/server.c stops setting it. */
     bool (*known)(void *ctx, const sm_labels *ls);
     void *known_ctx;
 } rw_limits;

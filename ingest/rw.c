@@ -21,8 +21,6 @@ void rw_limits_default(rw_limits *l) {
     l->max_decoded_bytes = 32u << 20;
     l->max_labels = 64;
     l->max_label_bytes = 4096;
-    l->known = NULL;
-    l->known_ctx = NULL;
 }
 
 /* protobuf-c allocates every message, string and array of a request
@@ -66,7 +64,7 @@ static int cmp_label(const void *a, const void *b) {
 /* Labels of one series into v (room for ts->n_labels); 0 or SM_EINVAL with
  * err set.  The label rules are checked for every series: that costs less
  * than asking the head whether it has the series (a hash, a lock and two
- * cache misses), so rw_limits.known is not consulted. */
+ * cache misses). */
 static int series_labels(const Prometheus__TimeSeries *ts, const rw_limits *lim, sm_label *v,
                          sm_labels *ls, sm_error *err) {
     if (ts->n_labels > lim->max_labels)

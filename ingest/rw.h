@@ -31,12 +31,6 @@ typedef struct rw_limits {
     size_t max_decoded_bytes;   /* 413 past this (default 32 MiB) */
     uint32_t max_labels;        /* per series (default 64) */
     uint32_t max_label_bytes;   /* per name or value (default 4096) */
-    /* No longer consulted: rw_decode checks every series' labels, since
-     * the checks (one table lookup a byte) cost less than asking the head
-     * whether it already has the series.  Kept so that callers setting it
-     * still compile; TODO: drop it once ingest/server.c stops setting it. */
-    bool (*known)(void *ctx, const sm_labels *ls);
-    void *known_ctx;
 } rw_limits;
 
 void rw_limits_default(rw_limits *l);

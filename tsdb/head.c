@@ -821,24 +821,6 @@ int head_append_runs(head *h, const head_run *runs, size_t n, head_run_result *r
     return rc;
 }
 
-int head_append_run(head *h, uint64_t ref, const sm_ms_t *t, const double *v, size_t n,
-                    head_run_result *res) {
-    head_run one = {ref, t, v, (uint32_t)n, false};
-    return head_append_runs(h, &one, 1, res);
-}
-
-int head_lookup(head *h, const sm_labels *ls, uint64_t *ref, bool *logged) {
-    uint64_t hash = sm_labels_hash(ls);
-    pthread_rwlock_rdlock(&h->idx);
-    hseries *s = find_locked(h, ls, hash);
-    if (s) {
-        *ref = s->ref;
-        *logged = atomic_load(&s->logged);
-    }
-    pthread_rwlock_unlock(&h->idx);
-    return s ? 0 : SM_ENOTFOUND;
-}
-
 void head_lookup_many(head *h, const sm_labels *const *ls, size_t n, uint64_t *refs, bool *logged) {
     /* Hashes first, outside the lock. */
     uint64_t stackh[256];

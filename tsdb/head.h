@@ -72,21 +72,17 @@ int head_check_window(head *h, sm_ms_t t);
  * (no such ref), SM_ENOMEM. */
 int head_append(head *h, uint64_t ref, sm_ms_t t, double v, bool check_window);
 
-/* Store n samples of one series (any order) under one lock, without the
- * window check (the caller has checked and logged them).  Stops at the
- * first error (SM_ENOTFOUND, SM_ENOMEM); *res counts what was stored. */
+/* Many series' runs under one index lock (an appender's whole batch): each
+ * run is n samples of one series (any order), stored under the series' lock
+ * without the window check (the caller has checked and logged them);
+ * set_logged also marks the series' SERIES record logged (its WAL append
+ * has succeeded).  Stops at the first error (SM_ENOTFOUND, SM_ENOMEM);
+ * *res sums what was stored before it. */
 typedef struct head_run_result {
     uint64_t stored;     /* appended, duplicates and replacements */
     uint64_t duplicates;
     uint64_t replaced;
 } head_run_result;
-int head_append_run(head *h, uint64_t ref, const sm_ms_t *t, const double *v, size_t n,
-                    head_run_result *res);
-
-/* Many series' runs under one index lock (an appender's whole batch): each
- * run as head_append_run; set_logged also marks the series' SERIES record
- * logged (its WAL append has succeeded).  Stops at the first error
- * (SM_ENOTFOUND, SM_ENOMEM); *res sums what was stored before it. */
 typedef struct head_run {
     uint64_t ref;
     const sm_ms_t *t;
@@ -96,12 +92,9 @@ typedef struct head_run {
 } head_run;
 int head_append_runs(head *h, const head_run *runs, size_t n, head_run_result *res);
 
-/* The ref of an existing series with exactly these labels (no check, no
- * creation) and whether its SERIES record is logged; SM_ENOTFOUND if none.
- * Appenders use it to skip label validation for series they already have. */
-int head_lookup(head *h, const sm_labels *ls, uint64_t *ref, bool *logged);
-/* head_lookup for n label sets under one index lock: refs[i] is 0 (OUT)
- * when there is no such series, logged[i] (OUT) as above. */
+/* The refs of existing series with exactly these n label sets (no check,
+ * no creation), under one index lock: refs[i] is the ref, or 0 (OUT) when
+ * there is no such series; logged[i] whether its SERIES record is logged. */
 void head_lookup_many(head *h, const sm_labels *const *ls, size_t n, uint64_t *refs, bool *logged);
 
 /* Series matching the matchers with chunks overlapping [mint, maxt] (a

@@ -433,12 +433,6 @@ out:
     return rc;
 }
 
-bool tsdb_series_known(tsdb *db, const sm_labels *ls) {
-    uint64_t ref;
-    bool logged;
-    return head_lookup(db->h, ls, &ref, &logged) == 0;
-}
-
 /* ---- select ---- */
 
 struct tsdb_series_set {

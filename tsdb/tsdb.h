@@ -97,10 +97,6 @@ typedef struct tsdb_append_result {
 int tsdb_append(tsdb *db, const tsdb_series_in *series, size_t n, tsdb_append_result *res,
                 sm_error *err);
 
-/* True when the head holds a series with exactly these labels (so they
- * passed sm_labels_check when it was created).  Cheap: one hash lookup. */
-bool tsdb_series_known(tsdb *db, const sm_labels *ls);
-
 /* ---- Reading ---- */
 
 typedef struct tsdb_series_set tsdb_series_set;

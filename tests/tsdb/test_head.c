@@ -11,7 +11,8 @@
  * heavy late traffic with tiny chunks; failed exports (also after an
  * untruncated one) with late samples inside the exported spans; label
  * values larger than any fixed buffer; and cuts running while appenders
- * append, every sample exported exactly once.
+ * append, every sample exported exactly once; and the appender's batch
+ * calls (lookup of many label sets, runs of many series) against the model.
  */
 #include <pthread.h>
 #include <sched.h>
@@ -1010,9 +1011,95 @@ static void test_concurrent_cuts(void) {
     head_free(h);
 }
 
+/* ---- batch calls: head_lookup_many and head_append_runs ---- */
+
+/* The appender's batch path against the same model: lookups of known and
+ * unknown label sets, logged flags set by runs, runs with late samples,
+ * duplicates and replacements (also inside one run), and a batch that
+ * stops at an unknown ref after storing the runs before it. */
+static void test_batch(uint64_t *rng) {
+    head *h = new_head(0);
+    const sm_labels *ls[NS + 2];
+    sm_label ghost_lv[2] = {{"__name__", "m0"}, {"instance", "nowhere"}};
+    sm_labels ghost = {ghost_lv, 2}, empty_set = {NULL, 0};
+    for (int i = 0; i < NS; i++) ls[i] = &M[i].ls;
+    ls[NS] = &ghost;
+    ls[NS + 1] = &empty_set;
+    uint64_t refs[NS + 2];
+    bool logged[NS + 2];
+    head_lookup_many(h, ls, NS + 2, refs, logged);
+    for (int i = 0; i < NS; i++) CHECK_MSG(refs[i] == M[i].ref && !logged[i], "lookup %d", i);
+    CHECK(refs[NS] == 0 && !logged[NS] && refs[NS + 1] == 0 && !logged[NS + 1]);
+
+    enum { PER = 9 };
+    static sm_ms_t ts[NS][PER];
+    static double vs[NS][PER];
+    sm_ms_t now = 1700000000000;
+    for (int round = 0; round < 300; round++) {
+        now += 15000;
+        head_run runs[NS];
+        head_run_result want = {0};
+        for (int i = 0; i < NS; i++) {
+            ms_model *m = &M[i];
+            uint32_t n = 1 + (uint32_t)check_rand_below(rng, PER);
+            for (uint32_t k = 0; k < n; k++) {
+                sm_ms_t t = now + i + (sm_ms_t)k;
+                double v = rand_value(rng);
+                int kind = (int)check_rand_below(rng, 6);
+                if (kind == 0 && m->n) t = now - (sm_ms_t)check_rand_below(rng, HOUR - 20000);
+                if (kind == 1 && k) { /* a time earlier in this run */
+                    t = ts[i][check_rand_below(rng, k)];
+                    if (check_rand_below(rng, 2)) v = vs[i][k - 1];
+                }
+                ts[i][k] = t;
+                vs[i][k] = v;
+                int r = model_put(m, t, v);
+                want.stored++;
+                want.duplicates += r == HEAD_DUPLICATE;
+                want.replaced += r == HEAD_REPLACED;
+            }
+            runs[i] = (head_run){m->ref, ts[i], vs[i], n, round == 0 && i % 3 == 0};
+        }
+        head_run_result got = {0};
+        CHECK_OK(head_append_runs(h, runs, NS, &got));
+        if (got.stored != want.stored || got.duplicates != want.duplicates || got.replaced != want.replaced) {
+            CHECK_MSG(0, "round %d: stored/dup/replaced %llu/%llu/%llu want %llu/%llu/%llu", round,
+                      (unsigned long long)got.stored, (unsigned long long)got.duplicates,
+                      (unsigned long long)got.replaced, (unsigned long long)want.stored,
+                      (unsigned long long)want.duplicates, (unsigned long long)want.replaced);
+            break;
+        }
+    }
+    head_lookup_many(h, ls, NS, refs, logged);
+    for (int i = 0; i < NS; i++) CHECK_MSG(logged[i] == (i % 3 == 0), "logged %d", i);
+    bool all[NS];
+    for (int i = 0; i < NS; i++) all[i] = true;
+    sm_matcher re_all;
+    CHECK_OK(sm_matcher_init(&re_all, SM_MATCH_RE, "__name__", "m.", NULL));
+    check_select(h, &re_all, 1, SM_MS_MIN, SM_MS_MAX, all, "after runs");
+
+    /* An unknown ref in the middle: the runs before it are stored and
+     * counted, the ones after it are not. */
+    sm_ms_t t1 = now + 15000;
+    double one = 1.5;
+    head_run bad[3] = {{M[0].ref, &t1, &one, 1, false}, {999999, &t1, &one, 1, false},
+                       {M[1].ref, &t1, &one, 1, false}};
+    head_run_result got = {0};
+    CHECK_EQ_INT(head_append_runs(h, bad, 3, &got), SM_ENOTFOUND);
+    CHECK(got.stored == 1 && got.duplicates == 0 && got.replaced == 0);
+    model_put(&M[0], t1, one);
+    check_select(h, &re_all, 1, SM_MS_MIN, SM_MS_MAX, all, "after a failed batch");
+    head_stats st;
+    head_get_stats(h, &st);
+    CHECK(st.maxt == t1);
+    sm_matcher_fini(&re_all);
+    head_free(h);
+}
+
 int main(void) {
     uint64_t rng = check_seed();
     test_model(&rng);
+    test_batch(&rng);
     test_export(&rng);
     test_concurrency();
     test_limits();

@@ -32,6 +32,16 @@
 #include "tsdb/base/sm_log.h"
 #include "tsdb/base/sm_time.h"
 
+/* Decoding arenas kept between remote_write requests.  A pool shared by the
+ * handler threads, not one per thread: a request takes the arena returned
+ * last (its pages are still in cache), so the number of arenas alive follows
+ * the requests in flight, not the size of the thread pool (16 threads kept
+ * 16 arenas of 1 to 2 MiB each).  An arena is trimmed to its first block on
+ * return, and one that a request made large is freed instead. */
+#define ARENAS_KEPT 4
+#define ARENA_BLOCK (1u << 20)
+#define ARENA_KEEP_MAX (4u << 20)
+
 struct server {
     server_opts o;
     http_server *http;
@@ -49,6 +59,10 @@ struct server {
     rules_config *rules_cfg; /* parsed at server_new, handed to `rules` at start */
     rules_mgr *rules;
     _Atomic(report_sched *) sched;
+    /* Idle remote_write decoding arenas, most recently used on top. */
+    pthread_mutex_t arenas_mu;
+    sm_arena *arenas[ARENAS_KEPT];
+    unsigned narenas;
 };
 
 void server_opts_default(server_opts *o) {
@@ -106,20 +120,24 @@ static bool content_type_ok(const char *ct) {
     return strncasecmp(param, "proto=prometheus.WriteRequest", 29) == 0;
 }
 
-/* One decoding arena per worker thread, freed when the thread ends. */
-static pthread_key_t arena_key;
-static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
-static void arena_destroy(void *p) { sm_arena_free(p); }
-static void arena_key_init(void) { pthread_key_create(&arena_key, arena_destroy); }
+static sm_arena *arena_take(server *s) {
+    sm_arena *a = NULL;
+    pthread_mutex_lock(&s->arenas_mu);
+    if (s->narenas) a = s->arenas[--s->narenas];
+    pthread_mutex_unlock(&s->arenas_mu);
+    return a ? a : sm_arena_new(ARENA_BLOCK, s->o.rw.max_decoded_bytes * 6 + (8u << 20));
+}
 
-static sm_arena *thread_arena(server *s) {
-    pthread_once(&arena_once, arena_key_init);
-    sm_arena *a = pthread_getspecific(arena_key);
-    if (!a) {
-        a = sm_arena_new(1 << 20, s->o.rw.max_decoded_bytes * 6 + (8u << 20));
-        if (a) pthread_setspecific(arena_key, a);
+static void arena_give(server *s, sm_arena *a) {
+    if (sm_arena_heap_bytes(a) <= ARENA_KEEP_MAX) {
+        sm_arena_reset(a);
+        pthread_mutex_lock(&s->arenas_mu);
+        bool kept = s->narenas < ARENAS_KEPT;
+        if (kept) s->arenas[s->narenas++] = a;
+        pthread_mutex_unlock(&s->arenas_mu);
+        if (kept) return;
     }
-    return a;
+    sm_arena_free(a);
 }
 
 static int on_write(http_req *r, void *ctx) {
@@ -137,9 +155,9 @@ static int on_write(http_req *r, void *ctx) {
     const uint8_t *body = http_req_body(r, &len);
     atomic_fetch_add(&s->m.bytes_received, len);
     /* Decoding memory: the decompressed bytes plus protobuf-c's structures,
-     * from an arena each worker thread keeps between requests (allocating
-     * and faulting in a fresh megabyte per request showed in profiles). */
-    sm_arena *a = thread_arena(s);
+     * from an arena of the pool (allocating and faulting in a fresh
+     * megabyte per request showed in profiles). */
+    sm_arena *a = arena_take(s);
     if (!a) return busy(s, r, 1, "out of memory");
     rw_request req;
     sm_error err = {0};
@@ -205,13 +223,7 @@ static int on_write(http_req *r, void *ctx) {
     metrics_count_status(&s->m, 204);
     rc = http_reply(r, 204, NULL, "", 0);
 out:
-    /* Keep the arena for the next request unless this one made it large. */
-    if (sm_arena_heap_bytes(a) > (16u << 20)) {
-        sm_arena_free(a);
-        pthread_setspecific(arena_key, NULL);
-    } else {
-        sm_arena_reset(a);
-    }
+    arena_give(s, a);
     return rc;
 }
 
@@ -324,13 +336,6 @@ static int on_reports(http_req *hr, void *ctx) {
     return serve_api(s, hr, report_backend, rs);
 }
 
-/* remote_write: series the head already holds skip label validation. */
-static bool series_known(void *ctx, const sm_labels *ls) {
-    server *s = ctx;
-    tsdb *db = atomic_load(&s->db);
-    return db && tsdb_series_known(db, ls);
-}
-
 static const char *const api_paths[] = {
     "/api/v1/query",    "/api/v1/query_range",     "/api/v1/series",          "/api/v1/labels",
     "/api/v1/label/",   "/api/v1/query_exemplars", "/api/v1/metadata",        "/api/v1/status/buildinfo",
@@ -346,10 +351,9 @@ int server_new(const server_opts *o, server **out, sm_error *err) {
     server *s = sm_calloc(1, sizeof *s);
     if (!s) return SM_ERR(err, SM_ENOMEM, "out of memory");
     s->o = *o;
+    pthread_mutex_init(&s->arenas_mu, NULL);
     s->o.http.on_refused = on_refused;
     s->o.http.refused_ctx = s;
-    s->o.rw.known = series_known;
-    s->o.rw.known_ctx = s;
     s->m.start_ms = sm_now_ms();
     s->lim_4xx = (sm_log_limit)SM_LOG_LIMIT_INIT(10000, 10);
     promql_format_duration(o->db.retention_ms, s->retention, sizeof s->retention);
@@ -493,6 +497,8 @@ void server_free(server *s) {
     rules_file_free(s->rules_cfg);
     engine_free(s->eng);
     api_free(s->api);
+    for (unsigned i = 0; i < s->narenas; i++) sm_arena_free(s->arenas[i]);
+    pthread_mutex_destroy(&s->arenas_mu);
     sm_free(s);
 }
 

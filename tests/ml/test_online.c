@@ -4,7 +4,9 @@
  * output of row i does not change when later rows change), determinism,
  * a spike scored high and quiet rows low, a lasting level shift alarmed
  * and then accepted, cold start, flat series, NaN and stale markers, the
- * multivariate driver, and the state codec continuing bit for bit.
+ * multivariate driver, the state codec continuing bit for bit, and the
+ * default forest (extended) next to a state that still holds the
+ * standard forest of an older default.
  * Seeded (SEISMO_TEST_SEED).
  */
 #include <math.h>
@@ -278,6 +280,50 @@ static void test_codec(void) {
     sm_free(y);
 }
 
+/* The defaults grow an extended forest (online.c, ml/README.md
+ * "Evaluation").  A state stores its options, so a scorer encoded with
+ * the standard forest of an older default decodes into a scorer that keeps
+ * refitting standard forests: it continues bit for bit past the next
+ * forest refits instead of switching to the new default. */
+static void test_default_forest_and_old_states(void) {
+    ml_online_opts o;
+    ml_online_opts_default(&o);
+    CHECK(o.forest.extended);
+    CHECK(o.forest.extension == UINT32_MAX);
+    size_t n = 2400, cut = 700;
+    double *y = sm_malloc(n * sizeof *y);
+    for (size_t i = 0; i < n; i++) y[i] = season(i) + gauss() + (i % 401 == 0 ? 20 : 0);
+    o.forest.extended = false;
+    ml_online_t *a = NULL, *b = NULL;
+    CHECK_OK(ml_online_new(&o, &a, NULL));
+    if (!a) {
+        sm_free(y);
+        return;
+    }
+    ml_online_point pa, pb;
+    for (size_t i = 0; i < cut; i++) ml_online_step(a, T0 + (sm_ms_t)i * STEP_MS, &y[i], NULL, NULL, NULL, &pa, NULL);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    CHECK_OK(ml_online_encode(a, &buf, &len, NULL));
+    if (buf) CHECK_OK(ml_online_decode(buf, len, &b, NULL));
+    if (b) {
+        int diverged = 0, forest_rows = 0;
+        /* past cut the forest is refitted at least three times (every 512 rows) */
+        for (size_t i = cut; i < n; i++) {
+            ml_online_step(a, T0 + (sm_ms_t)i * STEP_MS, &y[i], NULL, NULL, NULL, &pa, NULL);
+            ml_online_step(b, T0 + (sm_ms_t)i * STEP_MS, &y[i], NULL, NULL, NULL, &pb, NULL);
+            diverged += pa.forest_score != pb.forest_score || pa.score != pb.score;
+            forest_rows += pa.forest_score > 0;
+        }
+        CHECK_EQ_INT(diverged, 0);
+        CHECK(forest_rows > 0);
+        ml_online_free(b);
+    }
+    sm_free(buf);
+    ml_online_free(a);
+    sm_free(y);
+}
+
 int main(void) {
     rng = check_seed();
     test_no_lookahead_and_determinism();
@@ -286,5 +332,6 @@ int main(void) {
     test_flat_nan_stale();
     test_multivariate();
     test_codec();
+    test_default_forest_and_old_states();
     return check_done();
 }

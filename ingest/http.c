@@ -243,23 +243,35 @@ static enum MHD_Result queue(http_req *r, unsigned status, const char *ctype, co
     return queue_owned(r, status, ctype, copy, len);
 }
 
-int http_reply(http_req *r, unsigned status, const char *content_type, const void *body, size_t len) {
-    if (r->replied) return SM_EINVAL;
+int http_reply_take(http_req *r, unsigned status, const char *content_type, void *body, size_t len) {
+    if (!len) {
+        sm_free(body);
+        body = NULL;
+    }
+    if (r->replied) {
+        sm_free(body);
+        return SM_EINVAL;
+    }
     /* Recorded here, queued by the polling thread (see the file comment). */
-    void *copy = len ? sm_malloc(len) : NULL;
     char *ct = content_type ? sm_strdup(content_type) : NULL;
-    if ((len && !copy) || (content_type && !ct)) {
-        sm_free(copy);
-        sm_free(ct);
+    if (content_type && !ct) {
+        sm_free(body);
         return SM_ENOMEM;
     }
-    if (len) memcpy(copy, body, len);
     r->ans.status = status;
     r->ans.ctype = ct;
-    r->ans.body = copy;
+    r->ans.body = body;
     r->ans.len = len;
     r->replied = true;
     return 0;
+}
+
+int http_reply(http_req *r, unsigned status, const char *content_type, const void *body, size_t len) {
+    if (r->replied) return SM_EINVAL;
+    void *copy = len ? sm_malloc(len) : NULL;
+    if (len && !copy) return SM_ENOMEM;
+    if (len) memcpy(copy, body, len);
+    return http_reply_take(r, status, content_type, copy, len);
 }
 
 int http_replyf(http_req *r, unsigned status, const char *fmt, ...) {

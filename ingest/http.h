@@ -66,6 +66,10 @@ const char *http_req_remote(const http_req *r);
 /* Record the response (once; SM_EINVAL the second time, SM_ENOMEM).  body
  * is copied; it is sent when the handler returns. */
 int http_reply(http_req *r, unsigned status, const char *content_type, const void *body, size_t len);
+/* http_reply that takes body (sm_malloc'd, may be NULL when len is 0)
+ * instead of copying it: it is sm_free'd once sent, or at once on error.
+ * Large answers (a query's JSON) are sent without a second copy. */
+int http_reply_take(http_req *r, unsigned status, const char *content_type, void *body, size_t len);
 int http_replyf(http_req *r, unsigned status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Add a header to the response queued next (call before http_reply). */
 int http_add_header(http_req *r, const char *name, const char *value);

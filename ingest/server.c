@@ -298,7 +298,10 @@ static int serve_api(server *s, http_req *hr, api_fn fn, void *backend) {
     int rc = fn(backend, &r, &resp);
     if (rc == SM_ENOTFOUND) rc = http_reply(hr, 404, "text/plain; charset=utf-8", "404 page not found\n", 19);
     else if (rc) rc = api_refuse(hr, 500, "internal", sm_strerror(rc));
-    else rc = http_reply(hr, resp.status, resp.content_type, resp.body.p, resp.body.len);
+    else {
+        rc = http_reply_take(hr, resp.status, resp.content_type, resp.body.p, resp.body.len);
+        resp.body = (sm_buf)SM_BUF_INIT; /* the answer owns the bytes now */
+    }
     api_resp_fini(&resp);
     atomic_fetch_sub(&s->api_inflight, 1);
     return rc;

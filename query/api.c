@@ -373,11 +373,31 @@ static void time_tab_init(time_tab *tt, sm_ms_t start, sm_ms_t step, size_t n, s
     for (size_t k = 0; k < n; k++) tt->len[k] = (uint8_t)json_format_point_time(start + (sm_ms_t)k * step, tt->s[k]);
 }
 
+/* A point's value as Prometheus writes it (see the file comment) into o,
+ * which has room for POINT_VALUE_MAX bytes; returns the length. */
+#define POINT_VALUE_MAX 32
+static size_t point_value(double v, char *o) {
+    double m = fabs(v);
+    if (isfinite(v) && m != 0 && (m < 1e-6 || m >= 1e21)) {
+        char vb[64];
+        int e = 0;
+        for (int p = 1; p <= 17; p++) {
+            e = snprintf(vb, sizeof vb, "%.*e", p - 1, v);
+            if (strtod(vb, NULL) == v) break;
+        }
+        memcpy(o, vb, (size_t)e);
+        return (size_t)e;
+    }
+    /* Below 1e21 the plain layout has at most 26 bytes ("-0.0000" and 17
+     * digits, or 21 integer digits and a sign). */
+    return json_format_value(v, o);
+}
+
 /* [t,"v"] of a vector or matrix point (see the file comment). */
 static void write_point(json_w *w, const time_tab *tt, sm_ms_t t, double v) {
-    char tb[24], vb[400];
+    char tb[24], vb[POINT_VALUE_MAX];
     const char *ts = tb;
-    size_t tn, n;
+    size_t tn;
     uint64_t k;
     if (tt && tt->n && t >= tt->start && (k = (uint64_t)(t - tt->start) / (uint64_t)tt->step) < tt->n &&
         (sm_ms_t)k * tt->step == t - tt->start) {
@@ -386,18 +406,35 @@ static void write_point(json_w *w, const time_tab *tt, sm_ms_t t, double v) {
     } else {
         tn = json_format_point_time(t, tb);
     }
-    double m = fabs(v);
-    if (isfinite(v) && m != 0 && (m < 1e-6 || m >= 1e21)) {
-        int e = 0;
-        for (int p = 1; p <= 17; p++) {
-            e = snprintf(vb, sizeof vb, "%.*e", p - 1, v);
-            if (strtod(vb, NULL) == v) break;
+    json_point(w, ts, tn, vb, point_value(v, vb));
+}
+
+/* The points of a matrix series, [t,"v"],[t,"v"],..., written straight
+ * into the answer with one reservation.  Points are in time order, so the
+ * step-time table is walked with a cursor instead of a division a point. */
+#define POINT_MAX (1 + 1 + 24 + 2 + POINT_VALUE_MAX + 2)
+static void write_points(json_w *w, const time_tab *tt, const promql_point *p, size_t n) {
+    char *o = json_raw_begin(w, n * POINT_MAX);
+    if (!o) return;
+    size_t ti = 0, tn = tt ? tt->n : 0;
+    for (size_t k = 0; k < n; k++) {
+        sm_ms_t t = p[k].t;
+        if (k) *o++ = ',';
+        *o++ = '[';
+        while (ti < tn && tt->start + (sm_ms_t)ti * tt->step < t) ti++;
+        if (ti < tn && tt->start + (sm_ms_t)ti * tt->step == t) {
+            memcpy(o, tt->s[ti], sizeof tt->s[ti]); /* a fixed-size copy; the length follows */
+            o += tt->len[ti];
+        } else {
+            o += json_format_point_time(t, o);
         }
-        n = (size_t)e;
-    } else {
-        n = json_format_value(v, vb);
+        *o++ = ',';
+        *o++ = '"';
+        o += point_value(p[k].v, o);
+        *o++ = '"';
+        *o++ = ']';
     }
-    json_point(w, ts, tn, vb, n);
+    json_raw_end(w, o);
 }
 
 /* [t,"v"] of a scalar or string result. */
@@ -412,6 +449,20 @@ static void write_scalar(json_w *w, sm_ms_t t, const char *s, double v) {
         json_str(w, vb);
     }
     json_arr_end(w);
+}
+
+/* The series objects of a matrix, {"metric":...,"values":[...]},... */
+static void write_matrix_series(json_w *w, const promql_series *s, size_t n, const time_tab *tt) {
+    for (size_t i = 0; i < n; i++) {
+        json_obj_begin(w);
+        json_key(w, "metric");
+        api_write_labels(w, &s[i].labels);
+        json_key(w, "values");
+        json_arr_begin(w);
+        if (s[i].npoints) write_points(w, tt, s[i].points, s[i].npoints);
+        json_arr_end(w);
+        json_obj_end(w);
+    }
 }
 
 /* tt: the step times of a range query, or NULL. */
@@ -453,17 +504,7 @@ static void write_result(json_w *w, const promql_result *res, const time_tab *tt
         json_str(w, "matrix");
         json_key(w, "result");
         json_arr_begin(w);
-        for (size_t i = 0; i < res->nseries; i++) {
-            const promql_series *s = &res->series[i];
-            json_obj_begin(w);
-            json_key(w, "metric");
-            api_write_labels(w, &s->labels);
-            json_key(w, "values");
-            json_arr_begin(w);
-            for (size_t k = 0; k < s->npoints; k++) write_point(w, tt, s->points[k].t, s->points[k].v);
-            json_arr_end(w);
-            json_obj_end(w);
-        }
+        write_matrix_series(w, res->series, res->nseries, tt);
         json_arr_end(w);
         break;
     }
@@ -569,10 +610,14 @@ static int run_query(api *a, const qrun *q, api_resp *resp) {
     /* The answer's size, about: a point is [t,"v"] of up to ~30 bytes, a
      * series' labels about 200.  One reservation saves the copies of
      * doubling a 400 KB buffer. */
-    size_t npoints = 0;
-    for (size_t i = 0; i < res.nseries; i++) npoints += res.series[i].npoints;
+    size_t npoints = 0, most = 0;
+    for (size_t i = 0; i < res.nseries; i++) {
+        npoints += res.series[i].npoints;
+        if (res.series[i].npoints > most) most = res.series[i].npoints;
+    }
     sm_buf_clear(&resp->body);
-    if (sm_buf_reserve(&resp->body, 256 + res.nseries * 200 + npoints * 30)) {
+    /* (write_points reserves a worst case for the series it writes.) */
+    if (sm_buf_reserve(&resp->body, 256 + res.nseries * 200 + npoints * 30 + most * POINT_MAX)) {
         rc = SM_ENOMEM;
         goto out;
     }

@@ -334,12 +334,18 @@ static int win_reserve(ev_ctx *c, win *w, size_t more) {
     return 0;
 }
 
+/* Store a sample at index k (reserved, right after the window's last
+ * sample), counting a drop against the one before it. */
+static inline void win_store(win *w, size_t k, sm_ms_t t, double v) {
+    if (k > w->h && v < w->v[k - 1]) w->drops++;
+    w->t[k] = t;
+    w->v[k] = v;
+}
+
 static int win_push(ev_ctx *c, win *w, sm_ms_t t, double v) {
     int rc = win_reserve(c, w, 1);
     if (rc) return rc;
-    if (w->n && v < w->v[w->h + w->n - 1]) w->drops++;
-    w->t[w->h + w->n] = t;
-    w->v[w->h + w->n] = v;
+    win_store(w, w->h + w->n, t, v);
     w->n++;
     return ev_hold(c, 1);
 }
@@ -373,10 +379,7 @@ static int win_slide(ev_ctx *c, win *w, rd *r, sm_ms_t mint, sm_ms_t maxt) {
             size_t k = w->h + w->n, k0 = k;
             for (int i = r->pos; i < end; i++) {
                 double x = c->bv[i];
-                if (ev_is_stale(x)) continue;
-                if (k > w->h && x < w->v[k - 1]) w->drops++;
-                w->t[k] = c->bt[i];
-                w->v[k++] = x;
+                if (!ev_is_stale(x)) win_store(w, k++, c->bt[i], x);
             }
             w->n += k - k0;
             r->pos = end;
@@ -520,7 +523,7 @@ int ev_range_call(ev_ctx *c, const promql_node *call, const ev_grid *g, ev_val *
             for (size_t j = 0; j < nsargs; j++) a[j] = sargs[j][st];
             if (nsargs && (rc = range_args_check(c, fid, a, nsargs))) goto done;
             double v;
-            int frc = fn_range_eval_at(fid, &fw, ts, a, nsargs, &v);
+            int frc = fn_range_eval_checked(fid, &fw, ts, a, &v);
             if (frc < 0) {
                 rc = frc == SM_ENOMEM ? ev_nomem(c)
                                       : ev_exec_err(c, "function %s cannot be evaluated",

@@ -519,6 +519,12 @@ int fn_range_eval_at(promql_func_id f, const fn_window *w, sm_ms_t eval_ms, cons
     if (!w || w->n == 0) return 0;
     int rc = fn_range_args_check(f, args, nargs, NULL);
     if (rc < 0) return rc;
+    return fn_range_eval_checked(f, w, eval_ms, args, out);
+}
+
+int fn_range_eval_checked(promql_func_id f, const fn_window *w, sm_ms_t eval_ms, const double *args,
+                          double *out) {
+    if (w->n == 0) return 0;
     double r;
     switch (f) {
     case PF_RATE: return extrapolated_rate(w, true, true, out);

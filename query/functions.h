@@ -85,6 +85,12 @@ int fn_range_eval_at(promql_func_id f, const fn_window *w, sm_ms_t eval_ms, cons
  * evaluator calls this there.  err may be NULL. */
 int fn_range_args_check(promql_func_id f, const double *args, size_t nargs, sm_error *err);
 
+/* fn_range_eval_at for arguments that fn_range_args_check has passed (the
+ * evaluator checks once per query, or once per step when the arguments
+ * vary): the per-window check is left out.  w must not be NULL. */
+int fn_range_eval_checked(promql_func_id f, const fn_window *w, sm_ms_t eval_ms, const double *args,
+                          double *out);
+
 /* True for the element-wise functions: one input value -> one output
  * value (abs ... year, clamp*, round, sgn, timestamp is NOT one of them). */
 bool fn_is_elementwise(promql_func_id f);

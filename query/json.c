@@ -263,4 +263,19 @@ void json_point(json_w *w, const char *t, size_t tn, const char *v, size_t vn) {
     w->b->len += (size_t)(o - o0);
 }
 
+char *json_raw_begin(json_w *w, size_t n) {
+    if (w->err) return NULL;
+    if (sm_buf_reserve(w->b, n + 1)) {
+        w->err = SM_ENOMEM;
+        return NULL;
+    }
+    sep(w);
+    return (char *)w->b->p + w->b->len;
+}
+
+void json_raw_end(json_w *w, char *end) {
+    if (w->err || !end) return;
+    w->b->len = (size_t)((uint8_t *)end - w->b->p);
+}
+
 int json_finish(json_w *w) { return w->err; }

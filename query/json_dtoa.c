@@ -184,6 +184,31 @@ static void drop_digit(uint64_t *vr, uint64_t *vp, uint64_t *vm, uint64_t *last,
     *vm /= 10;
 }
 
+static const char pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                "8081828384858687888990919293949596979899";
+
+/* v < 10^8 as exactly eight digits (leading zeros) at o. */
+static void put8(char *o, uint32_t v) {
+    uint32_t hi = v / 10000, lo = v - hi * 10000;
+    uint32_t a = hi / 100, b = hi - a * 100, c = lo / 100, d = lo - c * 100;
+    memcpy(o, pairs + 2 * a, 2);
+    memcpy(o + 2, pairs + 2 * b, 2);
+    memcpy(o + 4, pairs + 2 * c, 2);
+    memcpy(o + 6, pairs + 2 * d, 2);
+}
+
+/* v, which has exactly k digits (1 <= k <= 8), at o. */
+static void put_head(char *o, uint32_t v, int k) {
+    while (k >= 2) {
+        uint32_t q = v / 100;
+        memcpy(o + k - 2, pairs + 2 * (v - q * 100), 2);
+        v = q;
+        k -= 2;
+    }
+    if (k) o[0] = (char)('0' + v);
+}
+
 int json_dtoa_shortest(double v, char *digits, int *exp10) {
     uint64_t bits;
     memcpy(&bits, &v, sizeof bits);
@@ -297,21 +322,27 @@ int json_dtoa_shortest(double v, char *digits, int *exp10) {
     }
 
     /* The digit count from the bit length (log10(2) ~ 1233 / 4096), then
-     * the digits from the right, two per division. */
+     * the digits: blocks of eight from the right, each written from a
+     * table of digit pairs, so that the blocks' divisions do not wait for
+     * one another (one division chain over all 17 digits was half of this
+     * function's time). */
     int bitlen = 64 - __builtin_clzll(out | 1);
     int n = ((bitlen * 1233) >> 12) + 1;
     if (n > 1 && out < pow10_tab[n - 1]) n--;
-    for (int at = n; at > 0;) {
-        if (at >= 2) {
-            uint64_t q = out / 100;
-            unsigned r = (unsigned)(out - q * 100);
-            digits[--at] = (char)('0' + r % 10);
-            digits[--at] = (char)('0' + r / 10);
+    int at = n;
+    if (at > 8) {
+        uint64_t q = out / 100000000;
+        put8(digits + at - 8, (uint32_t)(out - q * 100000000));
+        out = q;
+        at -= 8;
+        if (at > 8) {
+            q = out / 100000000;
+            put8(digits + at - 8, (uint32_t)(out - q * 100000000));
             out = q;
-        } else {
-            digits[--at] = (char)('0' + out);
+            at -= 8;
         }
     }
+    put_head(digits, (uint32_t)out, at);
     *exp10 = exp;
     return n;
 }

@@ -94,17 +94,8 @@ int ev_nomem(ev_ctx *c) {
     return SM_ERR(c->err, SM_ENOMEM, "query: out of memory");
 }
 
-int ev_hold(ev_ctx *c, uint64_t n) {
-    c->cur += n;
-    if (c->cur > c->peak) c->peak = c->cur;
-    if (c->cur > c->max)
-        return SM_ERR(c->err, SM_ELIMIT,
-                      "query processing would load too many samples into memory in query execution");
-    return 0;
-}
-
-void ev_release(ev_ctx *c, uint64_t n) {
-    c->cur = n > c->cur ? 0 : c->cur - n;
+int ev_hold_limit(ev_ctx *c) {
+    return SM_ERR(c->err, SM_ELIMIT, "query processing would load too many samples into memory in query execution");
 }
 
 int ev_check_time(ev_ctx *c) {
@@ -113,12 +104,6 @@ int ev_check_time(ev_ctx *c) {
     return 0;
 }
 
-int ev_tick(ev_ctx *c, uint64_t n) {
-    c->tick += n;
-    if (c->tick < 4096) return 0;
-    c->tick = 0;
-    return ev_check_time(c);
-}
 
 bool ev_at_time(const ev_ctx *c, promql_at_kind at, sm_ms_t at_ms, sm_ms_t *out) {
     switch (at) {

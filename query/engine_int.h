@@ -86,12 +86,23 @@ int ev_eval(ev_ctx *c, const promql_node *n, const ev_grid *g, ev_val *out);
 /* An execution error (err->index = 1, engine_error_is_exec()). */
 int ev_exec_err(ev_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int ev_nomem(ev_ctx *c);
-/* Count n more points held; SM_ELIMIT past max_samples. */
-int ev_hold(ev_ctx *c, uint64_t n);
-void ev_release(ev_ctx *c, uint64_t n);
+/* Count n more points held; SM_ELIMIT past max_samples.  Inline, as the
+ * range functions call these for every step of every series. */
+int ev_hold_limit(ev_ctx *c);
+static inline int ev_hold(ev_ctx *c, uint64_t n) {
+    c->cur += n;
+    if (c->cur > c->peak) c->peak = c->cur;
+    return c->cur > c->max ? ev_hold_limit(c) : 0;
+}
+static inline void ev_release(ev_ctx *c, uint64_t n) { c->cur = n > c->cur ? 0 : c->cur - n; }
 /* Clock check every few thousand samples. */
-int ev_tick(ev_ctx *c, uint64_t n);
 int ev_check_time(ev_ctx *c);
+static inline int ev_tick(ev_ctx *c, uint64_t n) {
+    c->tick += n;
+    if (c->tick < 4096) return 0;
+    c->tick = 0;
+    return ev_check_time(c);
+}
 /* Index of grid time t (t must be on the grid). */
 static inline size_t ev_step_index(const ev_grid *g, sm_ms_t t) {
     return (size_t)((t - g->start) / g->step);

@@ -45,8 +45,25 @@ static int rd_storage_err(ev_ctx *c, int rc) {
     return SM_ERR(c->err, rc, "query: reading a series from storage: %s", sm_strerror(rc));
 }
 
-/* 1 with the next sample in *t, *v; 0 at the end; < 0 on error. */
-static int rd_peek(rd *r, sm_ms_t *t, double *v) {
+/* The next batch from storage: 1, 0 at the end, < 0 on error. */
+static int rd_fill(rd *r) {
+    if (r->eof) return 0;
+    int n = tsdb_iter_next_batch(r->it, r->c->bt, r->c->bv, EV_BATCH);
+    if (n < 0) return rd_storage_err(r->c, n);
+    r->pos = 0;
+    r->n = n;
+    if (n == 0) {
+        r->eof = true;
+        return 0;
+    }
+    r->c->samples_read += (uint64_t)n;
+    int rc = ev_tick(r->c, (uint64_t)n);
+    return rc ? rc : 1;
+}
+
+/* 1 with the next sample in *t, *v; 0 at the end; < 0 on error.  Inline:
+ * range functions peek once a step. */
+static inline int rd_peek(rd *r, sm_ms_t *t, double *v) {
     if (!r->it) {
         if (r->mpos >= r->mn) return 0;
         *t = r->mp[r->mpos].t;
@@ -54,18 +71,8 @@ static int rd_peek(rd *r, sm_ms_t *t, double *v) {
         return 1;
     }
     if (r->pos >= r->n) {
-        if (r->eof) return 0;
-        int n = tsdb_iter_next_batch(r->it, r->c->bt, r->c->bv, EV_BATCH);
-        if (n < 0) return rd_storage_err(r->c, n);
-        r->pos = 0;
-        r->n = n;
-        if (n == 0) {
-            r->eof = true;
-            return 0;
-        }
-        r->c->samples_read += (uint64_t)n;
-        int rc = ev_tick(r->c, (uint64_t)n);
-        if (rc) return rc;
+        int rc = rd_fill(r);
+        if (rc <= 0) return rc;
     }
     *t = r->c->bt[r->pos];
     *v = r->c->bv[r->pos];
@@ -313,16 +320,15 @@ typedef struct win {
     size_t drops;     /* pairs in the window with v[i] < v[i - 1] */
 } win;
 
-/* Room for `more` samples after the window's end. */
-static int win_reserve(ev_ctx *c, win *w, size_t more) {
-    if (w->h + w->n + more <= w->cap) return 0;
+/* win_reserve when the room after the end has run out. */
+static int win_grow(ev_ctx *c, win *w, size_t more) {
     if (w->h > 0) {
         memmove(w->t, w->t + w->h, w->n * sizeof *w->t);
         memmove(w->v, w->v + w->h, w->n * sizeof *w->v);
         w->h = 0;
         if (w->n + more <= w->cap) return 0;
     }
-    size_t ncap = w->cap ? w->cap : 64;
+    size_t ncap = w->cap ? w->cap : 256;
     while (ncap < w->n + more) ncap *= 2;
     sm_ms_t *nt = sm_realloc(w->t, ncap * sizeof *nt);
     if (!nt) return ev_nomem(c);
@@ -332,6 +338,11 @@ static int win_reserve(ev_ctx *c, win *w, size_t more) {
     w->v = nv;
     w->cap = ncap;
     return 0;
+}
+
+/* Room for `more` samples after the window's end. */
+static inline int win_reserve(ev_ctx *c, win *w, size_t more) {
+    return w->h + w->n + more <= w->cap ? 0 : win_grow(c, w, more);
 }
 
 /* Store a sample at index k (reserved, right after the window's last

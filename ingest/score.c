@@ -8,7 +8,10 @@
  * the timestamp column), builds features from its residuals, fits the
  * forest on the training rows' features and scores every row with the
  * combined score of score.h (no repeat suppression: that belongs to the
- * streaming scorer).  Online mode steps ml_online over the rows.  Without
+ * streaming scorer).  Online mode steps ml_online over the rows and puts
+ * each model's reported score through ml_score_lift (score.h: a report
+ * below the threshold that is the model's largest in ML_SCORE_LIFT_HORIZON
+ * rows is lifted halfway to it; nothing at or above 0.5 changes).  Without
  * --multivariate every column has its own model and the row's score is the
  * largest column score; with it the columns are one vector.
  */
@@ -301,9 +304,10 @@ static void put_row(FILE *out, const table *tb, size_t i, double score, const do
 static int run_online(const table *tb, const score_opts *so, FILE *out, sm_error *err) {
     uint32_t k = tb->ncols, nmodels = so->multivariate ? 1 : k;
     ml_online_t **m = sm_calloc(nmodels, sizeof *m);
+    ml_score_lift *lift = sm_calloc(nmodels, sizeof *lift);
     double *buf = sm_malloc(4 * (size_t)k * sizeof(double));
     int rc = 0;
-    if (!m || !buf) {
+    if (!m || !lift || !buf) {
         rc = SM_ERR(err, SM_ENOMEM, "score: out of memory");
         goto done;
     }
@@ -315,6 +319,7 @@ static int run_online(const table *tb, const score_opts *so, FILE *out, sm_error
         o.model = so->model;
         o.forest.seed = so->seed + i;
         if ((rc = ml_online_new(&o, &m[i], err))) goto done;
+        if ((rc = ml_score_lift_init(&lift[i], ML_SCORE_LIFT_HORIZON, err))) goto done;
     }
     put_header(out, tb, so->explain);
     for (size_t r = 0; r < tb->nrows; r++) {
@@ -329,8 +334,9 @@ static int run_online(const table *tb, const score_opts *so, FILE *out, sm_error
                 if (err) err->index = -1;
                 goto done;
             }
-            if (pt.score > best) {
-                best = pt.score;
+            double sc = ml_score_lift_next(&lift[i], pt.score);
+            if (sc > best) {
+                best = sc;
                 dcol = so->multivariate ? pt.driver_series : i;
                 dfeat = pt.driver_feature;
             }
@@ -339,7 +345,9 @@ static int run_online(const table *tb, const score_opts *so, FILE *out, sm_error
     }
 done:
     for (uint32_t i = 0; m && i < nmodels; i++) ml_online_free(m[i]);
+    for (uint32_t i = 0; lift && i < nmodels; i++) ml_score_lift_fini(&lift[i]);
     sm_free(m);
+    sm_free(lift);
     sm_free(buf);
     return rc;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * score.c - forest-score calibration and repeat suppression (score.h).
+ * score.c - forest-score calibration, repeat suppression and the lift
+ * (score.h).
  */
 #include "ml/score.h"
 
@@ -57,3 +58,30 @@ double ml_score_novelty_next(ml_score_novelty *s, double combined) {
     return combined > mx ? combined - 0.5 * mx : 0.0;
 }
 
+int ml_score_lift_init(ml_score_lift *s, uint32_t horizon, sm_error *err) {
+    s->top = 0.0;
+    return ml_score_novelty_init(&s->past, horizon, err);
+}
+
+void ml_score_lift_fini(ml_score_lift *s) { ml_score_novelty_fini(&s->past); }
+
+double ml_score_lift_next(ml_score_lift *s, double reported) {
+    ml_score_novelty *p = &s->past;
+    double r = isnan(reported) ? 0.0 : reported;
+    if (p->horizon == 0) return r;
+    double out = r > 0 && r > s->top && r < ML_SCORE_THRESHOLD ? 0.5 * (r + ML_SCORE_THRESHOLD) : r;
+    double old = p->filled == p->horizon ? p->ring[p->pos] : 0.0;
+    p->ring[p->pos] = r;
+    p->pos = (p->pos + 1) % p->horizon;
+    if (p->filled < p->horizon) p->filled++;
+    /* the top only needs a rescan when the value that left was the top;
+     * most reports are 0, so that is rare */
+    if (r >= s->top) {
+        s->top = r;
+    } else if (old >= s->top) {
+        s->top = 0.0;
+        for (uint32_t i = 0; i < p->filled; i++)
+            if (p->ring[i] > s->top) s->top = p->ring[i];
+    }
+    return out;
+}

@@ -17,6 +17,17 @@
  *                   the "suppress repeated alarms" rule, independent of
  *                   where a user puts the threshold.  A spike after a quiet
  *                   stretch (old high h ~ 0.3) keeps most of its score
+ *   lifted          ml_score_lift (`seismo score --online`, after the
+ *                   repeat suppression): a report below the threshold that
+ *                   is larger than every report of the previous `horizon`
+ *                   rows is lifted halfway to the threshold,
+ *                   (r + ML_SCORE_THRESHOLD) / 2.  The series' largest event
+ *                   in a long while then ranks above a repeat of a kind of
+ *                   event it has already shown, which makes sub-threshold
+ *                   scores comparable across series (a spiky series reports
+ *                   often, a calm one rarely).  Scores at or above the
+ *                   threshold are never changed, so what alarms at 0.5 is
+ *                   the same with or without it.
  */
 #ifndef SEISMO_ML_SCORE_H
 #define SEISMO_ML_SCORE_H
@@ -27,6 +38,8 @@
 #include "tsdb/base/sm_error.h"
 
 #define ML_SCORE_THRESHOLD 0.5
+/* Rows a lift looks back over (ml_score_lift_init's default horizon). */
+#define ML_SCORE_LIFT_HORIZON 1000
 
 typedef struct ml_score_calib {
     double median; /* raw forest score of the median training point */
@@ -51,5 +64,20 @@ void ml_score_novelty_fini(ml_score_novelty *s);
 /* The reported score of a point whose combined score is `combined`; then
  * remembers it. */
 double ml_score_novelty_next(ml_score_novelty *s, double combined);
+
+/* The lift: a ring of the last `horizon` reported scores and their
+ * maximum.  horizon 0 passes every score through. */
+typedef struct ml_score_lift {
+    ml_score_novelty past; /* the last `horizon` reported scores: the same
+                              ring as repeat suppression keeps, owned */
+    double top;            /* largest score in the ring (0 when empty) */
+} ml_score_lift;
+
+int ml_score_lift_init(ml_score_lift *s, uint32_t horizon, sm_error *err);
+void ml_score_lift_fini(ml_score_lift *s);
+/* The lifted score of a row whose reported score (in [0, 1]) is
+ * `reported`; then remembers `reported` (not the lifted value).  NaN
+ * counts as 0. */
+double ml_score_lift_next(ml_score_lift *s, double reported);
 
 #endif

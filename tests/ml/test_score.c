@@ -4,7 +4,9 @@
  * compiled into this test): the output columns, every timestamp format
  * giving the same scores, errors with line numbers and no output, NaN
  * fields, --online without look-ahead at the file level, --multivariate,
- * --train-rows and the argument checks of score_main.  Seeded.
+ * --train-rows and the argument checks of score_main; and the lift of
+ * ml/score.h that --online applies (against a brute-force reference, on a
+ * seeded random sequence).  Seeded.
  */
 #include <math.h>
 #include <stdio.h>
@@ -12,6 +14,7 @@
 
 #include "check.h"
 #include "ingest/score.h"
+#include "ml/score.h"
 #include "tsdb/base/sm_alloc.h"
 
 static uint64_t rng;
@@ -233,8 +236,64 @@ static void test_errors(void) {
     CHECK_EQ_INT(score_main(1, a4), 1);
 }
 
+/* ml_score_lift: a sub-threshold report larger than every report of the
+ * previous `horizon` rows is lifted halfway to the threshold; anything
+ * else passes unchanged, and scores at or above it never change. */
+static void test_lift(void) {
+    ml_score_lift l;
+    CHECK_OK(ml_score_lift_init(&l, 0, NULL));
+    CHECK(ml_score_lift_next(&l, 0.3) == 0.3);
+    CHECK(ml_score_lift_next(&l, NAN) == 0.0);
+    ml_score_lift_fini(&l);
+
+    const uint32_t H = 50;
+    CHECK_OK(ml_score_lift_init(&l, H, NULL));
+    CHECK(ml_score_lift_next(&l, 0.0) == 0.0);          /* nothing to lift */
+    CHECK(ml_score_lift_next(&l, 0.3) == 0.4);          /* first report: lifted */
+    CHECK(ml_score_lift_next(&l, 0.3) == 0.3);          /* a repeat: not */
+    CHECK(ml_score_lift_next(&l, 0.2) == 0.2);
+    CHECK(ml_score_lift_next(&l, 0.35) == 0.425);       /* a new top */
+    CHECK(ml_score_lift_next(&l, 0.8) == 0.8);          /* above the threshold: as is */
+    CHECK(ml_score_lift_next(&l, 0.45) == 0.45);        /* below the top 0.8 */
+    CHECK(ml_score_lift_next(&l, NAN) == 0.0);
+    /* H rows after it the 0.8 has left the ring; 0.45 is then the top */
+    for (uint32_t i = 0; i < H - 2; i++) ml_score_lift_next(&l, 0.0);
+    CHECK(ml_score_lift_next(&l, 0.44) == 0.44);
+    CHECK(ml_score_lift_next(&l, 0.0) == 0.0);
+    CHECK(ml_score_lift_next(&l, 0.46) == 0.48);
+    ml_score_lift_fini(&l);
+
+    /* against a brute-force reference over sparse random reports */
+    size_t n = 20000;
+    double *r = sm_malloc(n * sizeof *r);
+    if (!r) return;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t u = check_rand(&rng);
+        r[i] = u % 23 == 0 ? (double)((u >> 8) % 1000) / 999.0 : 0.0;
+    }
+    CHECK_OK(ml_score_lift_init(&l, H, NULL));
+    int wrong = 0, lifted = 0, above_changed = 0;
+    for (size_t i = 0; i < n; i++) {
+        double top = 0.0;
+        for (size_t j = i > H ? i - H : 0; j < i; j++)
+            if (r[j] > top) top = r[j];
+        double want = r[i] > 0 && r[i] > top && r[i] < ML_SCORE_THRESHOLD ? 0.5 * (r[i] + ML_SCORE_THRESHOLD) : r[i];
+        double got = ml_score_lift_next(&l, r[i]);
+        wrong += got != want;
+        lifted += got != r[i];
+        above_changed += r[i] >= ML_SCORE_THRESHOLD && got != r[i];
+        CHECK(got >= r[i] && got <= 1.0);
+    }
+    CHECK_EQ_INT(wrong, 0);
+    CHECK_EQ_INT(above_changed, 0);
+    CHECK(lifted > 10);
+    ml_score_lift_fini(&l);
+    sm_free(r);
+}
+
 int main(void) {
     rng = check_seed();
+    test_lift();
     snprintf(dir, sizeof dir, "%s", check_tmpdir("ml_score"));
     test_formats_and_columns();
     test_online_prefix();

@@ -375,7 +375,7 @@ static void time_tab_init(time_tab *tt, sm_ms_t start, sm_ms_t step, size_t n, s
 
 /* A point's value as Prometheus writes it (see the file comment) into o,
  * which has room for POINT_VALUE_MAX bytes; returns the length. */
-#define POINT_VALUE_MAX 32
+#define POINT_VALUE_MAX 48
 static size_t point_value(double v, char *o) {
     double m = fabs(v);
     if (isfinite(v) && m != 0 && (m < 1e-6 || m >= 1e21)) {
@@ -389,7 +389,8 @@ static size_t point_value(double v, char *o) {
         return (size_t)e;
     }
     /* Below 1e21 the plain layout has at most 26 bytes ("-0.0000" and 17
-     * digits, or 21 integer digits and a sign). */
+     * digits, or 21 integer digits and a sign), and json_format_value
+     * touches at most 48 (json.h). */
     return json_format_value(v, o);
 }
 

@@ -162,7 +162,7 @@ void json_num(json_w *w, double v) {
         json_null(w);
         return;
     }
-    char b[340];
+    char b[400];
     size_t n = json_format_value(v, b);
     sep(w);
     put(w, b, n);
@@ -195,28 +195,29 @@ size_t json_format_value(double v, char *buf) {
     }
     /* The shortest digits that read back exactly (json_dtoa.c), laid out
      * without an exponent, as Go's strconv.FormatFloat(v, 'f', -1, 64). */
-    char d[JSON_DTOA_MAX_DIGITS];
+    /* Digits are moved with copies of a fixed JSON_DTOA_MAX_DIGITS bytes
+     * (one vector move each, where a copy of nd bytes was a call), so d
+     * has room past its digits and buf past the answer. */
+    enum { FIX = JSON_DTOA_MAX_DIGITS };
+    char d[2 * FIX + 2];
     int e;
     int nd = json_dtoa_shortest(a, d, &e);
     int point = nd + e; /* digits before the decimal point */
     if (e >= 0) { /* an integer */
-        memcpy(o, d, (size_t)nd);
+        memcpy(o, d, FIX);
         o += nd;
-        memset(o, '0', (size_t)e);
-        o += e;
+        for (int i = 0; i < e; i++) *o++ = '0';
     } else if (point <= 0) {
         *o++ = '0';
         *o++ = '.';
-        memset(o, '0', (size_t)-point);
-        o += -point;
-        memcpy(o, d, (size_t)nd);
+        for (int i = 0; i < -point; i++) *o++ = '0';
+        memcpy(o, d, FIX);
         o += nd;
     } else {
-        memcpy(o, d, (size_t)point);
-        o += point;
-        *o++ = '.';
-        memcpy(o, d + point, (size_t)(nd - point));
-        o += nd - point;
+        memcpy(o, d, FIX);
+        o[point] = '.';
+        memcpy(o + point + 1, d + point, FIX);
+        o += nd + 1;
     }
     *o = '\0';
     return (size_t)(o - buf);

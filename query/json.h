@@ -68,8 +68,10 @@ void json_raw_end(json_w *w, char *end);
 /* 0, or SM_ENOMEM if any write failed. */
 int json_finish(json_w *w);
 
-/* The value format alone: writes into buf (at least 330 bytes: 1e308 has
- * 309 digits without an exponent), returns the length. */
+/* The value format alone: writes into buf (at least 350 bytes: 1e308 has
+ * 309 digits without an exponent, 5e-324 324 decimals, and up to 17 bytes
+ * past the answer may be scribbled on), returns the length.  For
+ * |v| in [1e-6, 1e21) or not finite, 48 bytes are enough. */
 size_t json_format_value(double v, char *buf);
 
 #endif

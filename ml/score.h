@@ -38,7 +38,7 @@
 #include "tsdb/base/sm_error.h"
 
 #define ML_SCORE_THRESHOLD 0.5
-/* Rows a lift looks back over (ml_score_lift_init's default horizon). */
+/* The horizon `seismo score --online` gives its lifts (ml_score_lift). */
 #define ML_SCORE_LIFT_HORIZON 1000
 
 typedef struct ml_score_calib {

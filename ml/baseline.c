@@ -31,13 +31,20 @@
 #include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ml/ml_int.h"
 #include "tsdb/base/sm_alloc.h"
 
-#define BLOCK_SERIES 32
+#define BLOCK_SERIES 64 /* series per block */
+#define RES_ROWS 4096   /* rows x series per GEMM of the residual pass (its F stays in L2) */
+#define RES_SERIES 16
+#define FIT_THREADS 8
+#define FIT_PAR_MIN 1e6 /* points (n * m) from which a fit runs on several threads */
 #define MAD_SAMPLE 2048 /* residuals the scale is estimated from, at most */
 #define BL_MAGIC "SMBL"
 #define BL_VERSION 1
@@ -143,15 +150,43 @@ typedef struct fitctx {
     const ml_baseline_opts *o;
     ml_baseline_t *b;
     const sm_ms_t *t;
-    size_t n;
-    double *X, *XW, *w;        /* n x p design, weighted design, weights */
+    size_t n, m, ldy;
+    const double *y;
+    double *X, *XW, *w;        /* n x p design, weighted design (column-major), weights */
+    double *XWr;               /* the weighted design row-major: row i at XWr + i*p */
+    double *Xs;                /* ns x p: the design at the rows the scale samples */
+    size_t *srow, ns;          /* those rows (recent part, every stride-th) */
     double sumw, neff;         /* sum of weights, Kish effective size */
     uint32_t allowed;          /* season blocks the design can carry */
     uint32_t idx[NMODELS][2 + 4 * MAX_HARM], np[NMODELS]; /* columns of each model */
     double *chol[NMODELS];     /* Cholesky factors of A restricted to a model */
-    double *ys, *F, *Z, *B, *G, *res; /* block scratch */
     size_t recent_from;        /* first row of the recent part (scale) */
+    _Atomic size_t next_block; /* the next block of series a worker takes */
 } fitctx;
+
+/* A pseudo-observation that differs from the data: y*[row, col] = y0 - d,
+ * with y0 the value (0 where it is missing). */
+typedef struct corr {
+    uint32_t row, col;
+    double d;
+} corr;
+
+/* One worker's scratch for a block of up to BLOCK_SERIES series. */
+typedef struct worker {
+    fitctx *c;
+    double *y0;        /* n x BLOCK_SERIES: a block that has NaN, with NaN -> 0 (lazily allocated) */
+    double *F;         /* RES_ROWS x RES_SERIES: the fit over a chunk of rows */
+    double *Fs;        /* ns x BLOCK_SERIES: the fit at the scale's rows */
+    double *Ys;        /* ns x BLOCK_SERIES: the values at those rows */
+    double *Z0, *Z, *B, *G, *nanz; /* p x BLOCK_SERIES */
+    double *res;       /* ns */
+    corr *d;
+    size_t nd, dcap;
+    double ywy0[BLOCK_SERIES], dywy[BLOCK_SERIES], mean[BLOCK_SERIES], nanw[BLOCK_SERIES];
+    uint8_t mdl[BLOCK_SERIES];
+    bool has_nan[BLOCK_SERIES];
+    bool failed;
+} worker;
 
 static int prepare(fitctx *c, sm_error *err) {
     const ml_baseline_opts *o = c->o;
@@ -181,9 +216,10 @@ static int prepare(fitctx *c, sm_error *err) {
 
     c->X = sm_malloc(n * p * sizeof(double));
     c->XW = sm_malloc(n * p * sizeof(double));
+    c->XWr = sm_malloc(n * p * sizeof(double));
     c->w = sm_malloc(n * sizeof(double));
     double *A = sm_calloc((size_t)p * p, sizeof(double));
-    if (!c->X || !c->XW || !c->w || !A) {
+    if (!c->X || !c->XW || !c->XWr || !c->w || !A) {
         sm_free(A);
         return SM_ERR(err, SM_ENOMEM, "baseline: no memory for a %zu x %u design", n, p);
     }
@@ -197,12 +233,29 @@ static int prepare(fitctx *c, sm_error *err) {
         sumw2 += c->w[i] * c->w[i];
         if (c->w[i] < 0.25) c->recent_from = i + 1;
         design_row(b, c->t[i], c->X + i, n);
-        for (uint32_t k = 0; k < p; k++) c->XW[i + k * n] = c->X[i + k * n] * c->w[i];
+        for (uint32_t k = 0; k < p; k++) {
+            c->XW[i + k * n] = c->X[i + k * n] * c->w[i];
+            c->XWr[i * p + k] = c->XW[i + k * n];
+        }
     }
     c->neff = c->sumw * c->sumw / sumw2;
     /* keep at least a quarter of the window (and 32 rows) for the scale */
     if (c->recent_from > n - n / 4) c->recent_from = n - n / 4;
     if (n - c->recent_from < 32) c->recent_from = n > 32 ? n - 32 : 0;
+    /* the rows the scale is estimated from: every stride-th of the recent
+     * part, at most about 2 * MAD_SAMPLE of them */
+    size_t rows = n - c->recent_from, stride = rows > MAD_SAMPLE ? rows / MAD_SAMPLE : 1;
+    c->ns = (rows + stride - 1) / stride;
+    c->srow = sm_malloc(c->ns * sizeof(size_t));
+    c->Xs = sm_malloc(c->ns * p * sizeof(double));
+    if (!c->srow || !c->Xs) {
+        sm_free(A);
+        return SM_ERR(err, SM_ENOMEM, "baseline: no memory for the scale's rows");
+    }
+    for (size_t k = 0; k < c->ns; k++) {
+        c->srow[k] = c->recent_from + k * stride;
+        for (uint32_t q = 0; q < p; q++) c->Xs[k + q * c->ns] = c->X[c->srow[k] + q * n];
+    }
     /* A = (W X)^T X */
     cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)p, (int)p, (int)n, 1.0, c->XW, (int)n, c->X,
                 (int)n, 0.0, A, (int)p);
@@ -249,68 +302,48 @@ static int prepare(fitctx *c, sm_error *err) {
 }
 
 /* Solve B for the series [0, mb) of the block, each with model mdl[j]. */
-static void solve(fitctx *c, size_t mb, const uint8_t *mdl) {
+static void solve(const fitctx *c, worker *wk, size_t mb) {
     uint32_t p = c->b->p;
-    memset(c->B, 0, (size_t)p * mb * sizeof(double));
+    memset(wk->B, 0, (size_t)p * mb * sizeof(double));
     for (uint32_t g = 0; g < NMODELS; g++) {
         if (!c->chol[g]) continue;
         uint32_t q = c->np[g];
         size_t cnt = 0;
         for (size_t j = 0; j < mb; j++) {
-            if (mdl[j] != g) continue;
-            for (uint32_t r = 0; r < q; r++) c->G[r + cnt * q] = c->Z[c->idx[g][r] + j * p];
+            if (wk->mdl[j] != g) continue;
+            for (uint32_t r = 0; r < q; r++) wk->G[r + cnt * q] = wk->Z[c->idx[g][r] + j * p];
             cnt++;
         }
         if (!cnt) continue;
-        LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'L', (lapack_int)q, (lapack_int)cnt, c->chol[g], (lapack_int)q, c->G,
+        LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'L', (lapack_int)q, (lapack_int)cnt, c->chol[g], (lapack_int)q, wk->G,
                        (lapack_int)q);
         cnt = 0;
         for (size_t j = 0; j < mb; j++) {
-            if (mdl[j] != g) continue;
-            for (uint32_t r = 0; r < q; r++) c->B[c->idx[g][r] + j * p] = c->G[r + cnt * q];
+            if (wk->mdl[j] != g) continue;
+            for (uint32_t r = 0; r < q; r++) wk->B[c->idx[g][r] + j * p] = wk->G[r + cnt * q];
             cnt++;
         }
     }
-}
-
-/* Robust scale of y - f over the recent rows (ml_robust_scale), floored
- * relative to the level. */
-static double robust_scale(fitctx *c, const double *y, const double *f) {
-    size_t n = c->n, from = c->recent_from, rows = n - from;
-    size_t stride = rows > MAD_SAMPLE ? rows / MAD_SAMPLE : 1, k = 0;
-    double sum_abs = 0.0, level = 0.0;
-    for (size_t i = from; i < n; i += stride) {
-        if (isnan(y[i])) continue;
-        double r = fabs(y[i] - f[i]);
-        c->res[k++] = r;
-        sum_abs += r;
-        level += fabs(f[i]);
-    }
-    if (k == 0) return NAN;
-    return ml_robust_scale(c->res, k, sum_abs, 1e-9 * (level / k + 1e-3));
 }
 
 /* Per series: the model (season mask) with the lowest BIC among those whose
  * every seasonal block explains at least min_gain of the residual variance
- * left by level and trend. */
-static void select_models(fitctx *c, size_t mb, uint8_t *mdl) {
+ * left by level and trend.  ywy[j] = y*^T W y* of series j. */
+static void select_models(const fitctx *c, worker *wk, size_t mb, const double *ywy) {
     uint32_t p = c->b->p;
     double lnn = log(c->neff > 1 ? c->neff : 2);
     for (size_t j = 0; j < mb; j++) {
-        const double *ys = c->ys + j * c->n;
-        double ywy = 0.0;
-        for (size_t i = 0; i < c->n; i++) ywy += c->w[i] * ys[i] * ys[i];
         double rss[NMODELS];
         for (uint32_t g = 0; g < NMODELS; g++) {
             rss[g] = INFINITY;
             if (!c->chol[g]) continue;
             uint32_t q = c->np[g];
             double z[2 + 4 * MAX_HARM], bz = 0.0;
-            for (uint32_t r = 0; r < q; r++) z[r] = c->Z[c->idx[g][r] + j * p];
-            memcpy(c->G, z, q * sizeof(double));
-            LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'L', (lapack_int)q, 1, c->chol[g], (lapack_int)q, c->G, (lapack_int)q);
-            for (uint32_t r = 0; r < q; r++) bz += c->G[r] * z[r];
-            rss[g] = ywy - bz;
+            for (uint32_t r = 0; r < q; r++) z[r] = wk->Z[c->idx[g][r] + j * p];
+            memcpy(wk->G, z, q * sizeof(double));
+            LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'L', (lapack_int)q, 1, c->chol[g], (lapack_int)q, wk->G, (lapack_int)q);
+            for (uint32_t r = 0; r < q; r++) bz += wk->G[r] * z[r];
+            rss[g] = ywy[j] - bz;
             if (rss[g] < 0) rss[g] = 0;
         }
         double base = rss[0], thr = c->o->min_gain * base, best = INFINITY;
@@ -332,57 +365,320 @@ static void select_models(fitctx *c, size_t mb, uint8_t *mdl) {
                 pick = (uint8_t)g;
             }
         }
-        mdl[j] = pick;
+        wk->mdl[j] = pick;
     }
 }
 
-static void fit_block(fitctx *c, const double *y, size_t ldy, size_t j0, size_t mb, uint8_t *mdl) {
-    const ml_baseline_opts *o = c->o;
-    ml_baseline_t *b = c->b;
-    size_t n = c->n;
-    uint32_t p = b->p;
+/* Robust scale of every series of the block from the current B, over the
+ * sampled recent rows only (ml_robust_scale), floored relative to the
+ * level: one small GEMM for the fit at those rows. */
+static void block_scales(const fitctx *c, worker *wk, size_t j0, size_t mb) {
+    size_t ns = c->ns;
+    uint32_t p = c->b->p;
+    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)ns, (int)mb, (int)p, 1.0, c->Xs, (int)ns, wk->B,
+                (int)p, 0.0, wk->Fs, (int)ns);
     for (size_t j = 0; j < mb; j++) {
-        const double *yj = y + (j0 + j) * ldy;
-        double *ys = c->ys + j * n, sw = 0.0, swy = 0.0;
-        uint64_t cnt = 0;
-        for (size_t i = 0; i < n; i++)
-            if (!isnan(yj[i])) {
-                sw += c->w[i];
-                swy += c->w[i] * yj[i];
-                cnt++;
-            }
-        double mean = sw > 0 ? swy / sw : 0.0;
-        for (size_t i = 0; i < n; i++) ys[i] = isnan(yj[i]) ? mean : yj[i];
-        b->count[j0 + j] = cnt;
-        mdl[j] = (uint8_t)c->allowed;
+        const double *yj = wk->Ys + j * ns, *fj = wk->Fs + j * ns;
+        size_t k = 0;
+        double sum_abs = 0.0, level = 0.0;
+        for (size_t s = 0; s < ns; s++) {
+            double v = yj[s];
+            if (isnan(v)) continue;
+            double r = fabs(v - fj[s]);
+            wk->res[k++] = r;
+            sum_abs += r;
+            level += fabs(fj[s]);
+        }
+        c->b->scale[j0 + j] = k ? ml_robust_scale(wk->res, k, sum_abs, 1e-9 * (level / k + 1e-3)) : NAN;
     }
-    uint32_t rounds = o->iterations + 1;
-    for (uint32_t it = 0; it < rounds; it++) {
-        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)p, (int)mb, (int)n, 1.0, c->XW, (int)n, c->ys,
-                    (int)n, 0.0, c->Z, (int)p);
-        if (it == (rounds > 1 ? 1u : 0u) && o->seasons == ML_SEASON_AUTO) select_models(c, mb, mdl);
-        solve(c, mb, mdl);
-        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)mb, (int)p, 1.0, c->X, (int)n, c->B,
-                    (int)p, 0.0, c->F, (int)n);
-        for (size_t j = 0; j < mb; j++) {
-            const double *yj = y + (j0 + j) * ldy, *fj = c->F + j * n;
-            double s = robust_scale(c, yj, fj);
-            b->scale[j0 + j] = s;
-            if (it + 1 == rounds) continue;
-            double lim = o->huber_k * s, *ys = c->ys + j * n;
-            for (size_t i = 0; i < n; i++) {
-                double r = isnan(yj[i]) ? 0.0 : yj[i] - fj[i];
-                if (r > lim) r = lim;
-                if (r < -lim) r = -lim;
-                ys[i] = fj[i] + r;
+}
+
+static bool push_corr(worker *wk, size_t row, size_t col, double d) {
+    if (wk->nd == wk->dcap) {
+        size_t cap = wk->dcap ? 2 * wk->dcap : 4096;
+        corr *nd = sm_realloc(wk->d, cap * sizeof *nd);
+        if (!nd) return false;
+        wk->d = nd;
+        wk->dcap = cap;
+    }
+    wk->d[wk->nd++] = (corr){(uint32_t)row, (uint32_t)col, d};
+    return true;
+}
+
+/* One point outside the limit or missing: its correction y0 - y*. */
+static bool residual_corr(worker *wk, double v, double f, double w, size_t row, size_t col, double lim, double *dywy) {
+    double y0, ys;
+    if (isnan(v)) {
+        y0 = 0.0;
+        ys = f;
+    } else if (isnan(lim)) {
+        return true;
+    } else {
+        y0 = v;
+        ys = f + (v - f > 0 ? lim : -lim);
+    }
+    if (y0 == ys) return true;
+    *dywy += w * (ys * ys - y0 * y0);
+    return push_corr(wk, row, col, y0 - ys);
+}
+
+typedef double v4d __attribute__((vector_size(32)));
+typedef int64_t v4l __attribute__((vector_size(32)));
+
+/* Corrections of one series over rows [r0, r0 + nr) (y, f, w at those
+ * rows): every point whose residual exceeds lim, or whose value is
+ * missing.  *ywy (when not NULL) gets the sum of w y^2 over these rows, for
+ * a series that has no missing value; *dywy the change y*^T W y* - y0^T W
+ * y0.  Four rows at a time: nearly every residual is within the limit, so
+ * the common case is a vector compare. */
+static bool series_residuals(worker *wk, const double *y, const double *f, const double *w, size_t nr, size_t r0,
+                             size_t col, double lim, double *ywy, double *dywy) {
+    v4d acc = {0, 0, 0, 0}, hi = {lim, lim, lim, lim}, lo = -hi;
+    size_t i = 0;
+    for (; i + 4 <= nr; i += 4) {
+        v4d v, fv, wv;
+        memcpy(&v, y + i, sizeof v);
+        memcpy(&fv, f + i, sizeof fv);
+        memcpy(&wv, w + i, sizeof wv);
+        acc += wv * v * v;
+        v4d r = v - fv;
+        v4l ok = (r <= hi) & (r >= lo); /* false for NaN */
+        if ((ok[0] & ok[1] & ok[2] & ok[3]) != 0) continue;
+        for (int k = 0; k < 4; k++)
+            if (!ok[k]) {
+                if (!residual_corr(wk, y[i + k], f[i + k], w[i + k], r0 + i + k, col, lim, dywy)) return false;
+            }
+    }
+    double tail = 0.0;
+    for (; i < nr; i++) {
+        tail += w[i] * y[i] * y[i];
+        double r = y[i] - f[i];
+        if (r <= lim && r >= -lim) continue;
+        if (!residual_corr(wk, y[i], f[i], w[i], r0 + i, col, lim, dywy)) return false;
+    }
+    if (ywy) *ywy += (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail;
+    return true;
+}
+
+/* The pseudo-observations of the next round, as corrections to the data:
+ * F = X B one chunk of rows at a time (a GEMM whose output stays in
+ * cache), then the corrections (series_residuals).  In round 0 the pass
+ * also sums y^T W y of the series without missing values. */
+static bool block_residuals(const fitctx *c, worker *wk, size_t j0, size_t mb, bool first) {
+    size_t n = c->n;
+    uint32_t p = c->b->p;
+    wk->nd = 0;
+    for (size_t j = 0; j < mb; j++) {
+        wk->dywy[j] = 0.0;
+        if (first && !wk->has_nan[j]) wk->ywy0[j] = 0.0;
+    }
+    for (size_t r0 = 0; r0 < n; r0 += RES_ROWS) {
+        size_t nr = n - r0 < RES_ROWS ? n - r0 : RES_ROWS;
+        for (size_t s0 = 0; s0 < mb; s0 += RES_SERIES) {
+            size_t ms = mb - s0 < RES_SERIES ? mb - s0 : RES_SERIES;
+            cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)nr, (int)ms, (int)p, 1.0, c->X + r0, (int)n,
+                        wk->B + s0 * p, (int)p, 0.0, wk->F, (int)nr);
+            for (size_t j = s0; j < s0 + ms; j++) {
+                double lim = c->o->huber_k * c->b->scale[j0 + j];
+                double *ywy = first && !wk->has_nan[j] ? &wk->ywy0[j] : NULL;
+                if (!series_residuals(wk, c->y + (j0 + j) * c->ldy + r0, wk->F + (j - s0) * nr, c->w + r0, nr, r0, j,
+                                      lim, ywy, &wk->dywy[j]))
+                    return false;
             }
         }
     }
+    return true;
+}
+
+/* Scan series j of the block, which has missing values: count, weighted
+ * mean and y^T W y of the observed values, the sum of the weighted design
+ * rows where values are missing, and a copy with missing values as 0 into
+ * dst. */
+static void scan_series(const fitctx *c, worker *wk, size_t j0, size_t j, double *dst) {
+    size_t n = c->n;
+    uint32_t p = c->b->p;
+    const double *yj = c->y + (j0 + j) * c->ldy, *w = c->w;
+    double sw = 0.0, swy = 0.0, swyy = 0.0, *nz = wk->nanz + j * p;
+    uint64_t cnt = 0;
+    memset(nz, 0, p * sizeof(double));
+    for (size_t i = 0; i < n; i++) {
+        double v = yj[i];
+        if (isnan(v)) {
+            dst[i] = 0.0;
+            const double *xr = c->XWr + i * p;
+            for (uint32_t k = 0; k < p; k++) nz[k] += xr[k];
+            continue;
+        }
+        dst[i] = v;
+        double wv = w[i] * v;
+        sw += w[i];
+        swy += wv;
+        swyy += wv * v;
+        cnt++;
+    }
+    wk->mean[j] = sw > 0 ? swy / sw : 0.0;
+    wk->ywy0[j] = swyy;
+    wk->nanw[j] = c->sumw - sw;
+    c->b->count[j0 + j] = cnt;
+}
+
+/* Load a block: Z0 = (W X)^T Y0 with missing values as 0.  One GEMM
+ * straight on the caller's array; a series whose column of Z0 is not
+ * finite has missing (or infinite) values, and only those are scanned and
+ * multiplied again from a cleaned copy. */
+static bool block_load(const fitctx *c, worker *wk, size_t j0, size_t mb, bool need_ywy) {
+    size_t n = c->n, ldy = c->ldy;
+    uint32_t p = c->b->p;
+    bool direct = ldy <= INT32_MAX;
+    if (direct)
+        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)p, (int)mb, (int)n, 1.0, c->XW, (int)n,
+                    c->y + j0 * ldy, (int)ldy, 0.0, wk->Z0, (int)p);
+    size_t nbad = 0;
+    uint32_t bad[BLOCK_SERIES];
     for (size_t j = 0; j < mb; j++) {
-        memcpy(b->coef + (j0 + j) * p, c->B + j * p, p * sizeof(double));
-        b->mask[j0 + j] = b->count[j0 + j] ? mdl[j] : 0;
+        /* the values the scale is estimated from, gathered once */
+        const double *yj = c->y + (j0 + j) * ldy;
+        for (size_t k = 0; k < c->ns; k++) wk->Ys[k + j * c->ns] = yj[c->srow[k]];
+        bool fin = direct;
+        for (uint32_t k = 0; k < p && fin; k++) fin = isfinite(wk->Z0[k + j * p]);
+        wk->has_nan[j] = !fin;
+        wk->mdl[j] = (uint8_t)c->allowed;
+        wk->nanw[j] = 0.0;
+        wk->mean[j] = 0.0;
+        memset(wk->nanz + j * p, 0, p * sizeof(double));
+        if (!fin) {
+            bad[nbad++] = (uint32_t)j;
+            continue;
+        }
+        c->b->count[j0 + j] = n;
+        wk->ywy0[j] = NAN; /* summed by the first residual pass */
+        if (need_ywy) {
+            double s = 0.0;
+            for (size_t i = 0; i < n; i++) s += c->w[i] * yj[i] * yj[i];
+            wk->ywy0[j] = s;
+        }
+    }
+    if (!nbad) return true;
+    if (!wk->y0 && !(wk->y0 = sm_malloc(n * BLOCK_SERIES * sizeof(double)))) return false;
+    for (size_t k = 0; k < nbad; k++) scan_series(c, wk, j0, bad[k], wk->y0 + k * n);
+    cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)p, (int)nbad, (int)n, 1.0, c->XW, (int)n, wk->y0,
+                (int)n, 0.0, wk->G, (int)p);
+    for (size_t k = 0; k < nbad; k++) memcpy(wk->Z0 + bad[k] * p, wk->G + k * p, p * sizeof(double));
+    return true;
+}
+
+/* Fit the series [j0, j0 + mb).  Round 0 is least squares with missing
+ * values at the series' mean; each later round is least squares on the
+ * pseudo-observations y* = F + clip(y - F, +-k s) of the round before,
+ * whose Z = (W X)^T y* is Z0 minus the few corrections (clipped and
+ * missing points) times their rows of W X: the data are read once per
+ * round, by the residual pass, and the last round needs the fit only at
+ * the scale's rows. */
+static bool fit_block(fitctx *c, worker *wk, size_t j0, size_t mb) {
+    const ml_baseline_opts *o = c->o;
+    ml_baseline_t *b = c->b;
+    uint32_t p = b->p;
+    uint32_t rounds = o->iterations + 1, select_round = rounds > 1 ? 1 : 0;
+    if (!block_load(c, wk, j0, mb, select_round == 0 && o->seasons == ML_SEASON_AUTO)) return false;
+    for (uint32_t it = 0; it < rounds; it++) {
+        double ywy[BLOCK_SERIES];
+        memcpy(wk->Z, wk->Z0, (size_t)p * mb * sizeof(double));
+        if (it == 0) {
+            for (size_t j = 0; j < mb; j++) {
+                double mu = wk->mean[j], *z = wk->Z + j * p;
+                const double *nz = wk->nanz + j * p;
+                if (wk->nanw[j] != 0.0)
+                    for (uint32_t k = 0; k < p; k++) z[k] += mu * nz[k];
+                ywy[j] = wk->ywy0[j] + wk->nanw[j] * mu * mu;
+            }
+        } else {
+            for (size_t e = 0; e < wk->nd; e++) {
+                const corr *d = &wk->d[e];
+                const double *xr = c->XWr + (size_t)d->row * p;
+                double *z = wk->Z + (size_t)d->col * p, dv = d->d;
+                for (uint32_t k = 0; k < p; k++) z[k] -= dv * xr[k];
+            }
+            for (size_t j = 0; j < mb; j++) ywy[j] = wk->ywy0[j] + wk->dywy[j];
+        }
+        if (it == select_round && o->seasons == ML_SEASON_AUTO) select_models(c, wk, mb, ywy);
+        solve(c, wk, mb);
+        block_scales(c, wk, j0, mb);
+        if (it + 1 < rounds && !block_residuals(c, wk, j0, mb, it == 0)) return false;
+    }
+    for (size_t j = 0; j < mb; j++) {
+        memcpy(b->coef + (j0 + j) * p, wk->B + j * p, p * sizeof(double));
+        b->mask[j0 + j] = b->count[j0 + j] ? wk->mdl[j] : 0;
         if (!b->count[j0 + j]) b->scale[j0 + j] = NAN;
     }
+    return true;
+}
+
+static void *worker_main(void *arg) {
+    worker *wk = arg;
+    fitctx *c = wk->c;
+    size_t nblocks = (c->m + BLOCK_SERIES - 1) / BLOCK_SERIES;
+    for (;;) {
+        size_t k = atomic_fetch_add(&c->next_block, 1);
+        if (k >= nblocks) break;
+        size_t j0 = k * BLOCK_SERIES, mb = c->m - j0 < BLOCK_SERIES ? c->m - j0 : BLOCK_SERIES;
+        if (!fit_block(c, wk, j0, mb)) {
+            wk->failed = true;
+            break;
+        }
+    }
+    return NULL;
+}
+
+static bool worker_init(worker *wk, fitctx *c) {
+    memset(wk, 0, sizeof *wk);
+    wk->c = c;
+    size_t pb = (size_t)c->b->p * BLOCK_SERIES;
+    wk->F = sm_malloc(RES_ROWS * RES_SERIES * sizeof(double));
+    wk->Fs = sm_malloc(c->ns * BLOCK_SERIES * sizeof(double));
+    wk->Ys = sm_malloc(c->ns * BLOCK_SERIES * sizeof(double));
+    wk->Z0 = sm_malloc(pb * sizeof(double));
+    wk->Z = sm_malloc(pb * sizeof(double));
+    wk->B = sm_malloc(pb * sizeof(double));
+    wk->G = sm_malloc(pb * sizeof(double));
+    wk->nanz = sm_malloc(pb * sizeof(double));
+    wk->res = sm_malloc(c->ns * sizeof(double));
+    return wk->F && wk->Fs && wk->Ys && wk->Z0 && wk->Z && wk->B && wk->G && wk->nanz && wk->res;
+}
+
+static void worker_fini(worker *wk) {
+    sm_free(wk->y0);
+    sm_free(wk->F);
+    sm_free(wk->Fs);
+    sm_free(wk->Ys);
+    sm_free(wk->Z0);
+    sm_free(wk->Z);
+    sm_free(wk->B);
+    sm_free(wk->G);
+    sm_free(wk->nanz);
+    sm_free(wk->res);
+    sm_free(wk->d);
+}
+
+/* While any fit runs its own threads, OpenBLAS runs single-threaded (each
+ * worker calls it on its own blocks; OpenBLAS's pool would only spin
+ * against them).  The count lets fits overlap; the last one out restores
+ * the caller's setting. */
+static pthread_mutex_t blas_mu = PTHREAD_MUTEX_INITIALIZER;
+static int blas_users, blas_saved;
+
+static void blas_single_begin(void) {
+    pthread_mutex_lock(&blas_mu);
+    if (blas_users++ == 0) {
+        blas_saved = openblas_get_num_threads();
+        if (blas_saved > 1) openblas_set_num_threads(1);
+    }
+    pthread_mutex_unlock(&blas_mu);
+}
+
+static void blas_single_end(void) {
+    pthread_mutex_lock(&blas_mu);
+    if (--blas_users == 0 && blas_saved > 1) openblas_set_num_threads(blas_saved);
+    pthread_mutex_unlock(&blas_mu);
 }
 
 int ml_baseline_fit(const sm_ms_t *t, size_t n, const double *y, size_t m, size_t ldy,
@@ -392,37 +688,56 @@ int ml_baseline_fit(const sm_ms_t *t, size_t n, const double *y, size_t m, size_
         ml_baseline_opts_default(&def);
         o = &def;
     }
-    if (!t || !y || n == 0 || m == 0 || ldy < n || n > INT32_MAX)
+    if (!t || !y || n == 0 || m == 0 || ldy < n || n > INT32_MAX || m > UINT32_MAX)
         return SM_ERR(err, SM_EINVAL, "baseline: need n >= 1 timestamps, m >= 1 series and ldy >= n");
     for (size_t i = 1; i < n; i++)
         if (t[i] < t[i - 1]) return SM_ERR(err, SM_EINVAL, "baseline: timestamps decrease at index %zu", i);
     if (!(o->huber_k > 0) || o->halflife_ms < 0 || o->weekly_harmonics >= 7)
         return SM_ERR(err, SM_EINVAL, "baseline: huber_k must be > 0, halflife >= 0, weekly harmonics < 7");
     int rc = SM_ENOMEM;
-    fitctx c = {.o = o, .t = t, .n = n};
-    uint8_t *mdl = NULL;
+    fitctx c = {.o = o, .t = t, .n = n, .m = m, .ldy = ldy, .y = y};
+    atomic_init(&c.next_block, 0);
+    worker wk[FIT_THREADS];
+    size_t nw = 0;
     ml_baseline_t *b = sm_calloc(1, sizeof *b);
     if (!b) goto fail;
     c.b = b;
     b->m = m;
     if ((rc = prepare(&c, err))) goto out_err;
     rc = SM_ENOMEM;
-    size_t mb = m < BLOCK_SERIES ? m : BLOCK_SERIES;
     uint32_t p = b->p;
     b->coef = sm_malloc(m * p * sizeof(double));
     b->scale = sm_malloc(m * sizeof(double));
     b->mask = sm_malloc(m * sizeof(uint32_t));
     b->count = sm_malloc(m * sizeof(uint64_t));
-    c.ys = sm_malloc(n * mb * sizeof(double));
-    c.F = sm_malloc(n * mb * sizeof(double));
-    c.Z = sm_malloc(p * mb * sizeof(double));
-    c.B = sm_malloc(p * mb * sizeof(double));
-    c.G = sm_malloc(p * mb * sizeof(double));
-    c.res = sm_malloc((n < MAD_SAMPLE * 2 ? n : MAD_SAMPLE * 2) * sizeof(double));
-    mdl = sm_malloc(mb);
-    if (!b->coef || !b->scale || !b->mask || !b->count || !c.ys || !c.F || !c.Z || !c.B || !c.G || !c.res || !mdl)
-        goto fail;
-    for (size_t j0 = 0; j0 < m; j0 += mb) fit_block(&c, y, ldy, j0, m - j0 < mb ? m - j0 : mb, mdl);
+    if (!b->coef || !b->scale || !b->mask || !b->count) goto fail;
+    /* Blocks are independent and each is computed the same way whichever
+     * worker takes it, so the result does not depend on the threads. */
+    size_t nblocks = (m + BLOCK_SERIES - 1) / BLOCK_SERIES, nt = 1;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if ((double)n * (double)m >= FIT_PAR_MIN && cpus > 1)
+        nt = (size_t)(cpus < FIT_THREADS ? cpus : FIT_THREADS);
+    if (nt > nblocks) nt = nblocks;
+    for (; nw < nt; nw++) {
+        if (!worker_init(&wk[nw], &c)) {
+            worker_fini(&wk[nw]);
+            if (nw == 0) goto fail;
+            break; /* fewer threads */
+        }
+    }
+    pthread_t th[FIT_THREADS];
+    size_t started = 0;
+    if (nw > 1) blas_single_begin();
+    for (size_t k = 1; k < nw; k++) {
+        if (pthread_create(&th[k], NULL, worker_main, &wk[k]) != 0) break;
+        started = k;
+    }
+    worker_main(&wk[0]); /* and whatever a thread that failed to start would have taken */
+    for (size_t k = 1; k <= started; k++) pthread_join(th[k], NULL);
+    if (nw > 1) blas_single_end();
+    bool failed = false;
+    for (size_t k = 0; k < nw; k++) failed |= wk[k].failed;
+    if (failed) goto fail;
     rc = 0;
     *out = b;
     b = NULL;
@@ -432,17 +747,14 @@ fail:
 out_err:
     ml_baseline_free(b);
 done:
+    for (size_t k = 0; k < nw; k++) worker_fini(&wk[k]);
     for (int g = 0; g < NMODELS; g++) sm_free(c.chol[g]);
     sm_free(c.X);
     sm_free(c.XW);
+    sm_free(c.XWr);
+    sm_free(c.Xs);
+    sm_free(c.srow);
     sm_free(c.w);
-    sm_free(c.ys);
-    sm_free(c.F);
-    sm_free(c.Z);
-    sm_free(c.B);
-    sm_free(c.G);
-    sm_free(c.res);
-    sm_free(mdl);
     return rc;
 }
 

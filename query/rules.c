@@ -36,6 +36,7 @@
 
 #include "json.h"
 #include "ml/online.h"
+#include "ml/score.h"
 #include "tsdb/base/crc32c.h"
 #include "tsdb/base/endian.h"
 #include "tsdb/base/sm_alloc.h"
@@ -57,6 +58,10 @@ typedef struct rseries {
     sm_labels out[NOUT];    /* output label sets (owned, in blob) */
     char *blob;             /* one allocation for all the strings and arrays */
     ml_online_t *model;
+    /* The lift of `seismo score --online` (ml/score.h), so that a rule's
+     * scores are the command's.  Not saved: after a restart its memory of
+     * past scores refills over ML_SCORE_LIFT_HORIZON steps. */
+    ml_score_lift lift;
     sm_ms_t last_t;         /* R1 */
     struct rseries *next;   /* hash chain */
 } rseries;
@@ -104,6 +109,7 @@ const rules_config *rules_mgr_config(const rules_mgr *m) { return m->cfg; }
 static void series_free(rseries *s) {
     if (!s) return;
     ml_online_free(s->model);
+    ml_score_lift_fini(&s->lift);
     sm_free(s->blob);
     sm_free(s);
 }
@@ -227,7 +233,8 @@ static rseries *get_series(rules_mgr *m, rstate *st, const sm_labels *ls, sm_err
         s->hash = h;
         s->last_t = SM_MS_MIN;
     }
-    if (!s || series_labels(s, ls, st->r) || ml_online_new(&mo, &s->model, err) || insert_series(st, s)) {
+    if (!s || series_labels(s, ls, st->r) || ml_score_lift_init(&s->lift, ML_SCORE_LIFT_HORIZON, NULL) ||
+        ml_online_new(&mo, &s->model, err) || insert_series(st, s)) {
         series_free(s);
         SM_ERR(err, SM_ENOMEM, "out of memory creating a model");
         return NULL;
@@ -297,11 +304,13 @@ static int run_rule(rules_mgr *m, rstate *st, sm_ms_t now, sm_error *err) {
                 for (sm_ms_t g = s->last_t + step; g < t; g += step) {
                     ml_online_point gp;
                     if ((rc = ml_online_step(s->model, g, &nan, NULL, NULL, NULL, &gp, err))) goto out;
+                    ml_score_lift_next(&s->lift, gp.score); /* a gap is a row of the command too */
                 }
             }
             double v = ps->points[k].v, ex, lo, hi;
             ml_online_point pt;
             if ((rc = ml_online_step(s->model, t, &v, &ex, &lo, &hi, &pt, err))) goto out;
+            pt.score = ml_score_lift_next(&s->lift, pt.score);
             s->last_t = t;
             st->points++;
             if (t < write_from) continue;
@@ -397,7 +406,7 @@ static int rules_state_decode(rstate *st, const rules_mgr *m, const uint8_t *p, 
             break;
         }
         rseries *s = sm_calloc(1, sizeof *s);
-        if (!s || series_labels(s, &ls, st->r)) {
+        if (!s || series_labels(s, &ls, st->r) || ml_score_lift_init(&s->lift, ML_SCORE_LIFT_HORIZON, NULL)) {
             series_free(s);
             rc = SM_ERR(err, SM_ENOMEM, "out of memory");
             break;

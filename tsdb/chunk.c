@@ -851,7 +851,7 @@ struct chunk_enc {
 
 static int stream_reserve(stream *s, size_t extra) {
     if (s->cap - s->len >= extra) return 0;
-    size_t ncap = s->cap ? s->cap * 2 : 64;
+    size_t ncap = s->cap ? s->cap * 2 : 32;
     while (ncap - s->len < extra) ncap *= 2;
     uint8_t *np = sm_realloc(s->p, ncap);
     if (!np) return SM_ENOMEM;

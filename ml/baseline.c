@@ -429,11 +429,14 @@ typedef int64_t v4l __attribute__((vector_size(32)));
  * rows): every point whose residual exceeds lim, or whose value is
  * missing.  *ywy (when not NULL) gets the sum of w y^2 over these rows, for
  * a series that has no missing value; *dywy the change y*^T W y* - y0^T W
- * y0.  Four rows at a time: nearly every residual is within the limit, so
- * the common case is a vector compare. */
-static bool series_residuals(worker *wk, const double *y, const double *f, const double *w, size_t nr, size_t r0,
-                             size_t col, double lim, double *ywy, double *dywy) {
+ * y0.  Nearly every residual is within the limit, so a vector pass only
+ * notes whether any is not, and a scalar pass finds them when one is.
+ * Built for AVX2 too (no FMA: both versions give the same bits). */
+__attribute__((target_clones("avx2", "default"))) static bool
+series_residuals(worker *wk, const double *y, const double *f, const double *w, size_t nr, size_t r0, size_t col,
+                 double lim, double *ywy, double *dywy) {
     v4d acc = {0, 0, 0, 0}, hi = {lim, lim, lim, lim}, lo = -hi;
+    v4l bad = {0, 0, 0, 0};
     size_t i = 0;
     for (; i + 4 <= nr; i += 4) {
         v4d v, fv, wv;
@@ -442,21 +445,22 @@ static bool series_residuals(worker *wk, const double *y, const double *f, const
         memcpy(&wv, w + i, sizeof wv);
         acc += wv * v * v;
         v4d r = v - fv;
-        v4l ok = (r <= hi) & (r >= lo); /* false for NaN */
-        if ((ok[0] & ok[1] & ok[2] & ok[3]) != 0) continue;
-        for (int k = 0; k < 4; k++)
-            if (!ok[k]) {
-                if (!residual_corr(wk, y[i + k], f[i + k], w[i + k], r0 + i + k, col, lim, dywy)) return false;
-            }
+        bad |= ~((r <= hi) & (r >= lo)); /* NaN compares false */
     }
     double tail = 0.0;
+    bool any = (bad[0] | bad[1] | bad[2] | bad[3]) != 0;
     for (; i < nr; i++) {
         tail += w[i] * y[i] * y[i];
+        double r = y[i] - f[i];
+        any |= !(r <= lim && r >= -lim);
+    }
+    if (ywy) *ywy += (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail;
+    if (!any) return true;
+    for (i = 0; i < nr; i++) {
         double r = y[i] - f[i];
         if (r <= lim && r >= -lim) continue;
         if (!residual_corr(wk, y[i], f[i], w[i], r0 + i, col, lim, dywy)) return false;
     }
-    if (ywy) *ywy += (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail;
     return true;
 }
 

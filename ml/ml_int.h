@@ -43,30 +43,44 @@ static inline int ml_cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* The k-th smallest of a[0..n) (0-based, k < n), reordering a: Hoare's
- * quickselect with a median-of-three pivot, O(n) expected. */
+/* The k-th smallest of a[0..n) (0-based, k < n), reordering a so that
+ * a[0..k) <= a[k]: quickselect with a median-of-three pivot, O(n)
+ * expected.  Each partition is branchless (Lomuto with a swap every step,
+ * the index advanced by the comparison) because on residuals the
+ * comparisons are coin flips a branch predictor cannot learn; a second
+ * pass over the upper part gathers the pivot's equals, so runs of equal
+ * values (zeros of a flat series) stay linear. */
 static inline double ml_select(double *a, size_t n, size_t k) {
-    size_t lo = 0, hi = n - 1;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        double x = a[lo], y = a[mid], z = a[hi];
+    size_t lo = 0, hi = n; /* a[k] is in [lo, hi) */
+    while (hi - lo > 16) {
+        double x = a[lo], y = a[lo + (hi - lo) / 2], z = a[hi - 1];
         double piv = x < y ? (y < z ? y : (x < z ? z : x)) : (x < z ? x : (y < z ? z : y));
-        size_t i = lo, j = hi;
-        while (i <= j) {
-            while (a[i] < piv) i++;
-            while (a[j] > piv) j--;
-            if (i <= j) {
-                double t = a[i];
-                a[i] = a[j];
-                a[j] = t;
-                i++;
-                if (j == 0) break;
-                j--;
-            }
+        size_t i = lo;
+        for (size_t j = lo; j < hi; j++) {
+            double t = a[j];
+            a[j] = a[i];
+            a[i] = t;
+            i += t < piv;
         }
-        if (k <= j) hi = j;
-        else if (k >= i) lo = i;
-        else return a[k];
+        if (k < i) {
+            hi = i;
+            continue;
+        }
+        size_t e = i; /* then the pivot's equals, at least the pivot itself */
+        for (size_t j = i; j < hi; j++) {
+            double t = a[j];
+            a[j] = a[e];
+            a[e] = t;
+            e += t <= piv;
+        }
+        if (k < e) return piv;
+        lo = e;
+    }
+    for (size_t i = lo + 1; i < hi; i++) { /* insertion sort of the rest */
+        double t = a[i];
+        size_t j = i;
+        for (; j > lo && a[j - 1] > t; j--) a[j] = a[j - 1];
+        a[j] = t;
     }
     return a[k];
 }

@@ -3,8 +3,8 @@
  * test_baseline.c - ml/baseline: seasonality detection on synthetic daily,
  * weekly and plain series, accuracy, robustness to injected outliers, a
  * lasting level shift accepted after a while, flat series, NaN / stale
- * markers / gaps, the many-series GEMM path against one-series fits, and
- * the state codec.  Seeded (SEISMO_TEST_SEED).
+ * markers / gaps, the many-series GEMM path against one-series fits, the
+ * state codec, and the same bits whatever the threads.  Seeded (SEISMO_TEST_SEED).
  */
 #include <math.h>
 #include <string.h>
@@ -295,6 +295,53 @@ static void test_codec(void) {
     sm_free(y);
 }
 
+/* A fit large enough to run on several threads gives the same bits twice,
+ * and the same bits as fitting one block of its series alone (blocks are
+ * independent, whichever thread takes them); gaps and outliers included so
+ * the missing-value and correction paths run too. */
+static void test_threads_same_bits(void) {
+    size_t n = 3 * 288, m = 1300; /* n * m above the threaded size */
+    sm_ms_t *t = times(n);
+    double *y = sm_malloc(m * n * sizeof *y);
+    for (size_t j = 0; j < m; j++)
+        for (size_t i = 0; i < n; i++) {
+            double v = (double)(j % 50) + (j % 3 ? daily(t[i]) : 0.0) + gauss() + (i % 89 == 0 ? 40.0 : 0.0);
+            y[j * n + i] = j % 7 == 0 && i % 13 == 0 ? NAN : v;
+        }
+    ml_baseline_t *a = NULL, *b = NULL, *part = NULL;
+    CHECK_OK(ml_baseline_fit(t, n, y, m, n, NULL, &a, NULL));
+    CHECK_OK(ml_baseline_fit(t, n, y, m, n, NULL, &b, NULL));
+    size_t j0 = 128, mp = 64; /* one whole block of the big fit */
+    CHECK_OK(ml_baseline_fit(t, n, y + j0 * n, mp, n, NULL, &part, NULL));
+    uint8_t *ba = NULL, *bb = NULL;
+    size_t la = 0, lb = 0;
+    if (a && b) {
+        CHECK_OK(ml_baseline_encode(a, &ba, &la, NULL));
+        CHECK_OK(ml_baseline_encode(b, &bb, &lb, NULL));
+        CHECK(ba && bb && la == lb && memcmp(ba, bb, la) == 0);
+    }
+    int differ = 0;
+    for (size_t j = 0; a && part && j < mp; j++) {
+        differ += ml_baseline_seasons(a, j0 + j) != ml_baseline_seasons(part, j);
+        double sa = ml_baseline_scale(a, j0 + j), sp = ml_baseline_scale(part, j);
+        differ += memcmp(&sa, &sp, sizeof sa) != 0;
+        for (size_t i = 0; i < n; i += 37) {
+            double ea, ep;
+            ml_baseline_predict(a, j0 + j, t[i], &ea, NULL, NULL);
+            ml_baseline_predict(part, j, t[i], &ep, NULL, NULL);
+            differ += memcmp(&ea, &ep, sizeof ea) != 0;
+        }
+    }
+    CHECK_EQ_INT(differ, 0);
+    sm_free(ba);
+    sm_free(bb);
+    ml_baseline_free(a);
+    ml_baseline_free(b);
+    ml_baseline_free(part);
+    sm_free(t);
+    sm_free(y);
+}
+
 int main(void) {
     rng = check_seed();
     test_detection();
@@ -303,5 +350,6 @@ int main(void) {
     test_flat_nan_gaps();
     test_many_equals_one();
     test_codec();
+    test_threads_same_bits();
     return check_done();
 }

@@ -182,7 +182,22 @@ static int on_write(http_req *r, void *ctx) {
     atomic_fetch_add(&s->m.exemplars_dropped, req.exemplars);
     tsdb_append_result res = {0};
     sm_error aerr = {0};
-    rc = req.n ? tsdb_append(db, req.series, req.n, &res, &aerr) : 0;
+    uint64_t lsn = 0;
+    rc = req.n ? tsdb_append_begin(db, req.series, req.n, &res, &lsn, &aerr) : 0;
+    /* The batch is in the head and the WAL's queue: its decoded form is
+     * not needed while it waits for the fsync, so the arena goes back to
+     * the pool now (the requests waiting for a group commit held most of
+     * the decoding memory). */
+    arena_give(s, a);
+    a = NULL;
+    if (lsn) {
+        sm_error werr = {0};
+        int wrc = tsdb_append_wait(db, lsn, &werr);
+        if (wrc) {
+            rc = wrc;
+            aerr = werr;
+        }
+    }
     atomic_fetch_add(&s->m.samples_stored, res.accepted);
     atomic_fetch_add(&s->m.samples_duplicate, res.duplicates);
     atomic_fetch_add(&s->m.samples_replaced, res.replaced);
@@ -223,7 +238,7 @@ static int on_write(http_req *r, void *ctx) {
     metrics_count_status(&s->m, 204);
     rc = http_reply(r, 204, NULL, "", 0);
 out:
-    arena_give(s, a);
+    if (a) arena_give(s, a);
     return rc;
 }
 

@@ -348,6 +348,25 @@ static int scratch_init(append_scratch *x, size_t n, size_t total) {
  * cut lock. */
 int tsdb_append(tsdb *db, const tsdb_series_in *series, size_t n, tsdb_append_result *res,
                 sm_error *err) {
+    uint64_t lsn = 0;
+    int rc = tsdb_append_begin(db, series, n, res, &lsn, err);
+    if (rc && rc != SM_EINVAL && rc != SM_ERANGE && rc != SM_ELIMIT) return rc;
+    /* A partial rejection's message stays in err; only a failed wait
+     * replaces it. */
+    sm_error werr = {0};
+    int wrc = tsdb_append_wait(db, lsn, &werr);
+    if (wrc) {
+        if (err) *err = werr;
+        return wrc;
+    }
+    return rc;
+}
+
+int tsdb_append_wait(tsdb *db, uint64_t lsn, sm_error *err) { return lsn ? wal_wait(db->w, lsn, err) : 0; }
+
+int tsdb_append_begin(tsdb *db, const tsdb_series_in *series, size_t n, tsdb_append_result *res,
+                      uint64_t *lsn_out, sm_error *err) {
+    *lsn_out = 0;
     tsdb_append_result r = {0};
     int first = 0, rc = 0;
     size_t total = 0;
@@ -417,10 +436,7 @@ int tsdb_append(tsdb *db, const tsdb_series_in *series, size_t n, tsdb_append_re
         }
     }
     pthread_rwlock_unlock(&db->cut_lock);
-    if (nws) {
-        rc = wal_wait(db->w, lsn, err);
-        if (rc) goto out;
-    }
+    if (nws) *lsn_out = lsn;
     rc = first;
     goto out;
 unlock:

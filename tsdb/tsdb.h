@@ -97,6 +97,19 @@ typedef struct tsdb_append_result {
 int tsdb_append(tsdb *db, const tsdb_series_in *series, size_t n, tsdb_append_result *res,
                 sm_error *err);
 
+/* tsdb_append in two halves, so that a caller can release the batch's
+ * memory while it waits for durability (the remote_write handler returns
+ * its decoding arena to the pool).  tsdb_append_begin stores and logs the
+ * batch and returns without waiting: *lsn (OUT) is what to wait for (0:
+ * nothing to wait for).  Its return value is tsdb_append's, except that
+ * the stored samples are not durable yet.  series may be freed after it
+ * returns.  tsdb_append_wait(db, lsn, err) returns 0 once they are
+ * durable per the WAL sync mode, or SM_EIO / SM_ECLOSED, after which
+ * nothing of the batch is acknowledged. */
+int tsdb_append_begin(tsdb *db, const tsdb_series_in *series, size_t n, tsdb_append_result *res,
+                      uint64_t *lsn, sm_error *err);
+int tsdb_append_wait(tsdb *db, uint64_t lsn, sm_error *err);
+
 /* ---- Reading ---- */
 
 typedef struct tsdb_series_set tsdb_series_set;

@@ -492,6 +492,31 @@ int head_get_or_create(head *h, const sm_labels *ls, uint64_t *ref, bool *create
     return rc;
 }
 
+int head_get_or_create_many(head *h, const sm_labels *const *ls, size_t n, uint64_t *refs, bool *created) {
+    uint64_t stackh[256];
+    uint64_t *hv = n <= 256 ? stackh : sm_malloc(n * sizeof *hv);
+    if (!hv) return SM_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        hv[i] = sm_labels_hash(ls[i]);
+        refs[i] = 0;
+        created[i] = false;
+    }
+    int rc = 0;
+    pthread_rwlock_wrlock(&h->idx);
+    for (size_t i = 0; i < n; i++) {
+        hseries *s = find_locked(h, ls[i], hv[i]);
+        if (!s) {
+            if (h->o.max_series && h->nseries >= h->o.max_series) continue;
+            if ((rc = create_locked(h, h->next_ref, ls[i], hv[i], &s))) break;
+            created[i] = true;
+        }
+        refs[i] = s->ref;
+    }
+    pthread_rwlock_unlock(&h->idx);
+    if (hv != stackh) sm_free(hv);
+    return rc ? SM_ENOMEM : 0;
+}
+
 int head_create_with_ref(head *h, uint64_t ref, const sm_labels *ls, sm_error *err) {
     if (ref == 0) return SM_ERR(err, SM_EINVAL, "series ref 0");
     uint64_t hash = sm_labels_hash(ls);

@@ -52,6 +52,12 @@ void head_free(head *h);
  * by the caller) or create it.  SM_ELIMIT when max_series is reached. */
 int head_get_or_create(head *h, const sm_labels *ls, uint64_t *ref, bool *created,
                        sm_error *err);
+/* head_get_or_create for n label sets (each checked by the caller) under
+ * one index write lock, as an appender creates a new client's series:
+ * refs[i] (OUT) the ref, created[i] (OUT) whether this call made it; a
+ * series past max_series gets ref 0.  SM_ENOMEM stops (the refs of the
+ * rest are 0). */
+int head_get_or_create_many(head *h, const sm_labels *const *ls, size_t n, uint64_t *refs, bool *created);
 /* WAL replay: create a series with a given ref (idempotent when the same
  * ref and labels exist).  Later refs continue above the highest seen. */
 int head_create_with_ref(head *h, uint64_t ref, const sm_labels *ls, sm_error *err);

@@ -270,55 +270,52 @@ static void first_reject(sm_error *err, int *first, int code, size_t index, cons
     if (err) err->index = (int64_t)index;
 }
 
-/* Resolve series i, which the head did not have at the batch's lookup: its
- * labels are checked, then it is created (or found, when another append
- * created it meanwhile).  *logged: its SERIES record is in the WAL.
- * Returns 0, a rejection code counted in r (the series is skipped: *ref 0),
- * or a hard error. */
-static int resolve_new(tsdb *db, const tsdb_series_in *s, size_t i, uint64_t *ref, bool *logged,
-                       tsdb_append_result *r, int *first, sm_error *err) {
-    *ref = 0;
-    sm_error lerr = {0};
-    if (sm_labels_check(&s->labels, true, &lerr) != 0) {
+/* Why a series the head did not have is left out of the batch. */
+enum { NEW_OK = 0, NEW_INVALID, NEW_LIMIT };
+
+/* Count series i, left out for `why`, in r, and describe it in err if it
+ * is the batch's first rejection. */
+static void skip_new(const tsdb_series_in *s, size_t i, int why, tsdb_append_result *r, int *first,
+                     sm_error *err) {
+    if (why == NEW_INVALID) {
         r->rejected_invalid += s->n;
         if (!*first) {
+            sm_error lerr = {0};
+            sm_labels_check(&s->labels, true, &lerr); /* again, for the message */
             *first = SM_EINVAL;
             SM_ERR(err, SM_EINVAL, "series %zu: %s", i, lerr.msg);
             if (err) err->index = (int64_t)i;
         }
-        return 0;
+        return;
     }
-    bool created = false;
-    int grc = head_get_or_create(db->h, &s->labels, ref, &created, &lerr);
-    if (grc == SM_ELIMIT) {
-        r->rejected_limit += s->n;
-        first_reject(err, first, SM_ELIMIT, i, "series limit reached: %s not created (first sample at %lld)",
-                     &s->labels, s->n ? s->samples[0].t : 0);
-        *ref = 0;
-        return 0;
-    }
-    if (grc) return SM_ERR(err, grc, "series %zu: %s", i, lerr.msg);
-    if (created) r->series_created++;
-    *logged = !created && head_series_logged(db->h, *ref);
-    return 0;
+    r->rejected_limit += s->n;
+    first_reject(err, first, SM_ELIMIT, i, "series limit reached: %s not created (first sample at %lld)",
+                 &s->labels, s->n ? s->samples[0].t : 0);
 }
 
 /* The scratch arrays of one append, in one allocation. */
 typedef struct append_scratch {
     const sm_labels **ls; /* [n] */
     uint64_t *refs;       /* [n] */
+    const sm_labels **nls; /* [n] the new series' labels, */
+    uint64_t *nref;        /* [n] their refs */
+    size_t *newi;          /* [n] and their indexes in the batch */
     head_run *runs;       /* [n] */
     wal_run *wruns;       /* [n] */
     sm_ms_t *ts;          /* [total] accepted samples, series after series */
     double *vs;           /* [total] */
     bool *logged;         /* [n] */
+    bool *created;        /* [n] */
+    uint8_t *state;       /* [n] NEW_* */
     void *mem;
 } append_scratch;
 
 static int scratch_init(append_scratch *x, size_t n, size_t total) {
     n = n ? n : 1;
     total = total ? total : 1;
-    size_t per = sizeof(*x->ls) + sizeof(*x->refs) + sizeof(*x->runs) + sizeof(*x->wruns) + sizeof(*x->logged);
+    size_t per = sizeof(*x->ls) + sizeof(*x->refs) + sizeof(*x->runs) + sizeof(*x->wruns) + sizeof(*x->nls) +
+                 sizeof(*x->nref) + sizeof(*x->newi) + sizeof(*x->logged) + sizeof(*x->created) +
+                 sizeof(*x->state);
     if (n > SIZE_MAX / 2 / per || total > SIZE_MAX / 2 / 16) return SM_ENOMEM;
     char *m = sm_malloc(n * per + total * (sizeof(*x->ts) + sizeof(*x->vs)));
     if (!m) return SM_ENOMEM;
@@ -332,11 +329,22 @@ static int scratch_init(append_scratch *x, size_t n, size_t total) {
     m += n * sizeof *x->ls;
     x->refs = (uint64_t *)m;
     m += n * sizeof *x->refs;
+    x->nls = (const sm_labels **)m;
+    m += n * sizeof *x->nls;
+    x->nref = (uint64_t *)m;
+    m += n * sizeof *x->nref;
+    x->newi = (size_t *)m;
+    m += n * sizeof *x->newi;
     x->ts = (sm_ms_t *)m;
     m += total * sizeof *x->ts;
     x->vs = (double *)m;
     m += total * sizeof *x->vs;
     x->logged = (bool *)m;
+    m += n * sizeof *x->logged;
+    x->created = (bool *)m;
+    m += n * sizeof *x->created;
+    x->state = (uint8_t *)m;
+    memset(x->state, NEW_OK, n);
     return 0;
 }
 
@@ -380,13 +388,40 @@ int tsdb_append_begin(tsdb *db, const tsdb_series_in *series, size_t n, tsdb_app
     for (size_t i = 0; i < n; i++) x.ls[i] = &series[i].labels;
     pthread_rwlock_rdlock(&db->cut_lock);
     head_lookup_many(db->h, x.ls, n, x.refs, x.logged);
+    /* Series the head lacks: labels checked, the valid ones created under
+     * one index lock (a new client sends thousands at once); the left-out
+     * ones are counted in batch order below. */
+    size_t nnew = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (x.refs[i]) continue;
+        if (sm_labels_check(x.ls[i], true, NULL) != 0) {
+            x.state[i] = NEW_INVALID;
+            continue;
+        }
+        x.nls[nnew] = x.ls[i];
+        x.newi[nnew++] = i;
+    }
+    if (nnew && head_get_or_create_many(db->h, x.nls, nnew, x.nref, x.created)) {
+        rc = SM_ERR(err, SM_ENOMEM, "out of memory creating series");
+        goto unlock;
+    }
+    for (size_t j = 0; j < nnew; j++) {
+        size_t i = x.newi[j];
+        if (!x.nref[j]) {
+            x.state[i] = NEW_LIMIT;
+            continue;
+        }
+        x.refs[i] = x.nref[j];
+        r.series_created += x.created[j];
+        /* Found instead when another append created it meanwhile. */
+        x.logged[i] = !x.created[j] && head_series_logged(db->h, x.refs[i]);
+    }
     size_t nws = 0, nruns = 0;
     for (size_t i = 0; i < n; i++) {
         const tsdb_series_in *s = &series[i];
         if (!x.refs[i]) {
-            rc = resolve_new(db, s, i, &x.refs[i], &x.logged[i], &r, &first, err);
-            if (rc) goto unlock;
-            if (!x.refs[i]) continue;
+            skip_new(s, i, x.state[i], &r, &first, err);
+            continue;
         }
         size_t k0 = nws;
         for (uint32_t k = 0; k < s->n; k++) {

@@ -1096,10 +1096,33 @@ static void test_batch(uint64_t *rng) {
     head_free(h);
 }
 
+/* Creation of many series under one lock: new ones made, existing ones
+ * found, and those past max_series left with ref 0. */
+static void test_create_many(void) {
+    head *h = new_head(NS + 2);
+    sm_label a[2] = {{"__name__", "new"}, {"instance", "a"}}, b[2] = {{"__name__", "new"}, {"instance", "b"}},
+             c[2] = {{"__name__", "new"}, {"instance", "c"}};
+    sm_labels la = {a, 2}, lb = {b, 2}, lc = {c, 2};
+    const sm_labels *ls[5] = {&la, &M[3].ls, &lb, &la, &lc};
+    uint64_t refs[5];
+    bool created[5];
+    CHECK_OK(head_get_or_create_many(h, ls, 5, refs, created));
+    CHECK(refs[0] && created[0] && refs[1] == M[3].ref && !created[1]);
+    CHECK(refs[2] && created[2] && refs[2] != refs[0]);
+    CHECK(refs[3] == refs[0] && !created[3]); /* the same set twice in one call */
+    CHECK(refs[4] == 0 && !created[4]);       /* past max_series */
+    uint64_t again;
+    bool cr;
+    CHECK_OK(head_get_or_create(h, &lb, &again, &cr, NULL));
+    CHECK(again == refs[2] && !cr);
+    head_free(h);
+}
+
 int main(void) {
     uint64_t rng = check_seed();
     test_model(&rng);
     test_batch(&rng);
+    test_create_many();
     test_export(&rng);
     test_concurrency();
     test_limits();

@@ -853,7 +853,23 @@ void head_lookup_many(head *h, const sm_labels *const *ls, size_t n, uint64_t *r
     if (hv)
         for (size_t i = 0; i < n; i++) hv[i] = sm_labels_hash(ls[i]);
     pthread_rwlock_rdlock(&h->idx);
+    /* The table and the series are far larger than the caches, so each
+     * lookup waits for two misses (the slot, then the series it points
+     * to); with the hashes known up front, both are fetched ahead: slots
+     * LOOKAHEAD lookups early, their series half as early. */
+    enum { LOOKAHEAD = 8 };
+    size_t mask = h->ntab ? h->ntab - 1 : 0;
+    bool pf = hv && h->ntab;
+    for (size_t i = 0; pf && i < n && i < LOOKAHEAD; i++) __builtin_prefetch(&h->tab[hv[i] & mask]);
     for (size_t i = 0; i < n; i++) {
+        if (pf && i + LOOKAHEAD < n) __builtin_prefetch(&h->tab[hv[i + LOOKAHEAD] & mask]);
+        if (pf && i + LOOKAHEAD / 2 < n) {
+            const hseries *ahead = h->tab[hv[i + LOOKAHEAD / 2] & mask].s;
+            if (ahead) {
+                __builtin_prefetch(ahead);
+                __builtin_prefetch((const char *)ahead + 64);
+            }
+        }
         hseries *s = find_locked(h, ls[i], hv ? hv[i] : sm_labels_hash(ls[i]));
         refs[i] = s ? s->ref : 0;
         logged[i] = s && atomic_load(&s->logged);

@@ -10,11 +10,13 @@
  *   W          diagonal forgetting weights w_i = 2^-((t_end - t_i)/halflife)
  *   A = X^T W X + ridge   one p x p matrix for every series; its Cholesky
  *                         factor (LAPACK dpotrf) is computed once per model
+ *   Y0 (n x m) the data with NaN -> 0;  Z0 = (W X)^T Y0   one GEMM
  *   Y* (n x m) pseudo-observations, initially y with NaN -> series mean
- *   repeat:   Z = (W X)^T Y*          one GEMM over all series
+ *   repeat:   Z = (W X)^T Y*          = Z0 - (W X)^T D, D = Y0 - Y* sparse
  *             B = A_S^-1 Z_S          dpotrs, series grouped by model S
- *             F = X B                 one GEMM
- *             s_j = MAD(y_j - F_j)    robust scale
+ *             s_j = MAD(y_j - F_j)    robust scale, F = X B at <= ~4k rows
+ *             F = X B, every row      GEMM per chunk of rows (not in the
+ *                                     last round)
  *             Y* = F + clip(y - F, +-k s);  NaN -> F
  *
  * Iterating least squares on winsorised pseudo-observations converges to
@@ -23,8 +25,18 @@
  * IRLS weights would need one p x p system per series.  After the first
  * round each series picks its seasonal blocks (select_models).
  *
- * Series are processed in column blocks of BLOCK_SERIES so that the scratch
- * memory stays bounded (2 * n * BLOCK_SERIES doubles) whatever m is.
+ * Y* differs from Y0 only where a residual is clipped or a value missing,
+ * so a round's Z is Z0 corrected by those few points (corr), not another
+ * GEMM over the data: the data are multiplied once (Z0), then read once per
+ * robust round by the clip pass, whose F = X B is computed a chunk of rows
+ * at a time so that it stays in cache.  The last round needs F only at the
+ * rows the scale samples.
+ *
+ * Series are processed in column blocks of BLOCK_SERIES; blocks are
+ * independent, taken by up to FIT_THREADS workers (OpenBLAS then runs
+ * single-threaded), and each is computed the same way whichever worker
+ * takes it, so the bits do not depend on the threads.  Scratch memory is
+ * bounded per worker whatever m is (plus the corrections of one block).
  */
 #include "ml/baseline.h"
 
@@ -563,12 +575,34 @@ static bool block_load(const fitctx *c, worker *wk, size_t j0, size_t mb, bool n
         }
     }
     if (!nbad) return true;
-    if (!wk->y0 && !(wk->y0 = sm_malloc(n * BLOCK_SERIES * sizeof(double)))) return false;
+    if (!wk->y0 && !(wk->y0 = sm_malloc(n * (c->m < BLOCK_SERIES ? c->m : BLOCK_SERIES) * sizeof(double))))
+        return false;
     for (size_t k = 0; k < nbad; k++) scan_series(c, wk, j0, bad[k], wk->y0 + k * n);
     cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)p, (int)nbad, (int)n, 1.0, c->XW, (int)n, wk->y0,
                 (int)n, 0.0, wk->G, (int)p);
     for (size_t k = 0; k < nbad; k++) memcpy(wk->Z0 + bad[k] * p, wk->G + k * p, p * sizeof(double));
     return true;
+}
+
+/* Z -= (W X)^T D over the block's corrections, four columns at a time
+ * (the same operations per element as a scalar loop: same bits). */
+__attribute__((target_clones("avx2", "default"))) static void apply_corrections(const fitctx *c, worker *wk) {
+    uint32_t p = c->b->p;
+    for (size_t e = 0; e < wk->nd; e++) {
+        const corr *d = &wk->d[e];
+        const double *xr = c->XWr + (size_t)d->row * p;
+        double *z = wk->Z + (size_t)d->col * p, dv = d->d;
+        v4d dv4 = {dv, dv, dv, dv};
+        uint32_t k = 0;
+        for (; k + 4 <= p; k += 4) {
+            v4d a, x;
+            memcpy(&a, z + k, sizeof a);
+            memcpy(&x, xr + k, sizeof x);
+            a -= dv4 * x;
+            memcpy(z + k, &a, sizeof a);
+        }
+        for (; k < p; k++) z[k] -= dv * xr[k];
+    }
 }
 
 /* Fit the series [j0, j0 + mb).  Round 0 is least squares with missing
@@ -596,12 +630,7 @@ static bool fit_block(fitctx *c, worker *wk, size_t j0, size_t mb) {
                 ywy[j] = wk->ywy0[j] + wk->nanw[j] * mu * mu;
             }
         } else {
-            for (size_t e = 0; e < wk->nd; e++) {
-                const corr *d = &wk->d[e];
-                const double *xr = c->XWr + (size_t)d->row * p;
-                double *z = wk->Z + (size_t)d->col * p, dv = d->d;
-                for (uint32_t k = 0; k < p; k++) z[k] -= dv * xr[k];
-            }
+            apply_corrections(c, wk);
             for (size_t j = 0; j < mb; j++) ywy[j] = wk->ywy0[j] + wk->dywy[j];
         }
         if (it == select_round && o->seasons == ML_SEASON_AUTO) select_models(c, wk, mb, ywy);
@@ -636,10 +665,13 @@ static void *worker_main(void *arg) {
 static bool worker_init(worker *wk, fitctx *c) {
     memset(wk, 0, sizeof *wk);
     wk->c = c;
-    size_t pb = (size_t)c->b->p * BLOCK_SERIES;
-    wk->F = sm_malloc(RES_ROWS * RES_SERIES * sizeof(double));
-    wk->Fs = sm_malloc(c->ns * BLOCK_SERIES * sizeof(double));
-    wk->Ys = sm_malloc(c->ns * BLOCK_SERIES * sizeof(double));
+    /* sized for the problem, not the largest block: the streaming scorer
+     * refits one short series at a time */
+    size_t mb = c->m < BLOCK_SERIES ? c->m : BLOCK_SERIES, ms = mb < RES_SERIES ? mb : RES_SERIES;
+    size_t rows = c->n < RES_ROWS ? c->n : RES_ROWS, pb = (size_t)c->b->p * mb;
+    wk->F = sm_malloc(rows * ms * sizeof(double));
+    wk->Fs = sm_malloc(c->ns * mb * sizeof(double));
+    wk->Ys = sm_malloc(c->ns * mb * sizeof(double));
     wk->Z0 = sm_malloc(pb * sizeof(double));
     wk->Z = sm_malloc(pb * sizeof(double));
     wk->B = sm_malloc(pb * sizeof(double));

@@ -13,8 +13,10 @@
  * plus a minimum share of explained variance) unless forced.  The fit is a
  * Huber M-estimate by iterated least squares on winsorised pseudo-
  * observations, with exponential forgetting weights shared by every series,
- * so that all series are solved by one GEMM (X^T W Y*) per iteration and one
- * small Cholesky factorisation (LAPACK) for all of them.  The residual scale
+ * so that all series are solved by one GEMM (X^T W Y) corrected at the
+ * clipped points per iteration and one small Cholesky factorisation (LAPACK)
+ * for all of them.  Large fits run on several threads; the result does not
+ * depend on how many.  The residual scale
  * is a MAD; the band is expected +- z * scale.
  *
  * Missing values (NaN, including Prometheus stale markers) are imputed by

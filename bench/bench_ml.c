@@ -421,7 +421,7 @@ static void bench_baseline_storage(const sm_ms_t *t, size_t len, const double *y
     tsdb_stats st;
     tsdb_get_stats(db, &st);
 
-    double rd[8], ft[8], tot[8], fit_cpu = 0;
+    double rd[8], ft[8], tot[8], fit_cpu = 0, read_cpu = 0;
     if (reps < 1) reps = 1;
     if (reps > 8) reps = 8;
     uint64_t samples = 0;
@@ -429,13 +429,14 @@ static void bench_baseline_storage(const sm_ms_t *t, size_t len, const double *y
     for (int k = 0; k < reps; k++) {
         read_job jobs[8];
         char parts[8][8];
-        double r0 = now_s();
+        double r0 = now_s(), rc0 = cpu_s();
         for (int p = 0; p < nparts; p++) {
             snprintf(parts[p], sizeof parts[p], "%d", p);
             jobs[p] = (read_job){db, nparts > 1 ? parts[p] : NULL, t[0], t[len - 1], t[0], step, len, yr, 0, 0};
         }
         run_parts(read_part, jobs, sizeof jobs[0], nparts);
         rd[k] = now_s() - r0;
+        read_cpu += cpu_s() - rc0;
         samples = 0;
         for (int p = 0; p < nparts; p++) {
             samples += jobs[p].samples;
@@ -464,8 +465,8 @@ static void bench_baseline_storage(const sm_ms_t *t, size_t len, const double *y
            (unsigned long long)st.blocks, (double)st.block_bytes / ((double)series * len));
     printf("| samples read back | %llu, matrix %s the generated one |\n", (unsigned long long)samples,
            same ? "identical to" : "DIFFERENT from");
-    printf("| read into the dense matrix, median of %d | %.3f s (%.3g samples/s) |\n", reps, median(rd, (size_t)reps),
-           (double)samples / median(rd, (size_t)reps));
+    printf("| read into the dense matrix, median of %d | %.3f s (%.3g samples/s; CPU %.2f s) |\n", reps,
+           median(rd, (size_t)reps), (double)samples / median(rd, (size_t)reps), read_cpu / reps);
     printf("| fit, median of %d | %.3f s (CPU %.2f s) |\n", reps, median(ft, (size_t)reps), fit_cpu / reps);
     printf("| **read + fit**, median of %d (runs: ", reps);
     for (int k = 0; k < reps; k++) printf("%s%.3f", k ? ", " : "", tot[k]);

@@ -432,6 +432,45 @@ static void test_memory(void) {
     head_free(h);
 }
 
+/* What the head really allocates, from jemalloc's own count: sealed chunks
+ * must not keep chunk_encode's worst-case reservation (they once kept
+ * about 4 KiB each, 30 times their bytes). */
+static void test_memory_sealed(void) {
+    if (strcmp(sm_alloc_name(), "jemalloc") != 0) { /* sanitizer builds: no statistics */
+        printf("head heap: not measured, the allocator is %s\n", sm_alloc_name());
+        return;
+    }
+    sm_alloc_stats a0, a1;
+    sm_alloc_get_stats(&a0);
+    head_opts o = {HOUR, 120, 2 * HOUR, 0};
+    head *h;
+    CHECK_OK(head_new(&o, &h));
+    char inst[32];
+    const int nser = 2000;
+    for (int i = 0; i < nser; i++) {
+        snprintf(inst, sizeof inst, "host-%05d:9100", i);
+        sm_label l[3] = {{"__name__", "node_network_receive_bytes_total"}, {"instance", inst}, {"job", "node"}};
+        uint64_t ref;
+        bool created;
+        CHECK_OK(head_get_or_create(h, &(sm_labels){l, 3}, &ref, &created, NULL));
+        double v = 0;
+        for (int k = 0; k < 360; k++) { /* two sealed chunks and an open one */
+            v += 1000 + (k * 37 + i) % 200;
+            head_append(h, ref, 2 * HOUR * 850000 + k * 15000, v, true);
+        }
+    }
+    head_stats st;
+    head_get_stats(h, &st);
+    sm_alloc_get_stats(&a1);
+    CHECK_MSG(a1.allocated_bytes > 0, "no allocator statistics: is jemalloc linked?");
+    uint64_t heap = (a1.allocated_bytes - a0.allocated_bytes) / (uint64_t)nser;
+    CHECK_MSG(st.chunks == 3ull * nser, "%llu chunks", (unsigned long long)st.chunks);
+    CHECK_MSG(heap < 2048, "heap bytes per series with 360 samples: %llu (head_stats says %llu)",
+              (unsigned long long)heap, (unsigned long long)(st.bytes / st.series));
+    printf("head heap: %llu bytes per series (2000 series, 360 samples each)\n", (unsigned long long)heap);
+    head_free(h);
+}
+
 static void test_limits(void) {
     head *h = new_head(NS + 1);
     sm_label l[1] = {{"__name__", "extra"}};
@@ -1127,6 +1166,7 @@ int main(void) {
     test_concurrency();
     test_limits();
     test_memory();
+    test_memory_sealed();
     test_values();
     test_shapes(&rng);
     test_export_undo(&rng);

@@ -128,6 +128,8 @@ int main(int argc, char **argv) {
     double samples = (double)d.ns * (double)d.nscr;
 
     sm_fs_remove_all(dir);
+    sm_alloc_stats heap0;
+    sm_alloc_get_stats(&heap0);
     tsdb_opts to;
     tsdb_opts_default(&to);
     to.background = false; /* cut once at the end, like the Prometheus import */
@@ -154,6 +156,11 @@ int main(int argc, char **argv) {
     tsdb_stats st;
     tsdb_get_stats(db, &st);
     uint64_t head_bytes = st.head_bytes, wal_bytes = st.wal.bytes_on_disk, fsyncs = st.wal.fsyncs;
+    /* The allocator's own count as well: head_bytes adds up what the head
+     * thinks it holds, which once missed the slack of every sealed chunk. */
+    sm_alloc_stats heap1;
+    sm_alloc_get_stats(&heap1);
+    double heap_db = (double)(heap1.allocated_bytes - heap0.allocated_bytes);
     t0 = sm_mono_ns();
     if (tsdb_flush(db, &err)) {
         fprintf(stderr, "flush: %s\n", err.msg);
@@ -191,6 +198,9 @@ int main(int argc, char **argv) {
            (unsigned long long)errors);
     printf("head before flush: %.1f MiB (%.0f B/series); WAL %.1f MiB\n", (double)head_bytes / 1048576,
            (double)head_bytes / (double)d.ns, (double)wal_bytes / 1048576);
+    if (heap1.allocated_bytes)
+        printf("heap of the open database before flush (%s): %.1f MiB (%.0f B/series)\n", sm_alloc_name(),
+               heap_db / 1048576, heap_db / (double)d.ns);
     printf("flush to blocks: %.2f s; %llu blocks\n", flush_s, (unsigned long long)st.blocks);
     printf("seismo blocks on disk: %llu bytes = %.3f bytes/sample\n", blocks_bytes, (double)blocks_bytes / samples);
     printf("read back: %llu samples in %.3f s = %.1f M samples/s\n", (unsigned long long)read, read_s,

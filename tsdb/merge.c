@@ -283,10 +283,36 @@ int merge_iter_seek(merge_iter *it, sm_ms_t t) {
     return 0;
 }
 
+/* The next chunk's sample count when it can be decoded straight into a
+ * caller's arrays with room for `room`: it overlaps no other chunk, lies
+ * inside [mint, maxt] and fits; 0 otherwise. */
+static uint32_t direct_count(const merge_iter *it, size_t room) {
+    if (it->next_chunk >= it->nchunks) return 0;
+    const tsdb_chunk_ref *c = &it->chunks[it->next_chunk];
+    if (c->mint < it->mint || c->maxt > it->maxt) return 0;
+    chunk_info info; /* the chunk's own times too, in case the reference is off */
+    if (chunk_info_read(c->data, c->len, &info) || info.count == 0 || info.count > room) return 0;
+    if (info.mint < it->mint || info.maxt > it->maxt) return 0;
+    /* (Earlier chunks end before c starts: they closed their cluster.) */
+    sm_ms_t end = info.maxt > c->maxt ? info.maxt : c->maxt;
+    if (it->next_chunk + 1 < it->nchunks && it->chunks[it->next_chunk + 1].mint <= end) return 0;
+    return info.count;
+}
+
 int merge_iter_next_batch(merge_iter *it, sm_ms_t *ts, double *vs, size_t cap) {
     if (it->err) return it->err;
     size_t o = 0;
     while (o < cap) {
+        if (it->pos >= it->n && direct_count(it, cap - o)) {
+            /* The common case of a block read: no buffer, no copy. */
+            const tsdb_chunk_ref *c = &it->chunks[it->next_chunk];
+            size_t got;
+            int rc = chunk_decode(c->data, c->len, ts + o, vs + o, cap - o, &got);
+            if (rc) return it->err = rc;
+            it->next_chunk++;
+            o += got;
+            continue;
+        }
         if (it->pos >= it->n) {
             int rc = load_cluster(it);
             if (rc < 0) return it->err = rc;

@@ -107,6 +107,10 @@ static void check_range(sm_arena *a, const tsdb_chunk_ref *chunks, uint32_t nch,
     size_t i = 0;
     while (i < m->n && m->t[i] < mint) i++;
     int mode = (int)check_rand_below(rng, 3);
+    /* Batches smaller and larger than a chunk: a whole chunk that overlaps
+     * nothing and lies inside the range is decoded straight into them. */
+    static const size_t caps[3] = {7, 160, 512};
+    size_t cap = caps[check_rand_below(rng, 3)];
     for (;;) {
         sm_ms_t t;
         double v;
@@ -127,9 +131,9 @@ static void check_range(sm_arena *a, const tsdb_chunk_ref *chunks, uint32_t nch,
             }
         }
         if (mode == 2) {
-            sm_ms_t bt[7];
-            double bv[7];
-            rc = merge_iter_next_batch(it, bt, bv, 7);
+            sm_ms_t bt[512];
+            double bv[512];
+            rc = merge_iter_next_batch(it, bt, bv, cap);
             CHECK(rc >= 0);
             if (rc <= 0) break;
             for (int k = 0; k < rc; k++, i++) {

@@ -32,8 +32,8 @@
  *       daemon (libmicrohttpd must not stop with suspended connections).
  *   H3. Idle handler threads wait on a stack, so the most recently idle
  *       one takes the next request: the set of threads that run handlers
- *       stays as small as the load needs, and so does the memory they keep
- *       (each remote_write thread keeps a decoding arena).
+ *       stays as small as the load needs, and so do their stacks and
+ *       allocator caches.
  *   H4. A worker (and its condition variable) outlives every dispatch:
  *       the workers are freed only once the daemon has stopped, so
  *       dispatch may signal a worker after releasing mu.

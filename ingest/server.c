@@ -190,14 +190,8 @@ static int on_write(http_req *r, void *ctx) {
      * the decoding memory). */
     arena_give(s, a);
     a = NULL;
-    if (lsn) {
-        sm_error werr = {0};
-        int wrc = tsdb_append_wait(db, lsn, &werr);
-        if (wrc) {
-            rc = wrc;
-            aerr = werr;
-        }
-    }
+    int wrc = tsdb_append_wait(db, lsn, &aerr); /* (lsn 0: nothing to wait for) */
+    if (wrc) rc = wrc;
     atomic_fetch_add(&s->m.samples_stored, res.accepted);
     atomic_fetch_add(&s->m.samples_duplicate, res.duplicates);
     atomic_fetch_add(&s->m.samples_replaced, res.replaced);

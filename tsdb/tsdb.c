@@ -270,18 +270,15 @@ static void first_reject(sm_error *err, int *first, int code, size_t index, cons
     if (err) err->index = (int64_t)index;
 }
 
-/* Why a series the head did not have is left out of the batch. */
-enum { NEW_OK = 0, NEW_INVALID, NEW_LIMIT };
-
-/* Count series i, left out for `why`, in r, and describe it in err if it
- * is the batch's first rejection. */
-static void skip_new(const tsdb_series_in *s, size_t i, int why, tsdb_append_result *r, int *first,
-                     sm_error *err) {
-    if (why == NEW_INVALID) {
+/* Count series i, which the head did not have and which was left out of
+ * the batch, in r, and describe it in err if it is the batch's first
+ * rejection.  Its labels are checked again to tell why: invalid labels, or
+ * else the series limit (a rare path, so the check is not remembered). */
+static void skip_new(const tsdb_series_in *s, size_t i, tsdb_append_result *r, int *first, sm_error *err) {
+    sm_error lerr = {0};
+    if (sm_labels_check(&s->labels, true, &lerr) != 0) {
         r->rejected_invalid += s->n;
         if (!*first) {
-            sm_error lerr = {0};
-            sm_labels_check(&s->labels, true, &lerr); /* again, for the message */
             *first = SM_EINVAL;
             SM_ERR(err, SM_EINVAL, "series %zu: %s", i, lerr.msg);
             if (err) err->index = (int64_t)i;
@@ -306,7 +303,6 @@ typedef struct append_scratch {
     double *vs;           /* [total] */
     bool *logged;         /* [n] */
     bool *created;        /* [n] */
-    uint8_t *state;       /* [n] NEW_* */
     void *mem;
 } append_scratch;
 
@@ -314,8 +310,7 @@ static int scratch_init(append_scratch *x, size_t n, size_t total) {
     n = n ? n : 1;
     total = total ? total : 1;
     size_t per = sizeof(*x->ls) + sizeof(*x->refs) + sizeof(*x->runs) + sizeof(*x->wruns) + sizeof(*x->nls) +
-                 sizeof(*x->nref) + sizeof(*x->newi) + sizeof(*x->logged) + sizeof(*x->created) +
-                 sizeof(*x->state);
+                 sizeof(*x->nref) + sizeof(*x->newi) + sizeof(*x->logged) + sizeof(*x->created);
     if (n > SIZE_MAX / 2 / per || total > SIZE_MAX / 2 / 16) return SM_ENOMEM;
     char *m = sm_malloc(n * per + total * (sizeof(*x->ts) + sizeof(*x->vs)));
     if (!m) return SM_ENOMEM;
@@ -342,9 +337,6 @@ static int scratch_init(append_scratch *x, size_t n, size_t total) {
     x->logged = (bool *)m;
     m += n * sizeof *x->logged;
     x->created = (bool *)m;
-    m += n * sizeof *x->created;
-    x->state = (uint8_t *)m;
-    memset(x->state, NEW_OK, n);
     return 0;
 }
 
@@ -358,16 +350,10 @@ int tsdb_append(tsdb *db, const tsdb_series_in *series, size_t n, tsdb_append_re
                 sm_error *err) {
     uint64_t lsn = 0;
     int rc = tsdb_append_begin(db, series, n, res, &lsn, err);
-    if (rc && rc != SM_EINVAL && rc != SM_ERANGE && rc != SM_ELIMIT) return rc;
-    /* A partial rejection's message stays in err; only a failed wait
-     * replaces it. */
-    sm_error werr = {0};
-    int wrc = tsdb_append_wait(db, lsn, &werr);
-    if (wrc) {
-        if (err) *err = werr;
-        return wrc;
-    }
-    return rc;
+    /* (lsn is 0 after a hard error; a partial rejection's message stays
+     * in err unless the wait fails.) */
+    int wrc = tsdb_append_wait(db, lsn, err);
+    return wrc ? wrc : rc;
 }
 
 int tsdb_append_wait(tsdb *db, uint64_t lsn, sm_error *err) { return lsn ? wal_wait(db->w, lsn, err) : 0; }
@@ -394,10 +380,7 @@ int tsdb_append_begin(tsdb *db, const tsdb_series_in *series, size_t n, tsdb_app
     size_t nnew = 0;
     for (size_t i = 0; i < n; i++) {
         if (x.refs[i]) continue;
-        if (sm_labels_check(x.ls[i], true, NULL) != 0) {
-            x.state[i] = NEW_INVALID;
-            continue;
-        }
+        if (sm_labels_check(x.ls[i], true, NULL) != 0) continue;
         x.nls[nnew] = x.ls[i];
         x.newi[nnew++] = i;
     }
@@ -407,10 +390,7 @@ int tsdb_append_begin(tsdb *db, const tsdb_series_in *series, size_t n, tsdb_app
     }
     for (size_t j = 0; j < nnew; j++) {
         size_t i = x.newi[j];
-        if (!x.nref[j]) {
-            x.state[i] = NEW_LIMIT;
-            continue;
-        }
+        if (!x.nref[j]) continue; /* past the series limit */
         x.refs[i] = x.nref[j];
         r.series_created += x.created[j];
         /* Found instead when another append created it meanwhile. */
@@ -420,7 +400,7 @@ int tsdb_append_begin(tsdb *db, const tsdb_series_in *series, size_t n, tsdb_app
     for (size_t i = 0; i < n; i++) {
         const tsdb_series_in *s = &series[i];
         if (!x.refs[i]) {
-            skip_new(s, i, x.state[i], &r, &first, err);
+            skip_new(s, i, &r, &first, err);
             continue;
         }
         size_t k0 = nws;

@@ -492,12 +492,26 @@ int head_get_or_create(head *h, const sm_labels *ls, uint64_t *ref, bool *create
     return rc;
 }
 
+/* The hashes of n label sets, computed before an index lock is taken: in
+ * stack (room for HASHES_STACK) or on the heap; NULL when that fails.
+ * hashes_free releases them. */
+enum { HASHES_STACK = 256 };
+static uint64_t *hashes_of(const sm_labels *const *ls, size_t n, uint64_t *stack) {
+    uint64_t *hv = n <= HASHES_STACK ? stack : sm_malloc(n * sizeof *hv);
+    if (hv)
+        for (size_t i = 0; i < n; i++) hv[i] = sm_labels_hash(ls[i]);
+    return hv;
+}
+
+static void hashes_free(uint64_t *hv, const uint64_t *stack) {
+    if (hv != stack) sm_free(hv);
+}
+
 int head_get_or_create_many(head *h, const sm_labels *const *ls, size_t n, uint64_t *refs, bool *created) {
-    uint64_t stackh[256];
-    uint64_t *hv = n <= 256 ? stackh : sm_malloc(n * sizeof *hv);
+    uint64_t stackh[HASHES_STACK];
+    uint64_t *hv = hashes_of(ls, n, stackh);
     if (!hv) return SM_ENOMEM;
     for (size_t i = 0; i < n; i++) {
-        hv[i] = sm_labels_hash(ls[i]);
         refs[i] = 0;
         created[i] = false;
     }
@@ -513,7 +527,7 @@ int head_get_or_create_many(head *h, const sm_labels *const *ls, size_t n, uint6
         refs[i] = s->ref;
     }
     pthread_rwlock_unlock(&h->idx);
-    if (hv != stackh) sm_free(hv);
+    hashes_free(hv, stackh);
     return rc ? SM_ENOMEM : 0;
 }
 
@@ -857,11 +871,10 @@ int head_append_runs(head *h, const head_run *runs, size_t n, head_run_result *r
 }
 
 void head_lookup_many(head *h, const sm_labels *const *ls, size_t n, uint64_t *refs, bool *logged) {
-    /* Hashes first, outside the lock. */
-    uint64_t stackh[256];
-    uint64_t *hv = n <= 256 ? stackh : sm_malloc(n * sizeof *hv);
-    if (hv)
-        for (size_t i = 0; i < n; i++) hv[i] = sm_labels_hash(ls[i]);
+    /* Hashes first, outside the lock (without memory for them, each is
+     * computed at its lookup). */
+    uint64_t stackh[HASHES_STACK];
+    uint64_t *hv = hashes_of(ls, n, stackh);
     pthread_rwlock_rdlock(&h->idx);
     /* The table and the series are far larger than the caches, so each
      * lookup waits for two misses (the slot, then the series it points
@@ -885,7 +898,7 @@ void head_lookup_many(head *h, const sm_labels *const *ls, size_t n, uint64_t *r
         logged[i] = s && atomic_load(&s->logged);
     }
     pthread_rwlock_unlock(&h->idx);
-    if (hv != stackh) sm_free(hv);
+    hashes_free(hv, stackh);
 }
 
 /* ---- reading ---- */

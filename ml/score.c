@@ -46,14 +46,19 @@ void ml_score_novelty_fini(ml_score_novelty *s) {
     s->ring = NULL;
 }
 
+/* Put x into the ring, over its oldest value once the ring is full. */
+static void ring_push(ml_score_novelty *s, double x) {
+    s->ring[s->pos] = x;
+    s->pos = (s->pos + 1) % s->horizon;
+    if (s->filled < s->horizon) s->filled++;
+}
+
 double ml_score_novelty_next(ml_score_novelty *s, double combined) {
     if (s->horizon == 0) return combined;
     double mx = 0.0;
     for (uint32_t i = 0; i < s->filled; i++)
         if (s->ring[i] > mx) mx = s->ring[i];
-    s->ring[s->pos] = combined;
-    s->pos = (s->pos + 1) % s->horizon;
-    if (s->filled < s->horizon) s->filled++;
+    ring_push(s, combined);
     /* only a new high of the horizon reports, less half the old high */
     return combined > mx ? combined - 0.5 * mx : 0.0;
 }
@@ -71,9 +76,7 @@ double ml_score_lift_next(ml_score_lift *s, double reported) {
     if (p->horizon == 0) return r;
     double out = r > 0 && r > s->top && r < ML_SCORE_THRESHOLD ? 0.5 * (r + ML_SCORE_THRESHOLD) : r;
     double old = p->filled == p->horizon ? p->ring[p->pos] : 0.0;
-    p->ring[p->pos] = r;
-    p->pos = (p->pos + 1) % p->horizon;
-    if (p->filled < p->horizon) p->filled++;
+    ring_push(p, r);
     /* the top only needs a rescan when the value that left was the top;
      * most reports are 0, so that is rare */
     if (r >= s->top) {

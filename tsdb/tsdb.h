@@ -105,7 +105,9 @@ int tsdb_append(tsdb *db, const tsdb_series_in *series, size_t n, tsdb_append_re
  * the stored samples are not durable yet.  series may be freed after it
  * returns.  tsdb_append_wait(db, lsn, err) returns 0 once they are
  * durable per the WAL sync mode, or SM_EIO / SM_ECLOSED, after which
- * nothing of the batch is acknowledged. */
+ * nothing of the batch is acknowledged; it writes err only then, so a
+ * partial rejection's message from the begin survives a good wait.  lsn 0
+ * returns 0 at once. */
 int tsdb_append_begin(tsdb *db, const tsdb_series_in *series, size_t n, tsdb_append_result *res,
                       uint64_t *lsn, sm_error *err);
 int tsdb_append_wait(tsdb *db, uint64_t lsn, sm_error *err);

@@ -82,6 +82,7 @@ struct http_server {
     struct MHD_Daemon *d;
     struct sockaddr_storage addr;
     _Atomic int active; /* requests queued or inside a handler */
+    atomic_bool draining; /* stopping: new requests are refused (503) */
     uint16_t port;
     /* Handler threads (H1-H3); everything below is under mu. */
     pthread_mutex_t mu;
@@ -541,6 +542,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, r->remote, sizeof r->remote);
         }
         *con_cls = r;
+        if (atomic_load(&s->draining)) {
+            http_add_header(r, "Retry-After", "1");
+            return refuse(r, 503, "shutting down\n", 14);
+        }
         bool bad_method;
         r->rt = find_route(s, method, url, &bad_method);
         if (!r->rt) {
@@ -644,14 +649,18 @@ uint16_t http_server_port(const http_server *s) { return s->port; }
 
 void http_server_stop(http_server *s, unsigned wait_ms) {
     if (!s->d) return;
-    int fd = MHD_quiesce_daemon(s->d); /* no new connections */
+    /* New requests are refused from here on, rather than new connections
+     * through MHD_quiesce_daemon: with epoll and a thread pool, 0.9.75's
+     * quiesce races each polling thread to take the listen socket out of
+     * its epoll set, and the loser aborts the process ("Failed to remove
+     * listen FD from epoll set", seen on SIGTERM under test_server). */
+    atomic_store(&s->draining, true);
     for (unsigned waited = 0; atomic_load(&s->active) > 0 && waited < wait_ms; waited += 10) {
         struct timespec ts = {0, 10 * 1000000};
         nanosleep(&ts, NULL);
     }
     stop_workers(s); /* every suspended connection resumed (H2) */
     MHD_stop_daemon(s->d);
-    if (fd >= 0) close(fd);
     s->d = NULL;
 }
 

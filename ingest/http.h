@@ -46,7 +46,8 @@ int http_server_new(const http_opts *o, http_server **out, sm_error *err);
  * method NULL matches any method. */
 int http_route(http_server *s, const char *method, const char *path, http_handler fn, void *ctx);
 int http_server_start(http_server *s, sm_error *err);
-/* Stop accepting, let requests in flight finish (at most wait_ms), close. */
+/* Refuse new requests (503 with Retry-After), let those in flight finish
+ * (at most wait_ms), close. */
 void http_server_stop(http_server *s, unsigned wait_ms);
 void http_server_free(http_server *s);
 /* The port actually bound (when listen asked for port 0). */

@@ -317,10 +317,13 @@ static SM_INLINE bool pk_read(pk *k, uint64_t *out, size_t cnt) {
     } else if (w <= 57) {
         size_t j = 0;
         /* Fast loop while a whole 8-byte load stays inside the section. */
-        if (k->nbytes >= 8) {
-            uint64_t safe_bits = (uint64_t)(k->nbytes - 8) * 8;
-            for (; j < cnt && bp <= safe_bits; j++, bp += w)
-                out[j] = (sm_load_be64(k->bits + (bp >> 3)) << (bp & 7)) >> (64 - w);
+        uint64_t safe_bits = (uint64_t)(k->nbytes - 8) * 8;
+        if (k->nbytes >= 8 && bp <= safe_bits) {
+            size_t nsafe = (size_t)((safe_bits - bp) / w) + 1;
+            if (nsafe > cnt) nsafe = cnt;
+            const uint8_t *bits = k->bits;
+            unsigned rs = 64 - w;
+            for (; j < nsafe; j++, bp += w) out[j] = (sm_load_be64(bits + (bp >> 3)) << (bp & 7)) >> rs;
         }
         for (; j < cnt; j++, bp += w) out[j] = pk_bits_at(k, bp, w);
     } else {
@@ -646,6 +649,31 @@ static SM_INLINE bool col_done(const bitr *r) { return br_unread_bytes(r) == 0; 
 
 #define BLOCK 256 /* values unpacked at a time */
 
+/* The two fills that need no bits (a regular time column, a constant value
+ * column) are a third of all samples on node_exporter data; written four at
+ * a time in vector registers they cost a quarter of the stores (gcc does
+ * not vectorise these loops at -O2 by itself). */
+typedef uint64_t u64x4 __attribute__((vector_size(32)));
+typedef double f64x4 __attribute__((vector_size(32)));
+
+/* ts[j] = first + j * step for j in [0, n). */
+static SM_INLINE void fill_grid(sm_ms_t *ts, size_t n, uint64_t first, uint64_t step) {
+    size_t j = 0;
+    if (n >= 4) {
+        u64x4 v = {first, first + step, first + 2 * step, first + 3 * step};
+        u64x4 inc = {4 * step, 4 * step, 4 * step, 4 * step};
+        for (; j + 4 <= n; j += 4, v += inc) memcpy(ts + j, &v, sizeof v);
+    }
+    for (; j < n; j++) ts[j] = (sm_ms_t)(first + j * step);
+}
+
+static SM_INLINE void fill_const(double *vs, size_t n, double v) {
+    size_t j = 0;
+    f64x4 x = {v, v, v, v};
+    for (; j + 4 <= n; j += 4) memcpy(vs + j, &x, sizeof x);
+    for (; j < n; j++) vs[j] = v;
+}
+
 /* TS_STREAM: the streaming encoder's bucketed delta-of-delta bits. */
 static SM_INLINE int ts_stream_decode(const hdr *h, sm_ms_t *ts) {
     size_t n = h->info.count;
@@ -688,7 +716,7 @@ static SM_INLINE int ts_decode(const hdr *h, sm_ms_t *ts) {
             /* An exact grid: increasing by construction (step >= 1, and
              * the header guarantees maxt - mint >= n - 1 times step). */
             if (step == 0 || step > (maxt - mint) / (n - 1)) return SM_ECORRUPT;
-            for (size_t i = 1; i + 1 < n; i++) ts[i] = (sm_ms_t)(mint + step * i);
+            fill_grid(ts + 1, n - 2, mint + step, step);
             k.pos = k.m;
         } else {
             sm_ms_t prev = (sm_ms_t)mint;
@@ -778,8 +806,7 @@ static SM_INLINE int val_decode(const hdr *h, double *vs) {
     const uint8_t *p = h->vcol, *end = h->vend;
     if (h->info.val_enc == VAL_CONST) {
         if (end - p != 8) return SM_ECORRUPT;
-        double v = sm_f64_from_bits(sm_load_le64(p));
-        for (size_t i = 0; i < n; i++) vs[i] = v;
+        fill_const(vs, n, sm_f64_from_bits(sm_load_le64(p)));
         return 0;
     }
     if (h->info.val_enc == VAL_XOR) {

@@ -125,7 +125,7 @@ int sm_rd_le64(sm_rd *r, uint64_t *out) {
     return 0;
 }
 
-int sm_rd_uvarint(sm_rd *r, uint64_t *out) {
+int sm_rd_uvarint_long(sm_rd *r, uint64_t *out) {
     uint64_t v = 0;
     const uint8_t *p = r->p;
     for (int shift = 0; shift < 70; shift += 7) {

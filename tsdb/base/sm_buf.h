@@ -62,8 +62,16 @@ static inline size_t sm_rd_left(const sm_rd *r) { return (size_t)(r->end - r->p)
 int sm_rd_u8(sm_rd *r, uint8_t *out);
 int sm_rd_le32(sm_rd *r, uint32_t *out);
 int sm_rd_le64(sm_rd *r, uint64_t *out);
-/* Rejects overlong (more than 10 bytes) and overflowing encodings. */
-int sm_rd_uvarint(sm_rd *r, uint64_t *out);
+/* Rejects overlong (more than 10 bytes) and overflowing encodings.  The
+ * one-byte case (most lengths and counts in the formats) is inline. */
+int sm_rd_uvarint_long(sm_rd *r, uint64_t *out);
+static inline int sm_rd_uvarint(sm_rd *r, uint64_t *out) {
+    if (r->p < r->end && *r->p < 0x80) {
+        *out = *r->p++;
+        return 0;
+    }
+    return sm_rd_uvarint_long(r, out);
+}
 int sm_rd_varint(sm_rd *r, int64_t *out);
 /* Points *out into the input (not NUL-terminated). */
 int sm_rd_bytes(sm_rd *r, size_t n, const uint8_t **out);

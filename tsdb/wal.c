@@ -556,10 +556,18 @@ int wal_replay(wal *w, wal_replay_fn fn, void *ctx, sm_error *err) {
                    "segment=%s offset=%zu dropped_bytes=%zu later_segments_removed=%zu reason=\"%s\"",
                    path, good, len - good, nsegs - i - 1, why);
             w->st.replay_truncations++;
-            int fd = open(path, O_WRONLY | O_CLOEXEC);
-            if (fd >= 0) {
-                if (ftruncate(fd, (off_t)good) == 0) sm_uring_fsync(w->ring, fd, false);
-                close(fd);
+            if (good < SEG_HDR) {
+                /* Not even the header (a crash between creating the file
+                 * and writing it): remove the file.  Cut to zero bytes, it
+                 * would stay torn, and the next replay would stop at it and
+                 * remove every segment written after this start. */
+                unlink(path);
+            } else {
+                int fd = open(path, O_WRONLY | O_CLOEXEC);
+                if (fd >= 0) {
+                    if (ftruncate(fd, (off_t)good) == 0) sm_uring_fsync(w->ring, fd, false);
+                    close(fd);
+                }
             }
             for (size_t j = i + 1; j < nsegs; j++) {
                 seg_path(w, segs[j], path, sizeof path);

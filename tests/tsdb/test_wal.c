@@ -291,6 +291,59 @@ static void test_damage(uint64_t *rng, const char *base, int how) {
     reclog_free(&got);
 }
 
+/* A crash between creating a segment file and writing its header leaves
+ * an empty file.  Replay must drop it for good: the records written after
+ * that start (into later segments) must survive the next replay. */
+static void test_empty_segment(const char *base) {
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/empty-seg", base);
+    reclog want = {0}, got = {0};
+    pthread_mutex_init(&want.mu, NULL);
+    pthread_mutex_init(&got.mu, NULL);
+    for (int session = 0; session < 3; session++) {
+        wal *w = open_wal(dir, WAL_SYNC_BATCH, 1 << 20);
+        if (!w) return;
+        reclog_free(&got);
+        CHECK_OK(wal_replay(w, collect, &got, NULL));
+        wal_stats st;
+        wal_get_stats(w, &st);
+        CHECK_MSG(st.replay_truncations == (session == 1), "session %d: %llu cuts", session,
+                  (unsigned long long)st.replay_truncations);
+        check_same(&want, &got, want.n, "after an empty segment");
+        if (session == 2) {
+            CHECK_OK(wal_close(w, NULL));
+            break;
+        }
+        for (int i = 0; i < 10; i++) {
+            uint8_t p[64];
+            memset(p, session * 16 + i, sizeof p);
+            wal_rec r = {WAL_REC_SERIES, p, sizeof p};
+            uint64_t lsn;
+            CHECK_OK(wal_append(w, &r, 1, &lsn, NULL));
+            CHECK_OK(wal_wait(w, lsn, NULL));
+            reclog_add(&want, WAL_REC_SERIES, p, sizeof p);
+        }
+        CHECK_OK(wal_close(w, NULL));
+        if (session == 0) {
+            /* The file the next segment would have been, left empty. */
+            char **names;
+            size_t n;
+            CHECK_OK(sm_fs_list(dir, &names, &n));
+            unsigned hi = 0;
+            for (size_t i = 0; i < n; i++)
+                if (strlen(names[i]) == 8 && (unsigned)atoi(names[i]) > hi) hi = (unsigned)atoi(names[i]);
+            sm_fs_names_free(names, n);
+            char path[2048];
+            snprintf(path, sizeof path, "%s/%08u", dir, hi + 1);
+            int fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+            CHECK(fd >= 0);
+            if (fd >= 0) close(fd);
+        }
+    }
+    reclog_free(&want);
+    reclog_free(&got);
+}
+
 /* ---- codecs and checkpoints ---- */
 
 typedef struct dec_ctx {
@@ -508,6 +561,7 @@ int main(void) {
     test_concurrent(base);
     test_damage(&rng, base, 0);
     test_damage(&rng, base, 1);
+    test_empty_segment(base);
     test_checkpoint(base);
     test_backpressure(base);
     check_rmdir(base);

@@ -102,6 +102,15 @@ static void check_same(const reclog *want, const reclog *got, size_t nwant, cons
     CHECK_MSG(bad == 0, "%s: %zu records differ", what, bad);
 }
 
+/* Append one record, wait until it is durable, and log it in want. */
+static void append_logged(wal *w, reclog *want, uint8_t type, const void *p, size_t len) {
+    wal_rec r = {type, p, len};
+    uint64_t lsn;
+    CHECK_OK(wal_append(w, &r, 1, &lsn, NULL));
+    CHECK_OK(wal_wait(w, lsn, NULL));
+    reclog_add(want, type, p, len);
+}
+
 /* ---- tests ---- */
 
 static void test_modes(uint64_t *rng, const char *base) {
@@ -143,11 +152,7 @@ static void test_modes(uint64_t *rng, const char *base) {
         reclog_free(&got);
         CHECK_OK(wal_replay(w, collect, &got, NULL));
         uint8_t extra[] = "after";
-        wal_rec r = {WAL_REC_SAMPLES, extra, sizeof extra};
-        uint64_t lsn;
-        CHECK_OK(wal_append(w, &r, 1, &lsn, NULL));
-        CHECK_OK(wal_wait(w, lsn, NULL));
-        reclog_add(&want, WAL_REC_SAMPLES, extra, sizeof extra);
+        append_logged(w, &want, WAL_REC_SAMPLES, extra, sizeof extra);
         CHECK_OK(wal_close(w, NULL));
         reclog_free(&got);
         replay_into(dir, &got);
@@ -231,11 +236,7 @@ static void test_damage(uint64_t *rng, const char *base, int how) {
         uint8_t p[200];
         size_t len = 150 + check_rand_below(rng, 50);
         for (size_t k = 0; k < len; k++) p[k] = (uint8_t)check_rand(rng);
-        wal_rec r = {WAL_REC_SERIES, p, len};
-        uint64_t lsn;
-        CHECK_OK(wal_append(w, &r, 1, &lsn, NULL));
-        CHECK_OK(wal_wait(w, lsn, NULL)); /* one record per write: known boundaries */
-        reclog_add(&want, WAL_REC_SERIES, p, len);
+        append_logged(w, &want, WAL_REC_SERIES, p, len); /* one record per write: known boundaries */
     }
     CHECK_OK(wal_close(w, NULL));
     char **names;
@@ -317,11 +318,7 @@ static void test_empty_segment(const char *base) {
         for (int i = 0; i < 10; i++) {
             uint8_t p[64];
             memset(p, session * 16 + i, sizeof p);
-            wal_rec r = {WAL_REC_SERIES, p, sizeof p};
-            uint64_t lsn;
-            CHECK_OK(wal_append(w, &r, 1, &lsn, NULL));
-            CHECK_OK(wal_wait(w, lsn, NULL));
-            reclog_add(&want, WAL_REC_SERIES, p, sizeof p);
+            append_logged(w, &want, WAL_REC_SERIES, p, sizeof p);
         }
         CHECK_OK(wal_close(w, NULL));
         if (session == 0) {

@@ -73,6 +73,22 @@ static void test_varint(uint64_t *rng) {
     uint8_t overflow[10] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02};
     sm_rd_init(&r, overflow, sizeof overflow);
     CHECK_EQ_INT(sm_rd_uvarint(&r, &u), SM_ECORRUPT);
+    /* The same cases with at least ten bytes left (the reader's fast path). */
+    uint8_t padded_long[12] = {0x81, 0x00, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    sm_rd_init(&r, padded_long, sizeof padded_long);
+    CHECK_EQ_INT(sm_rd_uvarint(&r, &u), SM_ECORRUPT);
+    uint8_t zero_top[12] = {0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00, 7, 7};
+    sm_rd_init(&r, zero_top, sizeof zero_top);
+    CHECK_EQ_INT(sm_rd_uvarint(&r, &u), SM_ECORRUPT);
+    uint8_t overflow_long[12] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x03, 7, 7};
+    sm_rd_init(&r, overflow_long, sizeof overflow_long);
+    CHECK_EQ_INT(sm_rd_uvarint(&r, &u), SM_ECORRUPT);
+    CHECK(r.p == overflow_long);
+    uint8_t max_long[12] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 7, 7};
+    sm_rd_init(&r, max_long, sizeof max_long);
+    CHECK_OK(sm_rd_uvarint(&r, &u));
+    CHECK_EQ_U64(u, UINT64_MAX);
+    CHECK_EQ_INT(sm_rd_left(&r), 2);
     uint8_t trunc[2] = {0x80, 0x80};
     sm_rd_init(&r, trunc, sizeof trunc);
     CHECK_EQ_INT(sm_rd_uvarint(&r, &u), SM_ECORRUPT);

@@ -128,6 +128,25 @@ int sm_rd_le64(sm_rd *r, uint64_t *out) {
 int sm_rd_uvarint_long(sm_rd *r, uint64_t *out) {
     uint64_t v = 0;
     const uint8_t *p = r->p;
+    if (r->end - p >= 10) {
+        /* Room for the longest encoding: no bound check per byte. */
+        for (unsigned i = 0; i < 9; i++) {
+            uint8_t c = p[i];
+            v |= (uint64_t)(c & 0x7f) << (7 * i);
+            if (!(c & 0x80)) {
+                if (c == 0 && i > 0) return SM_ECORRUPT; /* overlong */
+                r->p = p + i + 1;
+                *out = v;
+                return 0;
+            }
+        }
+        /* The tenth byte holds bit 63 only: 1 (0 would be overlong, more
+         * would overflow or continue). */
+        if (p[9] != 1) return SM_ECORRUPT;
+        r->p = p + 10;
+        *out = v | 1ull << 63;
+        return 0;
+    }
     for (int shift = 0; shift < 70; shift += 7) {
         if (p >= r->end) return SM_ECORRUPT;
         uint8_t c = *p++;

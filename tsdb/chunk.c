@@ -173,6 +173,7 @@ static SM_INLINE unsigned bitlen64(uint64_t v) { return v ? 64u - (unsigned)__bu
  * loops they stand for are not vectorised by gcc at -O2 on its own. */
 typedef uint64_t u64x4 __attribute__((vector_size(32)));
 typedef double f64x4 __attribute__((vector_size(32)));
+typedef int64_t i64x4 __attribute__((vector_size(32)));
 
 static SM_INLINE void fill_u64(uint64_t *out, size_t n, uint64_t v) {
     size_t j = 0;
@@ -340,10 +341,29 @@ static SM_INLINE bool pk_read(pk *k, uint64_t *out, size_t cnt) {
         size_t j = 0;
         /* Fast loop while a whole 8-byte load stays inside the section. */
         uint64_t safe_bits = (uint64_t)(k->nbytes - 8) * 8;
+        const uint8_t *bits = k->bits;
+        if (w <= 8 && (bp & 7) == 0) {
+            /* Narrow values (scrape jitter, small deltas): eight of them
+             * fill exactly w bytes, so each group of eight starts on a
+             * byte and comes from one load, split by per-lane shifts.  The
+             * last loads come from the zero-padded copy of the tail. */
+            const u64x4 s0 = {64 - w, 64 - 2 * w, 64 - 3 * w, 64 - 4 * w};
+            const u64x4 s1 = {64 - 5 * w, 64 - 6 * w, 64 - 7 * w, 64 - 8 * w};
+            const uint64_t mw = (1ull << w) - 1;
+            const u64x4 mask = {mw, mw, mw, mw};
+            for (; j + 8 <= cnt; j += 8, bp += 8 * w) {
+                size_t byte = (size_t)(bp >> 3);
+                const uint8_t *src = byte + 8 <= k->nbytes ? bits + byte : k->tail + (byte - k->tail_start);
+                uint64_t v = sm_load_be64(src);
+                u64x4 vv = {v, v, v, v};
+                u64x4 lo = (vv >> s0) & mask, hi = (vv >> s1) & mask;
+                memcpy(out + j, &lo, sizeof lo);
+                memcpy(out + j + 4, &hi, sizeof hi);
+            }
+        }
         if (k->nbytes >= 8 && bp <= safe_bits) {
-            size_t nsafe = (size_t)((safe_bits - bp) / w) + 1;
+            size_t nsafe = j + (size_t)((safe_bits - bp) / w) + 1;
             if (nsafe > cnt) nsafe = cnt;
-            const uint8_t *bits = k->bits;
             unsigned rs = 64 - w;
             for (; j < nsafe; j++, bp += w) out[j] = (sm_load_be64(bits + (bp >> 3)) << (bp & 7)) >> rs;
         }
@@ -687,6 +707,40 @@ static SM_INLINE void fill_grid(sm_ms_t *ts, size_t n, uint64_t first, uint64_t 
     for (; j < n; j++) ts[j] = (sm_ms_t)(first + j * step);
 }
 
+/* ts[j] = first + j * step + zigzag-decoded zz[j], for j in [0, n)
+ * (wrapping, as all time arithmetic here). */
+static SM_INLINE void grid_add(sm_ms_t *ts, const uint64_t *zz, size_t n, uint64_t first, uint64_t step) {
+    size_t j = 0;
+    if (n >= 4) {
+        u64x4 g = {first, first + step, first + 2 * step, first + 3 * step};
+        const u64x4 inc = {4 * step, 4 * step, 4 * step, 4 * step};
+        const u64x4 one = {1, 1, 1, 1};
+        for (; j + 4 <= n; j += 4, g += inc) {
+            u64x4 z;
+            memcpy(&z, zz + j, sizeof z);
+            u64x4 t = g + ((z >> 1) ^ -(z & one));
+            memcpy(ts + j, &t, sizeof t);
+        }
+    }
+    for (; j < n; j++) ts[j] = (sm_ms_t)(first + j * step + (uint64_t)sm_zigzag_dec(zz[j]));
+}
+
+/* Is t[0..n) strictly increasing?  Four comparisons at a time, no branch
+ * per element. */
+static SM_INLINE bool increasing(const sm_ms_t *t, size_t n) {
+    size_t j = 1;
+    i64x4 bad = {0, 0, 0, 0};
+    for (; j + 4 <= n; j += 4) {
+        i64x4 a, b;
+        memcpy(&a, t + j, sizeof a);
+        memcpy(&b, t + j - 1, sizeof b);
+        bad |= a <= b;
+    }
+    int64_t any = bad[0] | bad[1] | bad[2] | bad[3];
+    for (; j < n; j++) any |= t[j] <= t[j - 1];
+    return any == 0;
+}
+
 static SM_INLINE void fill_const(double *vs, size_t n, double v) {
     size_t j = 0;
     f64x4 x = {v, v, v, v};
@@ -739,23 +793,17 @@ static SM_INLINE int ts_decode(const hdr *h, sm_ms_t *ts) {
             fill_grid(ts + 1, n - 2, mint + step, step);
             k.pos = k.m;
         } else {
-            sm_ms_t prev = (sm_ms_t)mint;
             uint64_t grid = mint;
             for (size_t i = 1; i + 1 < n;) {
                 size_t cnt = n - 1 - i < BLOCK ? n - 1 - i : BLOCK;
                 if (!pk_read(&k, buf, cnt)) return SM_ECORRUPT;
-                /* Branch-free order check: bad becomes nonzero if any
-                 * time fails to increase. */
-                uint64_t bad = 0;
-                for (size_t j = 0; j < cnt; j++, i++) {
-                    grid += step;
-                    sm_ms_t t = (sm_ms_t)(grid + (uint64_t)sm_zigzag_dec(buf[j]));
-                    bad |= (uint64_t)(t <= prev);
-                    ts[i] = prev = t;
-                }
-                if (bad) return SM_ECORRUPT;
+                grid_add(ts + i, buf, cnt, grid + step, step);
+                grid += cnt * step;
+                /* Every time must exceed the one before (ts[0] too). */
+                if (!increasing(ts + i - 1, cnt + 1)) return SM_ECORRUPT;
+                i += cnt;
             }
-            if ((sm_ms_t)maxt <= prev) return SM_ECORRUPT;
+            if ((sm_ms_t)maxt <= ts[n - 2]) return SM_ECORRUPT;
         }
         ts[n - 1] = (sm_ms_t)maxt;
     } else {

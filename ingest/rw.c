@@ -61,12 +61,15 @@ static int cmp_label(const void *a, const void *b) {
     return strcmp(((const sm_label *)a)->name, ((const sm_label *)b)->name);
 }
 
-/* Labels of one series into v (room for ts->n_labels); 0 or SM_EINVAL with
- * err set.  The label rules are checked for every series: that costs less
- * than asking the head whether it has the series (a hash, a lock and two
- * cache misses). */
-static int series_labels(const Prometheus__TimeSeries *ts, const rw_limits *lim, sm_label *v,
-                         sm_labels *ls, sm_error *err) {
+/* Labels of one series into v (room for ts->n_labels) and their lengths
+ * into len (room for twice that, see sm_labels_hash_len): sorted, empty
+ * values dropped, the size limits checked, *hash (OUT) their
+ * sm_labels_hash.  0, or SM_EINVAL with err set.  The label rules
+ * (sm_labels_check) are left to the caller: it checks them only for the
+ * series the head does not have, whose labels nobody checked yet.  Each
+ * string is measured once, here, and the hash uses those lengths. */
+static int series_labels(const Prometheus__TimeSeries *ts, const rw_limits *lim, sm_label *v, uint32_t *len,
+                         sm_labels *ls, uint64_t *hash, sm_error *err) {
     if (ts->n_labels > lim->max_labels)
         return SM_ERR(err, SM_EINVAL, "%zu labels, more than the limit of %u", ts->n_labels, lim->max_labels);
     uint32_t n = 0;
@@ -75,35 +78,47 @@ static int series_labels(const Prometheus__TimeSeries *ts, const rw_limits *lim,
         const char *name = ts->labels[i]->name, *value = ts->labels[i]->value;
         if (!name) name = "";
         if (!value) value = "";
-        if (strlen(name) > lim->max_label_bytes || strlen(value) > lim->max_label_bytes)
+        size_t nlen = strlen(name), vlen = strlen(value);
+        if (nlen > lim->max_label_bytes || vlen > lim->max_label_bytes)
             return SM_ERR(err, SM_EINVAL, "label %.64s is longer than %u bytes", name, lim->max_label_bytes);
-        if (n && strcmp(v[n - 1].name, name) > 0) sorted = false;
+        if (!vlen) continue; /* an empty value means the label is absent */
+        if (n && sorted && strcmp(v[n - 1].name, name) > 0) sorted = false;
+        len[2 * n] = (uint32_t)nlen;
+        len[2 * n + 1] = (uint32_t)vlen;
         v[n++] = (sm_label){name, value};
     }
-    if (!sorted) qsort(v, n, sizeof *v, cmp_label);
-    n = sm_labels_drop_empty(v, n);
-    *ls = (sm_labels){v, n};
     if (n == 0) return SM_ERR(err, SM_EINVAL, "empty label set");
-    return sm_labels_check(ls, true, err);
+    if (!sorted) qsort(v, n, sizeof *v, cmp_label);
+    *ls = (sm_labels){v, n};
+    *hash = sorted ? sm_labels_hash_len(ls, len) : sm_labels_hash(ls);
+    return 0;
 }
 
-/* Note series i as left out because of lerr (the first one is described). */
+/* Note series i as left out because of lerr.  The one with the lowest
+ * index is described (the label rules are checked after the other
+ * checks, so a later series may have been described first). */
 static void reject_series(rw_request *out, const Prometheus__TimeSeries *ts, size_t i, const sm_error *lerr) {
     out->rejected_series++;
     out->rejected_samples += ts->n_samples;
-    if (out->reject.code) return;
+    if (out->reject.code && out->reject.index < (int64_t)i) return;
     char first[160] = "";
     if (ts->n_labels) {
         snprintf(first, sizeof first, " (first label %.60s=\"%.60s\")",
                  ts->labels[0]->name ? ts->labels[0]->name : "",
                  ts->labels[0]->value ? ts->labels[0]->value : "");
     }
+    out->reject.code = 0;
     SM_ERR(&out->reject, SM_EINVAL, "series %zu%s: %s", i, first, lerr->msg);
     out->reject.index = (int64_t)i;
 }
 
 int rw_decode(const uint8_t *body, size_t len, const rw_limits *lim, sm_arena *a, rw_request *out,
               sm_error *err) {
+    return rw_decode_for(NULL, body, len, lim, a, out, err);
+}
+
+int rw_decode_for(tsdb *db, const uint8_t *body, size_t len, const rw_limits *lim, sm_arena *a, rw_request *out,
+                  sm_error *err) {
     memset(out, 0, sizeof *out);
     size_t dlen;
     if (snappy_uncompressed_length((const char *)body, len, &dlen) != SNAPPY_OK)
@@ -127,8 +142,9 @@ int rw_decode(const uint8_t *body, size_t len, const rw_limits *lim, sm_arena *a
         return SM_ERR(err, SM_ECORRUPT, "invalid protobuf WriteRequest (%zu bytes after snappy)", dlen);
     }
     out->metadata = wr->n_metadata;
-    /* One pass over the decoded message; the label and sample arrays of
-     * every series come from two allocations sized by a count first. */
+    /* One pass over the decoded message; the label, length and sample
+     * arrays of every series come from allocations sized by a count
+     * first. */
     size_t nl = 0, ns = 0;
     for (size_t i = 0; i < wr->n_timeseries; i++) {
         const Prometheus__TimeSeries *ts = wr->timeseries[i];
@@ -138,26 +154,51 @@ int rw_decode(const uint8_t *body, size_t len, const rw_limits *lim, sm_arena *a
         nl += ts->n_labels <= lim->max_labels ? ts->n_labels : 0;
         ns += ts->n_samples;
     }
-    out->series = bump_alloc(&bp, (wr->n_timeseries ? wr->n_timeseries : 1) * sizeof *out->series);
+    size_t nts = wr->n_timeseries ? wr->n_timeseries : 1;
+    out->series = bump_alloc(&bp, nts * sizeof *out->series);
+    out->hints = bump_alloc(&bp, nts * sizeof *out->hints);
+    size_t *from = bump_alloc(&bp, nts * sizeof *from); /* request index of out->series[j] */
     sm_label *lv = bump_alloc(&bp, (nl ? nl : 1) * sizeof *lv);
+    uint32_t *lenv = bump_alloc(&bp, (nl ? 2 * nl : 1) * sizeof *lenv);
     tsdb_sample *sv = bump_alloc(&bp, (ns ? ns : 1) * sizeof *sv);
-    if (!out->series || !lv || !sv) return SM_ERR(err, SM_ENOMEM, "out of memory decoding the request");
+    if (!out->series || !out->hints || !from || !lv || !lenv || !sv)
+        return SM_ERR(err, SM_ENOMEM, "out of memory decoding the request");
+    sm_error lerr; /* only its code is reset per series: clearing all of it showed in profiles */
     for (size_t i = 0; i < wr->n_timeseries; i++) {
         const Prometheus__TimeSeries *ts = wr->timeseries[i];
         if (ts->n_samples == 0) continue;
         sm_labels ls;
-        sm_error lerr = {0};
-        if (series_labels(ts, lim, lv, &ls, &lerr)) {
+        uint64_t hash = 0;
+        lerr.code = 0;
+        if (series_labels(ts, lim, lv, lenv, &ls, &hash, &lerr)) {
             reject_series(out, ts, i, &lerr);
             continue;
         }
         lv += ts->n_labels; /* room for every label, also the dropped ones */
+        lenv += 2 * ts->n_labels;
         for (size_t k = 0; k < ts->n_samples; k++)
             sv[k] = (tsdb_sample){ts->samples[k]->timestamp, ts->samples[k]->value};
+        from[out->n] = i;
+        out->hints[out->n] = (tsdb_series_hint){hash, 0};
         out->series[out->n++] = (tsdb_series_in){ls, sv, (uint32_t)ts->n_samples};
         sv += ts->n_samples;
-        out->samples += ts->n_samples;
     }
+    /* The label rules, for the series db does not have: a series it has
+     * was created from labels that passed them, and these are equal. */
+    if (db && out->n) tsdb_lookup(db, out->series, out->n, out->hints);
+    size_t kept = 0;
+    for (size_t j = 0; j < out->n; j++) {
+        const tsdb_series_in *s = &out->series[j];
+        lerr.code = 0;
+        if (!out->hints[j].ref && sm_labels_check(&s->labels, true, &lerr)) {
+            reject_series(out, wr->timeseries[from[j]], from[j], &lerr);
+            continue;
+        }
+        out->samples += s->n;
+        out->hints[kept] = out->hints[j];
+        out->series[kept++] = *s;
+    }
+    out->n = kept;
     return 0;
 }
 

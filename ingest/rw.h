@@ -37,6 +37,7 @@ void rw_limits_default(rw_limits *l);
 
 typedef struct rw_request {
     tsdb_series_in *series; /* valid series, in request order */
+    tsdb_series_hint *hints; /* theirs, for tsdb_append_begin */
     size_t n;
     uint64_t samples;           /* in the valid series */
     uint64_t rejected_series;   /* series left out */
@@ -53,6 +54,13 @@ typedef struct rw_request {
  * which), SM_ENOMEM. */
 int rw_decode(const uint8_t *body, size_t len, const rw_limits *lim, sm_arena *a, rw_request *out,
               sm_error *err);
+/* rw_decode, asking db (when not NULL) which of the series it has
+ * already (tsdb_lookup): those are not checked against the label rules
+ * again (their labels passed them when the series was created) and carry
+ * their ref in out->hints, so tsdb_append_begin does not look them up a
+ * second time.  The result is rw_decode's. */
+int rw_decode_for(tsdb *db, const uint8_t *body, size_t len, const rw_limits *lim, sm_arena *a, rw_request *out,
+                  sm_error *err);
 
 /* Encode series as a remote_write body (for the test client, the benchmark
  * and `seismo import --remote-write`); appends to out. */

@@ -161,7 +161,7 @@ static int on_write(http_req *r, void *ctx) {
     if (!a) return busy(s, r, 1, "out of memory");
     rw_request req;
     sm_error err = {0};
-    int rc = rw_decode(body, len, &s->o.rw, a, &req, &err);
+    int rc = rw_decode_for(db, body, len, &s->o.rw, a, &req, &err);
     if (rc == SM_ELIMIT) {
         rc = reply(s, r, 413, "%s", err.msg);
         goto out;
@@ -183,7 +183,7 @@ static int on_write(http_req *r, void *ctx) {
     tsdb_append_result res = {0};
     sm_error aerr = {0};
     uint64_t lsn = 0;
-    rc = req.n ? tsdb_append_begin(db, req.series, req.n, &res, &lsn, &aerr) : 0;
+    rc = req.n ? tsdb_append_begin(db, req.series, req.n, req.hints, &res, &lsn, &aerr) : 0;
     /* The batch is in the head and the WAL's queue: its decoded form is
      * not needed while it waits for the fsync, so the arena goes back to
      * the pool now (the requests waiting for a group commit held most of

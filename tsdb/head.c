@@ -494,12 +494,13 @@ int head_get_or_create(head *h, const sm_labels *ls, uint64_t *ref, bool *create
 
 /* The hashes of n label sets, computed before an index lock is taken: in
  * stack (room for HASHES_STACK) or on the heap; NULL when that fails.
- * hashes_free releases them. */
+ * given[i], when given and not 0, is ls[i]'s hash already.  hashes_free
+ * releases them. */
 enum { HASHES_STACK = 256 };
-static uint64_t *hashes_of(const sm_labels *const *ls, size_t n, uint64_t *stack) {
+static uint64_t *hashes_of(const sm_labels *const *ls, const uint64_t *given, size_t n, uint64_t *stack) {
     uint64_t *hv = n <= HASHES_STACK ? stack : sm_malloc(n * sizeof *hv);
     if (hv)
-        for (size_t i = 0; i < n; i++) hv[i] = sm_labels_hash(ls[i]);
+        for (size_t i = 0; i < n; i++) hv[i] = given && given[i] ? given[i] : sm_labels_hash(ls[i]);
     return hv;
 }
 
@@ -509,7 +510,7 @@ static void hashes_free(uint64_t *hv, const uint64_t *stack) {
 
 int head_get_or_create_many(head *h, const sm_labels *const *ls, size_t n, uint64_t *refs, bool *created) {
     uint64_t stackh[HASHES_STACK];
-    uint64_t *hv = hashes_of(ls, n, stackh);
+    uint64_t *hv = hashes_of(ls, NULL, n, stackh);
     if (!hv) return SM_ENOMEM;
     for (size_t i = 0; i < n; i++) {
         refs[i] = 0;
@@ -870,16 +871,20 @@ int head_append_runs(head *h, const head_run *runs, size_t n, head_run_result *r
     return rc;
 }
 
-void head_lookup_many(head *h, const sm_labels *const *ls, size_t n, uint64_t *refs, bool *logged) {
-    /* Hashes first, outside the lock (without memory for them, each is
-     * computed at its lookup). */
+void head_lookup_many(head *h, const sm_labels *const *ls, const uint64_t *hashes, size_t n, uint64_t *refs,
+                      bool *logged) {
+    /* Hashes first, outside the lock: the caller's, the others computed
+     * here (without memory for them, each is computed at its lookup). */
     uint64_t stackh[HASHES_STACK];
-    uint64_t *hv = hashes_of(ls, n, stackh);
+    uint64_t *hv = hashes_of(ls, hashes, n, stackh);
     pthread_rwlock_rdlock(&h->idx);
     /* The table and the series are far larger than the caches, so each
      * lookup waits for two misses (the slot, then the series it points
      * to); with the hashes known up front, both are fetched ahead: slots
-     * LOOKAHEAD lookups early, their series half as early. */
+     * LOOKAHEAD lookups early, their series half as early.  A hint (a ref
+     * an earlier lookup gave) needs neither: it is kept while its series
+     * exists (refs are never reused for other labels); the hash
+     * comparison only guards against a caller's mistake. */
     enum { LOOKAHEAD = 8 };
     size_t mask = h->ntab ? h->ntab - 1 : 0;
     bool pf = hv && h->ntab;
@@ -887,13 +892,16 @@ void head_lookup_many(head *h, const sm_labels *const *ls, size_t n, uint64_t *r
     for (size_t i = 0; i < n; i++) {
         if (pf && i + LOOKAHEAD < n) __builtin_prefetch(&h->tab[hv[i + LOOKAHEAD] & mask]);
         if (pf && i + LOOKAHEAD / 2 < n) {
-            const hseries *ahead = h->tab[hv[i + LOOKAHEAD / 2] & mask].s;
+            size_t j = i + LOOKAHEAD / 2;
+            const hseries *ahead = refs[j] ? by_ref(h, refs[j]) : h->tab[hv[j] & mask].s;
             if (ahead) {
                 __builtin_prefetch(ahead);
                 __builtin_prefetch((const char *)ahead + 64);
             }
         }
-        hseries *s = find_locked(h, ls[i], hv ? hv[i] : sm_labels_hash(ls[i]));
+        uint64_t hash = hv ? hv[i] : sm_labels_hash(ls[i]);
+        hseries *s = refs[i] ? by_ref(h, refs[i]) : NULL;
+        if (!s || s->hash != hash) s = find_locked(h, ls[i], hash);
         refs[i] = s ? s->ref : 0;
         logged[i] = s && atomic_load(&s->logged);
     }

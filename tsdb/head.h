@@ -99,9 +99,14 @@ typedef struct head_run {
 int head_append_runs(head *h, const head_run *runs, size_t n, head_run_result *res);
 
 /* The refs of existing series with exactly these n label sets (no check,
- * no creation), under one index lock: refs[i] is the ref, or 0 (OUT) when
- * there is no such series; logged[i] whether its SERIES record is logged. */
-void head_lookup_many(head *h, const sm_labels *const *ls, size_t n, uint64_t *refs, bool *logged);
+ * no creation), under one index lock.  hashes[i] is sm_labels_hash(ls[i])
+ * when the caller has it, else 0 (hashes may be NULL).  refs[i] (IN/OUT):
+ * on entry 0, or a hint, the ref an earlier lookup gave for ls[i] (kept
+ * when that series still exists, else looked up again); on return the
+ * ref, or 0 when there is no such series.  logged[i] (OUT) whether its
+ * SERIES record is logged. */
+void head_lookup_many(head *h, const sm_labels *const *ls, const uint64_t *hashes, size_t n, uint64_t *refs,
+                      bool *logged);
 
 /* Series matching the matchers with chunks overlapping [mint, maxt] (a
  * series whose chunk spans the range can have no sample inside it: the

@@ -203,26 +203,28 @@ bool sm_labels_equal(const sm_labels *a, const sm_labels *b) {
  * ingest profiles (this runs for every series of every remote_write).  A
  * set longer than the buffer is hashed buffer by buffer, which is as
  * deterministic. */
-uint64_t sm_labels_hash(const sm_labels *ls) {
+uint64_t sm_labels_hash_len(const sm_labels *ls, const uint32_t *len) {
     char buf[512];
     size_t k = 0;
     uint64_t h = ls->n;
     for (uint32_t i = 0; i < 2 * ls->n; i++) {
         const char *str = i & 1 ? ls->v[i / 2].value : ls->v[i / 2].name;
-        size_t len = strlen(str) + 1;
-        if (k + len > sizeof buf) {
+        size_t n = (len ? len[i] : strlen(str)) + 1;
+        if (k + n > sizeof buf) {
             if (k) h = sm_hash_bytes(buf, k, h);
             k = 0;
-            if (len > sizeof buf) {
-                h = sm_hash_bytes(str, len, h);
+            if (n > sizeof buf) {
+                h = sm_hash_bytes(str, n, h);
                 continue;
             }
         }
-        memcpy(buf + k, str, len);
-        k += len;
+        memcpy(buf + k, str, n);
+        k += n;
     }
     return k || !ls->n ? sm_hash_bytes(buf, k, h) : h;
 }
+
+uint64_t sm_labels_hash(const sm_labels *ls) { return sm_labels_hash_len(ls, NULL); }
 
 /* Append s to buf at *o with Go-style escaping of \ " and newline. */
 static void put_escaped(char *buf, size_t cap, size_t *o, const char *s) {

@@ -61,6 +61,9 @@ const char *sm_labels_get(const sm_labels *ls, const char *name);
 int sm_labels_cmp(const sm_labels *a, const sm_labels *b);
 bool sm_labels_equal(const sm_labels *a, const sm_labels *b);
 uint64_t sm_labels_hash(const sm_labels *ls);
+/* The same hash from lengths the caller already has: len[2i] and len[2i+1]
+ * are strlen of pair i's name and value (NULL: measured here). */
+uint64_t sm_labels_hash_len(const sm_labels *ls, const uint32_t *len);
 
 /* Prometheus text form: {__name__="up", job="x"} is written as
  * up{job="x"}; values are escaped.  Always NUL-terminates; returns the length

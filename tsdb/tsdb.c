@@ -293,6 +293,7 @@ static void skip_new(const tsdb_series_in *s, size_t i, tsdb_append_result *r, i
 /* The scratch arrays of one append, in one allocation. */
 typedef struct append_scratch {
     const sm_labels **ls; /* [n] */
+    uint64_t *hash;       /* [n] the callers' hashes (0: not given) */
     uint64_t *refs;       /* [n] */
     const sm_labels **nls; /* [n] the new series' labels, */
     uint64_t *nref;        /* [n] their refs */
@@ -309,7 +310,7 @@ typedef struct append_scratch {
 static int scratch_init(append_scratch *x, size_t n, size_t total) {
     n = n ? n : 1;
     total = total ? total : 1;
-    size_t per = sizeof(*x->ls) + sizeof(*x->refs) + sizeof(*x->runs) + sizeof(*x->wruns) + sizeof(*x->nls) +
+    size_t per = sizeof(*x->ls) + sizeof(*x->hash) + sizeof(*x->refs) + sizeof(*x->runs) + sizeof(*x->wruns) + sizeof(*x->nls) +
                  sizeof(*x->nref) + sizeof(*x->newi) + sizeof(*x->logged) + sizeof(*x->created);
     if (n > SIZE_MAX / 2 / per || total > SIZE_MAX / 2 / 16) return SM_ENOMEM;
     char *m = sm_malloc(n * per + total * (sizeof(*x->ts) + sizeof(*x->vs)));
@@ -322,6 +323,8 @@ static int scratch_init(append_scratch *x, size_t n, size_t total) {
     m += n * sizeof *x->wruns;
     x->ls = (const sm_labels **)m;
     m += n * sizeof *x->ls;
+    x->hash = (uint64_t *)m;
+    m += n * sizeof *x->hash;
     x->refs = (uint64_t *)m;
     m += n * sizeof *x->refs;
     x->nls = (const sm_labels **)m;
@@ -349,7 +352,7 @@ static int scratch_init(append_scratch *x, size_t n, size_t total) {
 int tsdb_append(tsdb *db, const tsdb_series_in *series, size_t n, tsdb_append_result *res,
                 sm_error *err) {
     uint64_t lsn = 0;
-    int rc = tsdb_append_begin(db, series, n, res, &lsn, err);
+    int rc = tsdb_append_begin(db, series, n, NULL, res, &lsn, err);
     /* (lsn is 0 after a hard error; a partial rejection's message stays
      * in err unless the wait fails.) */
     int wrc = tsdb_append_wait(db, lsn, err);
@@ -358,8 +361,8 @@ int tsdb_append(tsdb *db, const tsdb_series_in *series, size_t n, tsdb_append_re
 
 int tsdb_append_wait(tsdb *db, uint64_t lsn, sm_error *err) { return lsn ? wal_wait(db->w, lsn, err) : 0; }
 
-int tsdb_append_begin(tsdb *db, const tsdb_series_in *series, size_t n, tsdb_append_result *res,
-                      uint64_t *lsn_out, sm_error *err) {
+int tsdb_append_begin(tsdb *db, const tsdb_series_in *series, size_t n, const tsdb_series_hint *hints,
+                      tsdb_append_result *res, uint64_t *lsn_out, sm_error *err) {
     *lsn_out = 0;
     tsdb_append_result r = {0};
     int first = 0, rc = 0;
@@ -371,9 +374,13 @@ int tsdb_append_begin(tsdb *db, const tsdb_series_in *series, size_t n, tsdb_app
         if (res) *res = r;
         return SM_ERR(err, SM_ENOMEM, "out of memory appending %zu samples", total);
     }
-    for (size_t i = 0; i < n; i++) x.ls[i] = &series[i].labels;
+    for (size_t i = 0; i < n; i++) {
+        x.ls[i] = &series[i].labels;
+        x.hash[i] = hints ? hints[i].hash : 0;
+        x.refs[i] = hints ? hints[i].ref : 0;
+    }
     pthread_rwlock_rdlock(&db->cut_lock);
-    head_lookup_many(db->h, x.ls, n, x.refs, x.logged);
+    head_lookup_many(db->h, x.ls, x.hash, n, x.refs, x.logged);
     /* Series the head lacks: labels checked, the valid ones created under
      * one index lock (a new client sends thousands at once); the left-out
      * ones are counted in batch order below. */
@@ -462,6 +469,25 @@ out:
     sm_buf_fini(&xb);
     sm_free(x.mem);
     return rc;
+}
+
+void tsdb_lookup(tsdb *db, const tsdb_series_in *series, size_t n, tsdb_series_hint *hints) {
+    const sm_labels **ls = sm_malloc((n ? n : 1) * (sizeof *ls + 2 * sizeof(uint64_t) + sizeof(bool)));
+    if (!ls) { /* no hints: tsdb_append_begin looks every series up */
+        for (size_t i = 0; i < n; i++) hints[i].ref = 0;
+        return;
+    }
+    uint64_t *hash = (uint64_t *)(ls + n), *refs = hash + n;
+    bool *logged = (bool *)(refs + n);
+    for (size_t i = 0; i < n; i++) {
+        ls[i] = &series[i].labels;
+        if (!hints[i].hash) hints[i].hash = sm_labels_hash(ls[i]);
+        hash[i] = hints[i].hash;
+        refs[i] = hints[i].ref;
+    }
+    head_lookup_many(db->h, ls, hash, n, refs, logged);
+    for (size_t i = 0; i < n; i++) hints[i].ref = refs[i];
+    sm_free(ls);
 }
 
 /* ---- select ---- */

@@ -73,6 +73,12 @@ typedef struct tsdb_series_in {
     uint32_t n;
 } tsdb_series_in;
 
+/* What a caller may know about a series of a batch before appending it. */
+typedef struct tsdb_series_hint {
+    uint64_t hash; /* sm_labels_hash of its labels, or 0: not known */
+    uint64_t ref;  /* 0, or the ref tsdb_lookup gave for its labels */
+} tsdb_series_hint;
+
 typedef struct tsdb_append_result {
     uint64_t accepted;         /* samples stored, including no-op duplicates */
     uint64_t duplicates;       /* identical samples that were already there */
@@ -107,10 +113,19 @@ int tsdb_append(tsdb *db, const tsdb_series_in *series, size_t n, tsdb_append_re
  * durable per the WAL sync mode, or SM_EIO / SM_ECLOSED, after which
  * nothing of the batch is acknowledged; it writes err only then, so a
  * partial rejection's message from the begin survives a good wait.  lsn 0
- * returns 0 at once. */
-int tsdb_append_begin(tsdb *db, const tsdb_series_in *series, size_t n, tsdb_append_result *res,
-                      uint64_t *lsn, sm_error *err);
+ * returns 0 at once.  hints (NULL: none) are tsdb_lookup's for series. */
+int tsdb_append_begin(tsdb *db, const tsdb_series_in *series, size_t n, const tsdb_series_hint *hints,
+                      tsdb_append_result *res, uint64_t *lsn, sm_error *err);
 int tsdb_append_wait(tsdb *db, uint64_t lsn, sm_error *err);
+
+/* Which series of a batch the head has already: hints[i].ref (OUT) is
+ * series i's ref, or 0; hints[i].hash (IN/OUT) its labels' hash (computed
+ * when 0).  No check, no creation; one index lock for the batch.  The
+ * hints let tsdb_append_begin skip its own lookup, and a caller tell
+ * known series (their labels passed the checks when they were created)
+ * from new ones before it appends.  A series a cut drops meanwhile is
+ * looked up again by the append. */
+void tsdb_lookup(tsdb *db, const tsdb_series_in *series, size_t n, tsdb_series_hint *hints);
 
 /* ---- Reading ---- */
 

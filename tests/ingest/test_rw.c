@@ -4,7 +4,7 @@
  * series with every float special; labels sorted and empty values dropped
  * the way Prometheus does; bad series left out with a reason while the rest
  * stays; limits checked before decompressing; corrupt snappy and protobuf
- * refused.
+ * refused; decoding for a database (known series carry their refs).
  */
 #include <snappy-c.h>
 #include <string.h>
@@ -162,6 +162,54 @@ static void test_bad_among_good(void) {
     sm_buf_fini(&b);
 }
 
+/* Decoding for a database: the series it has carry their refs (and skip
+ * the label rules, which their labels passed when they were created), new
+ * ones are checked as by rw_decode, and the hints take the append past
+ * its own lookup to the same result. */
+static void test_decode_for_db(void) {
+    const char *dir = check_tmpdir("rw-db");
+    tsdb_opts o;
+    tsdb_opts_default(&o);
+    o.background = false;
+    o.wal_sync = WAL_SYNC_NONE;
+    tsdb *db;
+    sm_error err = {0};
+    CHECK_OK(tsdb_open(dir, &o, &db, &err));
+    sm_label known[2] = {{"__name__", "up"}, {"job", "a"}};
+    sm_label fresh[2] = {{"__name__", "up"}, {"job", "b"}};
+    sm_label bad[2] = {{"__name__", "up"}, {"j-b", "c"}};
+    sm_label unsorted[2] = {{"job", "a"}, {"__name__", "up"}}; /* the known series again */
+    tsdb_sample s0 = {1000, 1.0}, s1 = {2000, 2.0};
+    tsdb_series_in first = {{known, 2}, &s0, 1};
+    tsdb_append_result res;
+    CHECK_OK(tsdb_append(db, &first, 1, &res, &err));
+    tsdb_series_in in[4] = {{{known, 2}, &s1, 1}, {{fresh, 2}, &s1, 1}, {{bad, 2}, &s1, 1}, {{unsorted, 2}, &s1, 1}};
+    sm_buf b = SM_BUF_INIT;
+    CHECK_OK(rw_encode(in, 4, &b));
+    sm_arena *a = sm_arena_new(0, 0);
+    rw_request r;
+    CHECK_OK(rw_decode_for(db, b.p, b.len, &lim, a, &r, NULL));
+    CHECK_MSG(r.n == 3 && r.rejected_series == 1 && r.samples == 3, "kept %zu, left out %llu", r.n,
+              (unsigned long long)r.rejected_series);
+    CHECK(r.reject.index == 2 && strstr(r.reject.msg, "series 2") && strstr(r.reject.msg, "j-b"));
+    if (r.n == 3) {
+        CHECK(r.hints[0].ref != 0 && r.hints[1].ref == 0 && r.hints[2].ref == r.hints[0].ref);
+        for (int i = 0; i < 3; i++) CHECK_EQ_U64(r.hints[i].hash, sm_labels_hash(&r.series[i].labels));
+        uint64_t lsn = 0;
+        CHECK_OK(tsdb_append_begin(db, r.series, r.n, r.hints, &res, &lsn, &err));
+        CHECK_OK(tsdb_append_wait(db, lsn, &err));
+        CHECK(res.accepted == 3 && res.duplicates == 1 && res.series_created == 1);
+    }
+    tsdb_stats st;
+    tsdb_get_stats(db, &st);
+    CHECK_EQ_U64(st.head_series, 2);
+    CHECK_EQ_U64(st.head_samples, 3);
+    sm_arena_free(a);
+    sm_buf_fini(&b);
+    CHECK_OK(tsdb_close(db, &err));
+    check_rmdir(dir);
+}
+
 int main(void) {
     uint64_t rng = check_seed();
     rw_limits_default(&lim);
@@ -169,5 +217,6 @@ int main(void) {
     test_labels();
     test_bad_among_good();
     test_bad_bodies(&rng);
+    test_decode_for_db();
     return check_done();
 }

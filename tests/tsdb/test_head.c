@@ -1064,11 +1064,20 @@ static void test_batch(uint64_t *rng) {
     for (int i = 0; i < NS; i++) ls[i] = &M[i].ls;
     ls[NS] = &ghost;
     ls[NS + 1] = &empty_set;
-    uint64_t refs[NS + 2];
+    uint64_t refs[NS + 2] = {0}, hashes[NS + 2];
     bool logged[NS + 2];
-    head_lookup_many(h, ls, NS + 2, refs, logged);
+    head_lookup_many(h, ls, NULL, NS + 2, refs, logged);
     for (int i = 0; i < NS; i++) CHECK_MSG(refs[i] == M[i].ref && !logged[i], "lookup %d", i);
     CHECK(refs[NS] == 0 && !logged[NS] && refs[NS + 1] == 0 && !logged[NS + 1]);
+    /* With the caller's hashes (0 for one: computed) and hints: a right
+     * one, one whose series does not exist, one that names another
+     * series (its hash differs: looked up again), none. */
+    for (int i = 0; i < NS + 2; i++) hashes[i] = i == 1 ? 0 : sm_labels_hash(ls[i]);
+    for (int i = 0; i < NS; i++) refs[i] = i % 4 == 0 ? M[i].ref : i % 4 == 1 ? 999999 : i % 4 == 2 ? M[(i + 1) % NS].ref : 0;
+    refs[NS] = M[0].ref; /* the ghost's hash is not M[0]'s */
+    head_lookup_many(h, ls, hashes, NS + 2, refs, logged);
+    for (int i = 0; i < NS; i++) CHECK_MSG(refs[i] == M[i].ref && !logged[i], "lookup with hints %d", i);
+    CHECK(refs[NS] == 0 && refs[NS + 1] == 0);
 
     enum { PER = 9 };
     static sm_ms_t ts[NS][PER];
@@ -1109,8 +1118,8 @@ static void test_batch(uint64_t *rng) {
             break;
         }
     }
-    head_lookup_many(h, ls, NS, refs, logged);
-    for (int i = 0; i < NS; i++) CHECK_MSG(logged[i] == (i % 3 == 0), "logged %d", i);
+    head_lookup_many(h, ls, NULL, NS, refs, logged); /* the refs as hints */
+    for (int i = 0; i < NS; i++) CHECK_MSG(refs[i] == M[i].ref && logged[i] == (i % 3 == 0), "logged %d", i);
     bool all[NS];
     for (int i = 0; i < NS; i++) all[i] = true;
     sm_matcher re_all;

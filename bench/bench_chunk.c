@@ -147,12 +147,13 @@ int main(int argc, char **argv) {
         printf("  %-8s %5.1f%% of samples: %.3f B/sample (Gorilla %.3f), decode %.2f ns/sample\n",
                ks->kind, 100.0 * (double)ks->samples / samples, (double)ks->bytes / (double)ks->samples,
                (double)ks->gorilla / (double)ks->samples, (double)ks->dec_ns / (double)ks->samples);
-    printf("  chunks by encoding (time single/grid/dod, value const/int/xor):\n");
+    printf("  chunks by encoding (time single/grid/dod, value const/int/xor/xpk):\n");
     for (kind_sum *ks = kinds; ks->kind; ks++)
-        printf("  %-8s time %llu/%llu/%llu  value %llu/%llu/%llu\n", ks->kind,
+        printf("  %-8s time %llu/%llu/%llu  value %llu/%llu/%llu/%llu\n", ks->kind,
                (unsigned long long)ks->ts_enc[0], (unsigned long long)ks->ts_enc[1],
                (unsigned long long)ks->ts_enc[2], (unsigned long long)ks->val_enc[0],
-               (unsigned long long)ks->val_enc[1], (unsigned long long)ks->val_enc[2]);
+               (unsigned long long)ks->val_enc[1], (unsigned long long)ks->val_enc[2],
+               (unsigned long long)ks->val_enc[3]);
     printf("encode: %.2f ns/sample\n", (double)enc_ns / samples);
     printf("decode: %.2f ns/sample (median of %u runs; best %.2f)\n", (double)dec[runs / 2] / samples,
            runs, (double)dec[0] / samples);

@@ -362,6 +362,21 @@ static SM_INLINE bool pk_read(pk *k, uint64_t *out, size_t cnt) {
                 memcpy(out + j + 4, &hi, sizeof hi);
             }
         }
+        if (w > 8 && w <= 14) {
+            /* Four values (at most 56 bits) from one load, whatever the
+             * bit offset (at most 7) of the group. */
+            const u64x4 s4 = {64 - w, 64 - 2 * w, 64 - 3 * w, 64 - 4 * w};
+            const uint64_t mw = (1ull << w) - 1;
+            const u64x4 mask = {mw, mw, mw, mw};
+            for (; j + 4 <= cnt; j += 4, bp += 4 * w) {
+                size_t byte = (size_t)(bp >> 3);
+                const uint8_t *src = byte + 8 <= k->nbytes ? bits + byte : k->tail + (byte - k->tail_start);
+                uint64_t v = sm_load_be64(src) << (bp & 7);
+                u64x4 vv = {v, v, v, v};
+                u64x4 o = (vv >> s4) & mask;
+                memcpy(out + j, &o, sizeof o);
+            }
+        }
         if (k->nbytes >= 8 && bp <= safe_bits) {
             size_t nsafe = j + (size_t)((safe_bits - bp) / w) + 1;
             if (nsafe > cnt) nsafe = cnt;

@@ -1137,9 +1137,22 @@ static void test_batch(uint64_t *rng) {
     CHECK(got.stored == 1 && got.duplicates == 0 && got.replaced == 0);
     model_put(&M[0], t1, one);
     check_select(h, &re_all, 1, SM_MS_MIN, SM_MS_MAX, all, "after a failed batch");
+    /* Two runs of one series in one batch (a request may repeat a
+     * series) keep their order: the later value at a time wins. */
+    sm_ms_t t2 = t1 + 15000;
+    double v1 = 7.0, v2 = 8.0, v3 = 9.0;
+    head_run twice[3] = {{M[0].ref, &t2, &v1, 1, false}, {M[1].ref, &t2, &v3, 1, false},
+                         {M[0].ref, &t2, &v2, 1, false}};
+    got = (head_run_result){0};
+    CHECK_OK(head_append_runs(h, twice, 3, &got));
+    CHECK(got.stored == 3 && got.replaced == 1 && got.duplicates == 0);
+    model_put(&M[0], t2, v1);
+    model_put(&M[0], t2, v2);
+    model_put(&M[1], t2, v3);
+    check_select(h, &re_all, 1, SM_MS_MIN, SM_MS_MAX, all, "two runs of one series");
     head_stats st;
     head_get_stats(h, &st);
-    CHECK(st.maxt == t1);
+    CHECK(st.maxt == t2);
     sm_matcher_fini(&re_all);
     head_free(h);
 }

@@ -82,7 +82,10 @@ static int series_labels(const Prometheus__TimeSeries *ts, const rw_limits *lim,
         if (nlen > lim->max_label_bytes || vlen > lim->max_label_bytes)
             return SM_ERR(err, SM_EINVAL, "label %.64s is longer than %u bytes", name, lim->max_label_bytes);
         if (!vlen) continue; /* an empty value means the label is absent */
-        if (n && sorted && strcmp(v[n - 1].name, name) > 0) sorted = false;
+        /* (sorted names mostly differ in their first byte) */
+        if (n && sorted && (unsigned char)v[n - 1].name[0] >= (unsigned char)name[0] &&
+            (v[n - 1].name[0] != name[0] || strcmp(v[n - 1].name, name) > 0))
+            sorted = false;
         len[2 * n] = (uint32_t)nlen;
         len[2 * n + 1] = (uint32_t)vlen;
         v[n++] = (sm_label){name, value};

@@ -102,6 +102,18 @@ typedef struct wchunk {
     uint32_t len;
 } wchunk;
 
+/* A time column at least this long is shared: a reference costs about 6
+ * bytes. */
+#define TCOL_MIN_SHARE 8
+#define TCOL_MAX_BYTES (64u << 20)
+
+typedef struct tcol_slot {
+    uint64_t hash;
+    uint64_t off;        /* in the chunks file */
+    const uint8_t *copy; /* NULL: empty slot */
+    size_t len;
+} tcol_slot;
+
 struct block_writer {
     char *tmp, *final, *data_dir;
     char ulid[BLOCK_ULID_LEN + 1];
@@ -116,6 +128,14 @@ struct block_writer {
     size_t nc, capc;
     uint64_t nsamples;
     bool failed;        /* a write failed: only abort (or a failing commit) remains */
+    /* Time columns written so far (open addressing on their hash), so that
+     * a later identical one becomes a reference (docs/FORMAT.md, "Shared
+     * time columns").  The copies live in tarena; past TCOL_MAX_BYTES of
+     * them no new column is remembered (the known ones still match). */
+    tcol_slot *tcols;
+    size_t ntcols, captcols, tcol_bytes;
+    sm_arena *tarena;
+    sm_buf refbuf; /* one reference chunk being written */
 };
 
 int block_writer_new(const char *data_dir, sm_uring *ring, sm_ms_t mint, sm_ms_t maxt,
@@ -166,6 +186,9 @@ static void writer_free(block_writer *w) {
     sm_free(w->final);
     sm_free(w->data_dir);
     sm_arena_free(w->a);
+    sm_arena_free(w->tarena);
+    sm_free(w->tcols);
+    sm_buf_fini(&w->refbuf);
     sm_free(w->s);
     sm_free(w->c);
     sm_free(w);
@@ -176,6 +199,54 @@ void block_writer_abort(block_writer *w) {
     if (w->chunks) sm_uring_file_abort(w->chunks);
     if (w->tmp) sm_fs_remove_all(w->tmp);
     writer_free(w);
+}
+
+static int tcols_grow(block_writer *w) {
+    size_t cap = w->captcols ? w->captcols * 2 : 4096;
+    tcol_slot *t = sm_calloc(cap, sizeof *t);
+    if (!t) return SM_ENOMEM;
+    for (size_t i = 0; i < w->captcols; i++) {
+        if (!w->tcols[i].copy) continue;
+        size_t j = (size_t)w->tcols[i].hash & (cap - 1);
+        while (t[j].copy) j = (j + 1) & (cap - 1);
+        t[j] = w->tcols[i];
+    }
+    sm_free(w->tcols);
+    w->tcols = t;
+    w->captcols = cap;
+    return 0;
+}
+
+/* The chunk about to be written at the chunks file's current offset: when
+ * its time column is one written before, point *data at its reference form
+ * (in w->refbuf); else remember the column.  0 or SM_ENOMEM. */
+static int shared_time_column(block_writer *w, const uint8_t **data, uint32_t *len) {
+    size_t off, tlen;
+    if (chunk_time_column(*data, *len, &off, &tlen) || tlen < TCOL_MIN_SHARE) return 0;
+    const uint8_t *col = *data + off;
+    uint64_t h = sm_hash_bytes(col, tlen, 0x5453434f4cull);
+    if (w->ntcols * 2 >= w->captcols && tcols_grow(w)) return SM_ENOMEM;
+    size_t j = (size_t)h & (w->captcols - 1);
+    for (; w->tcols[j].copy; j = (j + 1) & (w->captcols - 1)) {
+        tcol_slot *s = &w->tcols[j];
+        if (s->hash != h || s->len != tlen || memcmp(s->copy, col, tlen) != 0) continue;
+        sm_buf_clear(&w->refbuf);
+        int rc = chunk_ref_encode(*data, *len, s->off, &w->refbuf);
+        if (rc) return rc == SM_ENOMEM ? SM_ENOMEM : 0; /* not shareable after all: write it whole */
+        if (w->refbuf.len >= *len) return 0;
+        *data = w->refbuf.p;
+        *len = (uint32_t)w->refbuf.len;
+        return 0;
+    }
+    if (w->tcol_bytes + tlen > TCOL_MAX_BYTES) return 0;
+    if (!w->tarena && !(w->tarena = sm_arena_new(0, 0))) return SM_ENOMEM;
+    uint8_t *copy = sm_arena_alloc(w->tarena, tlen);
+    if (!copy) return SM_ENOMEM;
+    memcpy(copy, col, tlen);
+    w->tcols[j] = (tcol_slot){h, sm_uring_file_offset(w->chunks) + off, copy, tlen};
+    w->ntcols++;
+    w->tcol_bytes += tlen;
+    return 0;
 }
 
 int block_writer_add_series(block_writer *w, const sm_labels *ls, const tsdb_chunk_ref *chunks,
@@ -233,14 +304,18 @@ int block_writer_add_series(block_writer *w, const sm_labels *ls, const tsdb_chu
     s->chunk0 = (uint32_t)w->nc;
     uint32_t crc = 0;
     for (uint32_t i = 0; i < n; i++) {
-        if (sm_uring_file_write(w->chunks, chunks[i].data, chunks[i].len)) {
+        const uint8_t *data = chunks[i].data;
+        uint32_t len = chunks[i].len;
+        int rc = shared_time_column(w, &data, &len);
+        if (rc || sm_uring_file_write(w->chunks, data, len)) {
             /* The chunks file now holds part of a series: nothing after
              * this can be consistent, so the writer only aborts from here. */
             w->failed = true;
-            return SM_ERR(err, SM_EIO, "cannot write block chunks in %s", w->tmp);
+            return rc ? SM_ERR(err, rc, "out of memory writing a block")
+                      : SM_ERR(err, SM_EIO, "cannot write block chunks in %s", w->tmp);
         }
-        crc = sm_crc32c(crc, chunks[i].data, chunks[i].len);
-        w->c[w->nc + i] = (wchunk){chunks[i].mint, chunks[i].maxt, chunks[i].len};
+        crc = sm_crc32c(crc, data, len);
+        w->c[w->nc + i] = (wchunk){chunks[i].mint, chunks[i].maxt, len};
     }
     s->crc = crc;
     w->nc += n;
@@ -1116,6 +1191,12 @@ int block_select(block *b, const sm_matcher *ms, size_t nms, sm_ms_t mint, sm_ms
                 rc = SM_ERR(err, SM_ENOMEM, "out of memory reading block %s", b->meta.ulid);
                 break;
             }
+            if (chunk_is_ref(ch.data, ch.len) &&
+                (rc = chunk_ref_expand(b->chunks, b->chunks_len, ch.data, ch.len, a, &ch.data, &ch.len))) {
+                rc = rc == SM_ENOMEM ? SM_ERR(err, SM_ENOMEM, "out of memory reading block %s", b->meta.ulid)
+                                     : SM_CORRUPT(err, "block %s: damaged shared time column", b->meta.ulid);
+                break;
+            }
             ch.prio = prio;
             refs[nr++] = ch;
         }
@@ -1266,7 +1347,8 @@ int block_verify(block *b, sm_error *err) {
     sm_ms_t *ts = sm_malloc(CHUNK_MAX_SAMPLES * sizeof *ts);
     double *vs = sm_malloc(CHUNK_MAX_SAMPLES * sizeof *vs);
     sentry *e = sm_malloc(sizeof *e);
-    int rc = ts && vs && e ? 0 : SM_ERR(err, SM_ENOMEM, "out of memory verifying a block");
+    sm_arena *a = sm_arena_new(0, 0); /* expanded shared-time-column chunks */
+    int rc = ts && vs && e && a ? 0 : SM_ERR(err, SM_ENOMEM, "out of memory verifying a block");
     uint64_t samples = 0, nlabels = 0;
     for (uint64_t id = 0; id < b->nseries && !rc; id++) {
         if (series_read(b, id, e)) {
@@ -1288,7 +1370,15 @@ int block_verify(block *b, sm_error *err) {
             /* chunk_decode checks the samples against the chunk's header;
              * the header must agree with the index entry, which open has
              * already bounded inside [meta.mint, meta.maxt). */
-            if (chunk_next(b, &r, &prev, &pos, &ch, c == 0) || chunk_info_read(ch.data, ch.len, &ci) ||
+            sm_arena_reset(a);
+            int xr = chunk_next(b, &r, &prev, &pos, &ch, c == 0);
+            if (!xr && chunk_is_ref(ch.data, ch.len))
+                xr = chunk_ref_expand(b->chunks, b->chunks_len, ch.data, ch.len, a, &ch.data, &ch.len);
+            if (xr == SM_ENOMEM) {
+                rc = SM_ERR(err, SM_ENOMEM, "out of memory verifying a block");
+                break;
+            }
+            if (xr || chunk_info_read(ch.data, ch.len, &ci) ||
                 chunk_decode(ch.data, ch.len, ts, vs, CHUNK_MAX_SAMPLES, &n) || n == 0 ||
                 ci.count != n || ci.mint != ch.mint || ci.maxt != ch.maxt || ts[0] != ch.mint ||
                 ts[n - 1] != ch.maxt)
@@ -1301,6 +1391,7 @@ int block_verify(block *b, sm_error *err) {
         rc = SM_CORRUPT(err, "block %s: %llu samples, meta says %llu", b->meta.ulid,
                         (unsigned long long)samples, (unsigned long long)b->meta.nsamples);
     if (!rc) rc = verify_postings(b, nlabels, err);
+    sm_arena_free(a);
     sm_free(ts);
     sm_free(vs);
     sm_free(e);

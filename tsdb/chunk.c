@@ -1191,3 +1191,111 @@ size_t chunk_enc_size_bytes(const chunk_enc *e) {
     sm_buf_fini(&b);
     return sz;
 }
+
+/* ---- time columns shared inside a block (TS_REF) ----
+ *
+ * The series of one scrape target carry the same timestamps, so when a
+ * block writer meets a time column it has already written it stores a
+ * reference to the first copy instead.  A TS_REF chunk has the normal
+ * header (enc, count, mint, span, column length) with time encoding 4 and,
+ * as its time column: u8 the referenced column's encoding (GRID or DOD),
+ * uvarint its offset in the block's chunks file, uvarint its length.  Such
+ * chunks exist only inside block files; the block reader expands them back
+ * into the chunk that was given to the writer, byte for byte, before
+ * anything else sees them (docs/FORMAT.md, "Shared time columns"). */
+
+enum { TS_REF = 4 };
+
+/* The header fields and the two columns of a chunk, without checking the
+ * encodings beyond the framing. */
+typedef struct chunk_parts {
+    uint8_t enc;
+    uint64_t count, zmint, span;
+    const uint8_t *tcol, *vcol;
+    size_t tlen, vlen;
+} chunk_parts;
+
+static int parts_read(const uint8_t *p, size_t len, chunk_parts *c) {
+    sm_rd r;
+    sm_rd_init(&r, p, len);
+    uint64_t tlen;
+    if (sm_rd_u8(&r, &c->enc) || sm_rd_uvarint(&r, &c->count) || sm_rd_uvarint(&r, &c->zmint) ||
+        sm_rd_uvarint(&r, &c->span) || sm_rd_uvarint(&r, &tlen) || tlen > sm_rd_left(&r))
+        return SM_ECORRUPT;
+    c->tcol = r.p;
+    c->tlen = (size_t)tlen;
+    c->vcol = r.p + tlen;
+    c->vlen = (size_t)(r.end - c->vcol);
+    return 0;
+}
+
+/* Header plus columns into dst (room: parts_size). */
+static size_t parts_size(const chunk_parts *c) {
+    return 1 + sm_uvarint_len(c->count) + sm_uvarint_len(c->zmint) + sm_uvarint_len(c->span) +
+           sm_uvarint_len(c->tlen) + c->tlen + c->vlen;
+}
+
+static void parts_write(const chunk_parts *c, uint8_t *dst) {
+    *dst++ = c->enc;
+    dst += sm_uvarint_put(dst, c->count);
+    dst += sm_uvarint_put(dst, c->zmint);
+    dst += sm_uvarint_put(dst, c->span);
+    dst += sm_uvarint_put(dst, c->tlen);
+    memcpy(dst, c->tcol, c->tlen);
+    memcpy(dst + c->tlen, c->vcol, c->vlen);
+}
+
+int chunk_time_column(const uint8_t *p, size_t len, size_t *off, size_t *tlen) {
+    chunk_parts c;
+    if (parts_read(p, len, &c)) return SM_ECORRUPT;
+    unsigned tenc = c.enc & 0x0fu;
+    if (tenc != TS_GRID && tenc != TS_DOD) return 1;
+    *off = (size_t)(c.tcol - p);
+    *tlen = c.tlen;
+    return 0;
+}
+
+int chunk_ref_encode(const uint8_t *p, size_t len, uint64_t ref_off, sm_buf *out) {
+    chunk_parts c;
+    if (parts_read(p, len, &c)) return SM_ECORRUPT;
+    unsigned tenc = c.enc & 0x0fu;
+    if (tenc != TS_GRID && tenc != TS_DOD) return SM_EINVAL;
+    uint8_t col[1 + 10 + 10];
+    col[0] = (uint8_t)tenc;
+    size_t n = 1 + sm_uvarint_put(col + 1, ref_off);
+    n += sm_uvarint_put(col + n, c.tlen);
+    c.enc = (uint8_t)((c.enc & 0xf0u) | TS_REF);
+    c.tcol = col;
+    c.tlen = n;
+    if (sm_buf_reserve(out, parts_size(&c))) return SM_ENOMEM;
+    parts_write(&c, out->p + out->len);
+    out->len += parts_size(&c);
+    return 0;
+}
+
+bool chunk_is_ref(const uint8_t *p, size_t len) { return len > 0 && (p[0] & 0x0fu) == TS_REF; }
+
+int chunk_ref_expand(const uint8_t *file, size_t file_len, const uint8_t *p, size_t len, sm_arena *a,
+                     const uint8_t **out, uint32_t *out_len) {
+    chunk_parts c;
+    if (parts_read(p, len, &c)) return SM_ECORRUPT;
+    if ((c.enc & 0x0fu) != TS_REF) return SM_ECORRUPT;
+    sm_rd r;
+    sm_rd_init(&r, c.tcol, c.tlen);
+    uint8_t tenc;
+    uint64_t off, tlen;
+    if (sm_rd_u8(&r, &tenc) || sm_rd_uvarint(&r, &off) || sm_rd_uvarint(&r, &tlen) || sm_rd_left(&r))
+        return SM_ECORRUPT;
+    if ((tenc != TS_GRID && tenc != TS_DOD) || off > file_len || tlen > file_len - off) return SM_ECORRUPT;
+    c.enc = (uint8_t)((c.enc & 0xf0u) | tenc);
+    c.tcol = file + off;
+    c.tlen = (size_t)tlen;
+    size_t n = parts_size(&c);
+    if (n > UINT32_MAX) return SM_ECORRUPT;
+    uint8_t *dst = sm_arena_alloc(a, n);
+    if (!dst) return SM_ENOMEM;
+    parts_write(&c, dst);
+    *out = dst;
+    *out_len = (uint32_t)n;
+    return 0;
+}

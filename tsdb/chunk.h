@@ -17,9 +17,11 @@
 #ifndef SEISMO_TSDB_CHUNK_H
 #define SEISMO_TSDB_CHUNK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/sm_arena.h"
 #include "base/sm_buf.h"
 #include "base/sm_types.h"
 
@@ -78,5 +80,23 @@ int chunk_info_read(const uint8_t *p, size_t len, chunk_info *out);
  * strictly increasing or disagree with the header), SM_EINVAL when cap is too
  * small.  Outputs are undefined on failure. */
 int chunk_decode(const uint8_t *p, size_t len, sm_ms_t *ts, double *vs, size_t cap, size_t *n);
+
+
+/* Time columns shared inside a block (docs/FORMAT.md, "Shared time
+ * columns"); for the block writer and reader only.
+ *
+ * chunk_time_column: where a GRID or DOD time column lies in chunk p
+ * (offset from p, length): 0; 1 when the chunk has another time encoding;
+ * SM_ECORRUPT.  chunk_ref_encode appends to out the form of chunk p whose
+ * time column is a reference to an identical column at offset ref_off of
+ * the block's chunks file.  chunk_is_ref tells such a chunk, and
+ * chunk_ref_expand turns it (p inside file[0..file_len)) back into the
+ * original chunk, allocated in a: 0, SM_ECORRUPT (a bad reference) or
+ * SM_ENOMEM.  chunk_decode refuses a reference chunk (SM_ECORRUPT). */
+int chunk_time_column(const uint8_t *p, size_t len, size_t *off, size_t *tlen);
+int chunk_ref_encode(const uint8_t *p, size_t len, uint64_t ref_off, sm_buf *out);
+bool chunk_is_ref(const uint8_t *p, size_t len);
+int chunk_ref_expand(const uint8_t *file, size_t file_len, const uint8_t *p, size_t len, sm_arena *a,
+                     const uint8_t **out, uint32_t *out_len);
 
 #endif

@@ -334,6 +334,55 @@ static void test_sizes(uint64_t *rng) {
     sm_buf_fini(&b);
 }
 
+/* Shared time columns: a reference chunk expands back into the original,
+ * byte for byte; bad references are refused; chunk_decode refuses the
+ * reference form itself. */
+static void test_time_refs(uint64_t *rng) {
+    sm_arena *a = sm_arena_new(0, 0);
+    for (int iter = 0; iter < 300; iter++) {
+        size_t n = 2 + (size_t)check_rand_below(rng, 300);
+        n = (size_t)gen_times(rng, g_ts, n);
+        if (n < 2) continue;
+        gen_values(rng, g_vs, n);
+        sm_buf orig = SM_BUF_INIT, file = SM_BUF_INIT, ref = SM_BUF_INIT;
+        CHECK_OK(chunk_encode(g_ts, g_vs, n, &orig));
+        size_t off, tlen;
+        int rc = chunk_time_column(orig.p, orig.len, &off, &tlen);
+        CHECK(rc == 0 || rc == 1);
+        if (rc) {
+            sm_buf_fini(&orig);
+            continue;
+        }
+        /* The "file": some bytes, then the original chunk. */
+        size_t pad = (size_t)check_rand_below(rng, 300);
+        for (size_t i = 0; i < pad; i++) CHECK_OK(sm_buf_put_u8(&file, (uint8_t)check_rand(rng)));
+        CHECK_OK(sm_buf_append(&file, orig.p, orig.len));
+        CHECK_OK(chunk_ref_encode(orig.p, orig.len, pad + off, &ref));
+        CHECK(chunk_is_ref(ref.p, ref.len) && !chunk_is_ref(orig.p, orig.len));
+        size_t got;
+        CHECK_EQ_INT(chunk_decode(ref.p, ref.len, g_dts, g_dvs, MAXN, &got), SM_ECORRUPT);
+        const uint8_t *x;
+        uint32_t xlen;
+        CHECK_OK(chunk_ref_expand(file.p, file.len, ref.p, ref.len, a, &x, &xlen));
+        CHECK(xlen == orig.len && memcmp(x, orig.p, orig.len) == 0);
+        /* A reference past the end of the file, and a truncated one. */
+        sm_buf bad = SM_BUF_INIT;
+        CHECK_OK(chunk_ref_encode(orig.p, orig.len, file.len - tlen + 1, &bad));
+        CHECK_EQ_INT(chunk_ref_expand(file.p, file.len, bad.p, bad.len, a, &x, &xlen), SM_ECORRUPT);
+        /* Cut short: refused when expanding (the header or the reference)
+         * or when decoding what it expanded to (the value column). */
+        rc = chunk_ref_expand(file.p, file.len, ref.p, ref.len / 2, a, &x, &xlen);
+        if (rc == 0) rc = chunk_decode(x, xlen, g_dts, g_dvs, MAXN, &got);
+        CHECK_EQ_INT(rc, SM_ECORRUPT);
+        sm_buf_fini(&bad);
+        sm_buf_fini(&orig);
+        sm_buf_fini(&file);
+        sm_buf_fini(&ref);
+        sm_arena_reset(a);
+    }
+    sm_arena_free(a);
+}
+
 int main(void) {
     uint64_t rng = check_seed();
     test_specials();
@@ -341,5 +390,6 @@ int main(void) {
     test_random(&rng);
     test_damage(&rng);
     test_sizes(&rng);
+    test_time_refs(&rng);
     return check_done();
 }

@@ -205,16 +205,25 @@ static SM_INLINE unsigned uvarint_bits(uint64_t v) { return 8u * (unsigned)sm_uv
 
 /* Estimated size in bits of zz[0..m) at each width; returns the best. */
 static uint64_t packed_plan(const uint64_t *zz, size_t m, unsigned *w_out) {
-    uint64_t hist[65] = {0};
-    for (size_t i = 0; i < m; i++) hist[bitlen64(zz[i])]++;
-    unsigned maxlen = 64;
-    while (maxlen > 0 && hist[maxlen] == 0) maxlen--;
+    uint64_t hist[65] = {0}, all = 0;
+    for (size_t i = 0; i < m; i++) {
+        hist[bitlen64(zz[i])]++;
+        all |= zz[i];
+    }
+    unsigned maxlen = bitlen64(all);
+    /* The lengths that occur (few, usually), so each width's cost sums
+     * over them only. */
+    unsigned lens[65], nl = 0;
+    for (unsigned len = 1; len <= maxlen; len++)
+        if (hist[len]) lens[nl++] = len;
     uint64_t best = UINT64_MAX;
     unsigned bw = maxlen;
+    unsigned first = 0; /* lens[first..nl) are the lengths above w */
     for (unsigned w = 0; w <= maxlen; w++) {
+        while (first < nl && lens[first] <= w) first++;
         uint64_t cost = (uint64_t)m * w, nexc = 0;
-        for (unsigned len = w + 1; len <= maxlen; len++) {
-            if (!hist[len]) continue;
+        for (unsigned x = first; x < nl; x++) {
+            unsigned len = lens[x];
             nexc += hist[len];
             /* gap (usually one byte) plus the high part */
             cost += hist[len] * (8u + 8u * ((len - w + 6) / 7));
@@ -472,7 +481,10 @@ static SM_INLINE bool xor_get(bitr *r, xor_state *s, uint64_t *out) {
 static SM_INLINE bool dec_fits(double v, unsigned k, int64_t *m) {
     double s = v * pow10_tab[k];
     if (!(fabs(s) < 9.0e15)) return false; /* also rejects NaN and Inf */
-    int64_t q = (int64_t)llround(s);
+    /* Any rounding that gives the nearest integer when s is within an ulp
+     * or two of one will do (the round trip below decides), so not
+     * llround's exact halfway rule, which is a libm call. */
+    int64_t q = fabs(s) >= 0x1p52 ? (int64_t)s : (int64_t)(s + copysign(0.5, s));
     double back = k ? (double)q / pow10_tab[k] : (double)q;
     if (sm_f64_bits(back) != sm_f64_bits(v)) return false;
     *m = q;

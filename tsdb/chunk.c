@@ -541,6 +541,27 @@ static uint8_t *ts_write(uint8_t *p, const sm_ms_t *ts, size_t n, scratch *sc, u
     unsigned w;
     uint64_t cg = packed_plan(sc->zz, m, &w) + 8 * (uint64_t)sm_uvarint_len(step);
     uint64_t cd = packed_plan(sc->zz2, m, &w) + 8 * (uint64_t)sm_uvarint_len(d1);
+    /* span / (n - 1) rounds down: when the last sample came early (jitter)
+     * the true interval is one more, and the residuals from the smaller
+     * one drift by a millisecond every few samples.  Try it too (into
+     * sc->m, free until the value column is chosen).  Not when its
+     * residuals are all zero: a reader takes such a column for an exact
+     * grid, which needs step <= span / (n - 1). */
+    uint64_t *zz3 = (uint64_t *)sc->m;
+    uint64_t step1 = step + 1, any = 0;
+    if (m > 0 && span % (n - 1) != 0) {
+        for (size_t i = 1; i + 1 < n; i++) {
+            uint64_t grid = (uint64_t)ts[0] + step1 * i;
+            zz3[i - 1] = sm_zigzag_enc((int64_t)((uint64_t)ts[i] - grid));
+            any |= zz3[i - 1];
+        }
+    }
+    uint64_t cg1 = any ? packed_plan(zz3, m, &w) + 8 * (uint64_t)sm_uvarint_len(step1) : UINT64_MAX;
+    if (cg1 < cg && cg1 <= cd) {
+        *enc = TS_GRID;
+        p += sm_uvarint_put(p, step1);
+        return packed_write(p, zz3, m);
+    }
     if (cg <= cd) {
         *enc = TS_GRID;
         p += sm_uvarint_put(p, step);

@@ -44,7 +44,7 @@
 #include "base/sm_alloc.h"
 #include "base/sm_error.h"
 
-enum { TS_SINGLE = 0, TS_GRID = 1, TS_DOD = 2, TS_STREAM = 3 };
+enum { TS_SINGLE = 0, TS_GRID = 1, TS_DOD = 2, TS_STREAM = 3, TS_REF = 4 /* in blocks only */ };
 enum { VAL_CONST = 0, VAL_INT = 1, VAL_XOR = 2, VAL_XPK = 3 };
 
 /* The bit readers must inline into the decode loops to meet the speed
@@ -332,11 +332,14 @@ static int pk_open(pk *k, const uint8_t *p, const uint8_t *end, size_t m) {
 }
 
 /* The w (<= 57) bits at bit position pos, reading at most the section. */
+/* The 8 bytes at byte offset `byte` (< nbytes) of the section, big-endian,
+ * zero-padded past its end. */
+static SM_INLINE uint64_t pk_word_at(const pk *k, size_t byte) {
+    return sm_load_be64(byte + 8 <= k->nbytes ? k->bits + byte : k->tail + (byte - k->tail_start));
+}
+
 static SM_INLINE uint64_t pk_bits_at(const pk *k, uint64_t pos, unsigned w) {
-    size_t byte = (size_t)(pos >> 3);
-    uint64_t v = byte + 8 <= k->nbytes ? sm_load_be64(k->bits + byte)
-                                       : sm_load_be64(k->tail + (byte - k->tail_start));
-    return (v << (pos & 7)) >> (64 - w);
+    return (pk_word_at(k, (size_t)(pos >> 3)) << (pos & 7)) >> (64 - w);
 }
 
 /* Read the next cnt values into out.  The section's size was checked at
@@ -362,9 +365,7 @@ static SM_INLINE bool pk_read(pk *k, uint64_t *out, size_t cnt) {
             const uint64_t mw = (1ull << w) - 1;
             const u64x4 mask = {mw, mw, mw, mw};
             for (; j + 8 <= cnt; j += 8, bp += 8 * w) {
-                size_t byte = (size_t)(bp >> 3);
-                const uint8_t *src = byte + 8 <= k->nbytes ? bits + byte : k->tail + (byte - k->tail_start);
-                uint64_t v = sm_load_be64(src);
+                uint64_t v = pk_word_at(k, (size_t)(bp >> 3));
                 u64x4 vv = {v, v, v, v};
                 u64x4 lo = (vv >> s0) & mask, hi = (vv >> s1) & mask;
                 memcpy(out + j, &lo, sizeof lo);
@@ -378,9 +379,7 @@ static SM_INLINE bool pk_read(pk *k, uint64_t *out, size_t cnt) {
             const uint64_t mw = (1ull << w) - 1;
             const u64x4 mask = {mw, mw, mw, mw};
             for (; j + 4 <= cnt; j += 4, bp += 4 * w) {
-                size_t byte = (size_t)(bp >> 3);
-                const uint8_t *src = byte + 8 <= k->nbytes ? bits + byte : k->tail + (byte - k->tail_start);
-                uint64_t v = sm_load_be64(src) << (bp & 7);
+                uint64_t v = pk_word_at(k, (size_t)(bp >> 3)) << (bp & 7);
                 u64x4 vv = {v, v, v, v};
                 u64x4 o = (vv >> s4) & mask;
                 memcpy(out + j, &o, sizeof o);
@@ -517,6 +516,17 @@ static int scratch_get(scratch *s, size_t n) {
     return 0;
 }
 
+/* GRID residuals of ts[1..n-2] from ts[0] + i * step into zz[0..n-2) (the
+ * last time is maxt, stored in the header); returns their OR. */
+static uint64_t grid_residuals(const sm_ms_t *ts, size_t n, uint64_t step, uint64_t *zz) {
+    uint64_t any = 0;
+    for (size_t i = 1; i + 1 < n; i++) {
+        zz[i - 1] = sm_zigzag_enc((int64_t)((uint64_t)ts[i] - ((uint64_t)ts[0] + step * i)));
+        any |= zz[i - 1];
+    }
+    return any;
+}
+
 /* Timestamp column into p (room: 10 + packed_max_bytes(n)); returns the end. */
 static uint8_t *ts_write(uint8_t *p, const sm_ms_t *ts, size_t n, scratch *sc, uint8_t *enc) {
     if (n == 1) {
@@ -525,12 +535,8 @@ static uint8_t *ts_write(uint8_t *p, const sm_ms_t *ts, size_t n, scratch *sc, u
     }
     uint64_t span = (uint64_t)ts[n - 1] - (uint64_t)ts[0];
     uint64_t step = span / (n - 1);
-    /* GRID residuals for i = 1..n-2 (the last time is maxt). */
     size_t m = n - 2;
-    for (size_t i = 1; i + 1 < n; i++) {
-        uint64_t grid = (uint64_t)ts[0] + step * i;
-        sc->zz[i - 1] = sm_zigzag_enc((int64_t)((uint64_t)ts[i] - grid));
-    }
+    grid_residuals(ts, n, step, sc->zz);
     /* DOD for i = 2..n-1 */
     uint64_t d1 = (uint64_t)ts[1] - (uint64_t)ts[0];
     for (size_t i = 2; i < n; i++) {
@@ -548,14 +554,8 @@ static uint8_t *ts_write(uint8_t *p, const sm_ms_t *ts, size_t n, scratch *sc, u
      * residuals are all zero: a reader takes such a column for an exact
      * grid, which needs step <= span / (n - 1). */
     uint64_t *zz3 = (uint64_t *)sc->m;
-    uint64_t step1 = step + 1, any = 0;
-    if (m > 0 && span % (n - 1) != 0) {
-        for (size_t i = 1; i + 1 < n; i++) {
-            uint64_t grid = (uint64_t)ts[0] + step1 * i;
-            zz3[i - 1] = sm_zigzag_enc((int64_t)((uint64_t)ts[i] - grid));
-            any |= zz3[i - 1];
-        }
-    }
+    uint64_t step1 = step + 1;
+    uint64_t any = m > 0 && span % (n - 1) != 0 ? grid_residuals(ts, n, step1, zz3) : 0;
     uint64_t cg1 = any ? packed_plan(zz3, m, &w) + 8 * (uint64_t)sm_uvarint_len(step1) : UINT64_MAX;
     if (cg1 < cg && cg1 <= cd) {
         *enc = TS_GRID;
@@ -721,6 +721,29 @@ int chunk_encode(const sm_ms_t *ts, const double *vs, size_t n, sm_buf *out) {
 }
 
 /* ---- decoding ---- */
+
+/* The header fields and the two columns of a chunk, without checking the
+ * encodings beyond the framing. */
+typedef struct chunk_parts {
+    uint8_t enc;
+    uint64_t count, zmint, span;
+    const uint8_t *tcol, *vcol;
+    size_t tlen, vlen;
+} chunk_parts;
+
+static int parts_read(const uint8_t *p, size_t len, chunk_parts *c) {
+    sm_rd r;
+    sm_rd_init(&r, p, len);
+    uint64_t tlen;
+    if (sm_rd_u8(&r, &c->enc) || sm_rd_uvarint(&r, &c->count) || sm_rd_uvarint(&r, &c->zmint) ||
+        sm_rd_uvarint(&r, &c->span) || sm_rd_uvarint(&r, &tlen) || tlen > sm_rd_left(&r))
+        return SM_ECORRUPT;
+    c->tcol = r.p;
+    c->tlen = (size_t)tlen;
+    c->vcol = r.p + tlen;
+    c->vlen = (size_t)(r.end - c->vcol);
+    return 0;
+}
 
 typedef struct hdr {
     chunk_info info;
@@ -1236,31 +1259,6 @@ size_t chunk_enc_size_bytes(const chunk_enc *e) {
  * chunks exist only inside block files; the block reader expands them back
  * into the chunk that was given to the writer, byte for byte, before
  * anything else sees them (docs/FORMAT.md, "Shared time columns"). */
-
-enum { TS_REF = 4 };
-
-/* The header fields and the two columns of a chunk, without checking the
- * encodings beyond the framing. */
-typedef struct chunk_parts {
-    uint8_t enc;
-    uint64_t count, zmint, span;
-    const uint8_t *tcol, *vcol;
-    size_t tlen, vlen;
-} chunk_parts;
-
-static int parts_read(const uint8_t *p, size_t len, chunk_parts *c) {
-    sm_rd r;
-    sm_rd_init(&r, p, len);
-    uint64_t tlen;
-    if (sm_rd_u8(&r, &c->enc) || sm_rd_uvarint(&r, &c->count) || sm_rd_uvarint(&r, &c->zmint) ||
-        sm_rd_uvarint(&r, &c->span) || sm_rd_uvarint(&r, &tlen) || tlen > sm_rd_left(&r))
-        return SM_ECORRUPT;
-    c->tcol = r.p;
-    c->tlen = (size_t)tlen;
-    c->vcol = r.p + tlen;
-    c->vlen = (size_t)(r.end - c->vcol);
-    return 0;
-}
 
 /* Header plus columns into dst (room: parts_size). */
 static size_t parts_size(const chunk_parts *c) {

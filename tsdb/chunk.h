@@ -81,7 +81,6 @@ int chunk_info_read(const uint8_t *p, size_t len, chunk_info *out);
  * small.  Outputs are undefined on failure. */
 int chunk_decode(const uint8_t *p, size_t len, sm_ms_t *ts, double *vs, size_t cap, size_t *n);
 
-
 /* Time columns shared inside a block (docs/FORMAT.md, "Shared time
  * columns"); for the block writer and reader only.
  *

@@ -825,6 +825,14 @@ static int chunk_next(const block *b, sm_rd *r, sm_ms_t *prev, uint64_t *pos, ts
     return 0;
 }
 
+/* A chunk whose time column is a reference into this block's chunks file,
+ * expanded in a into the chunk it stands for; others are left as they
+ * are.  0, SM_ECORRUPT or SM_ENOMEM. */
+static int chunk_resolve(const block *b, tsdb_chunk_ref *c, sm_arena *a) {
+    if (!chunk_is_ref(c->data, c->len)) return 0;
+    return chunk_ref_expand(b->chunks, b->chunks_len, c->data, c->len, a, &c->data, &c->len);
+}
+
 /* Read one framed section at *off. */
 static int section(const block *b, size_t *off, const uint8_t **p, size_t *len) {
     if (b->index_len - *off < 8) return SM_ECORRUPT;
@@ -1191,8 +1199,7 @@ int block_select(block *b, const sm_matcher *ms, size_t nms, sm_ms_t mint, sm_ms
                 rc = SM_ERR(err, SM_ENOMEM, "out of memory reading block %s", b->meta.ulid);
                 break;
             }
-            if (chunk_is_ref(ch.data, ch.len) &&
-                (rc = chunk_ref_expand(b->chunks, b->chunks_len, ch.data, ch.len, a, &ch.data, &ch.len))) {
+            if ((rc = chunk_resolve(b, &ch, a))) {
                 rc = rc == SM_ENOMEM ? SM_ERR(err, SM_ENOMEM, "out of memory reading block %s", b->meta.ulid)
                                      : SM_CORRUPT(err, "block %s: damaged shared time column", b->meta.ulid);
                 break;
@@ -1372,8 +1379,7 @@ int block_verify(block *b, sm_error *err) {
              * already bounded inside [meta.mint, meta.maxt). */
             sm_arena_reset(a);
             int xr = chunk_next(b, &r, &prev, &pos, &ch, c == 0);
-            if (!xr && chunk_is_ref(ch.data, ch.len))
-                xr = chunk_ref_expand(b->chunks, b->chunks_len, ch.data, ch.len, a, &ch.data, &ch.len);
+            if (!xr) xr = chunk_resolve(b, &ch, a);
             if (xr == SM_ENOMEM) {
                 rc = SM_ERR(err, SM_ENOMEM, "out of memory verifying a block");
                 break;

@@ -730,6 +730,8 @@ int ml_baseline_fit(const sm_ms_t *t, size_t n, const double *y, size_t m, size_
         if (t[i] < t[i - 1]) return SM_ERR(err, SM_EINVAL, "baseline: timestamps decrease at index %zu", i);
     if (!(o->huber_k > 0) || o->halflife_ms < 0 || o->weekly_harmonics >= 7)
         return SM_ERR(err, SM_EINVAL, "baseline: huber_k must be > 0, halflife >= 0, weekly harmonics < 7");
+    if (o->iterations > ML_BASELINE_MAX_ITERATIONS)
+        return SM_ERR(err, SM_EINVAL, "baseline: iterations must be at most %d", ML_BASELINE_MAX_ITERATIONS);
     int rc = SM_ENOMEM;
     fitctx c = {.o = o, .t = t, .n = n, .m = m, .ldy = ldy, .y = y};
     atomic_init(&c.next_block, 0);

@@ -41,6 +41,10 @@
 
 #define ML_DAY_MS 86400000LL
 #define ML_WEEK_MS (7 * ML_DAY_MS)
+/* Robust reweighting rounds beyond this gain nothing measurable (two are the
+ * default) and would let a decoded model state make each refit unbounded
+ * (fuzz_ml_model found a state asking for 2^32 rounds). */
+#define ML_BASELINE_MAX_ITERATIONS 16
 
 typedef struct ml_baseline_opts {
     uint32_t seasons;          /* ML_SEASON_AUTO (default) or a mask to force */
@@ -49,7 +53,8 @@ typedef struct ml_baseline_opts {
     bool trend;                /* fit b1 (default true) */
     double halflife_ms;        /* forgetting half-life; 0 = none; default 7 days */
     double huber_k;            /* clip residuals at k * scale; default 2.0 */
-    uint32_t iterations;       /* robust reweighting rounds; default 2 */
+    uint32_t iterations;       /* robust reweighting rounds; default 2, at most
+                                * ML_BASELINE_MAX_ITERATIONS */
     double min_gain;           /* seasonality must explain this share of the
                                   non-seasonal residual variance; default 0.05 */
     double z;                  /* band half-width in scales; default 4.0 */

@@ -131,7 +131,8 @@ static int check_opts(const ml_online_opts *o, sm_error *err) {
     if (!(o->level_alpha >= 0 && o->level_alpha <= 1))
         return SM_ERR(err, SM_EINVAL, "online: level_alpha must be in [0, 1]");
     if (!(o->baseline.huber_k > 0) || o->baseline.weekly_harmonics >= 7 || o->baseline.daily_harmonics > 24 ||
-        !(o->baseline.halflife_ms >= 0) || !(o->baseline.z > 0))
+        !(o->baseline.halflife_ms >= 0) || !(o->baseline.z > 0) ||
+        o->baseline.iterations > ML_BASELINE_MAX_ITERATIONS)
         return SM_ERR(err, SM_EINVAL, "online: bad baseline options");
     /* At most 1,000 trees (ten times the default): the streaming scorer
      * refits its forest every forest_every rows, and a decoded state must

@@ -14,6 +14,9 @@
 
 #include "check.h"
 #include "ml/online.h"
+#include "ml/baseline.h"
+#include "tsdb/base/crc32c.h"
+#include "tsdb/base/endian.h"
 #include "tsdb/base/sm_alloc.h"
 #include "tsdb/base/sm_types.h"
 
@@ -280,6 +283,38 @@ static void test_codec(void) {
     sm_free(y);
 }
 
+/* A decoded state is bounded work per step: its robust-reweighting rounds
+ * (option 13, at byte 5 + 13 * 4 after the magic and version, docs/ML.md)
+ * are refused above ML_BASELINE_MAX_ITERATIONS, as ml_online_new refuses
+ * them.  fuzz_ml_model timed out on a state asking for billions of rounds. */
+static void test_decode_bounds_iterations(void) {
+    ml_online_opts o;
+    ml_online_opts_default(&o);
+    ml_online_t *a = NULL, *b = NULL;
+    o.baseline.iterations = ML_BASELINE_MAX_ITERATIONS + 1;
+    CHECK(ml_online_new(&o, &a, NULL) == SM_EINVAL);
+    o.baseline.iterations = 2;
+    CHECK_OK(ml_online_new(&o, &a, NULL));
+    if (!a) return;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    CHECK_OK(ml_online_encode(a, &buf, &len, NULL));
+    if (buf) {
+        const uint32_t tries[] = {ML_BASELINE_MAX_ITERATIONS, ML_BASELINE_MAX_ITERATIONS + 1, UINT32_MAX};
+        for (size_t i = 0; i < 3; i++) {
+            CHECK_EQ_INT(sm_load_le32(buf + 5 + 13 * 4), i ? tries[i - 1] : 2);
+            sm_store_le32(buf + 5 + 13 * 4, tries[i]);
+            sm_store_le32(buf + len - 4, sm_crc32c(0, buf, len - 4));
+            int rc = ml_online_decode(buf, len, &b, NULL);
+            CHECK_EQ_INT(rc == 0, i == 0);
+            ml_online_free(b);
+            b = NULL;
+        }
+    }
+    sm_free(buf);
+    ml_online_free(a);
+}
+
 /* The defaults grow an extended forest (online.c, ml/README.md
  * "Evaluation").  A state stores its options, so a scorer encoded with
  * the standard forest of an older default decodes into a scorer that keeps
@@ -332,6 +367,7 @@ int main(void) {
     test_flat_nan_stale();
     test_multivariate();
     test_codec();
+    test_decode_bounds_iterations();
     test_default_forest_and_old_states();
     return check_done();
 }

@@ -240,8 +240,9 @@ static int refit_baseline(ml_online_t *s, sm_error *err) {
     ml_baseline_free(s->bl);
     s->bl = nb;
     /* replay the level correction over the recent rows against the new fit */
-    uint32_t replay = s->o.level_alpha > 0 ? (uint32_t)ceil(3.0 / s->o.level_alpha) : 0;
-    if (replay > n) replay = n;
+    /* in double first: a tiny alpha asks for more rows than a uint32 holds */
+    double want = s->o.level_alpha > 0 ? ceil(3.0 / s->o.level_alpha) : 0.0;
+    uint32_t replay = want < (double)n ? (uint32_t)want : n;
     for (uint32_t j = 0; j < k; j++) {
         const double *yj = y + (size_t)j * n;
         s->dscale[j] = ml_features_diff_scale(yj, n);

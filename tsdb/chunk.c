@@ -828,6 +828,45 @@ static SM_INLINE void grid_add(sm_ms_t *ts, const uint64_t *zz, size_t n, uint64
     for (; j < n; j++) ts[j] = (sm_ms_t)(first + j * step + (uint64_t)sm_zigzag_dec(zz[j]));
 }
 
+/* Does mint + m * step plus a residual below 2^(w-1) (1 <= w <= 8) stay
+ * at or below INT64_MAX, so that no time of the grid wraps?  (INT64_MAX -
+ * mint, for any int64 mint, is exact in a uint64.) */
+static SM_INLINE bool grid_below_max(uint64_t mint, size_t m, uint64_t step, unsigned w) {
+    uint64_t room = (uint64_t)INT64_MAX - mint, reach;
+    return !__builtin_mul_overflow((uint64_t)m, step, &reach) && reach <= room && room - reach >= 1ull << (w - 1);
+}
+
+/* A jittered grid's usual case, in one pass: residuals of w <= 8 bits with
+ * no exceptions (k just opened, m of them), ts[j] = first + j * step +
+ * zigzag-decoded residual j.  Eight residuals fill w bytes, so each group
+ * of eight comes from one load split by per-lane shifts, as in pk_read.
+ * The caller has checked step >= 2^w: a residual lies in [-2^(w-1),
+ * 2^(w-1)), two neighbours differ by at most 2^w - 1, so the times
+ * increase by construction and need no compare. */
+static SM_INLINE void grid_narrow(pk *k, sm_ms_t *ts, size_t m, uint64_t first, uint64_t step) {
+    unsigned w = k->w;
+    const u64x4 s0 = {64 - w, 64 - 2 * w, 64 - 3 * w, 64 - 4 * w};
+    const u64x4 s1 = {64 - 5 * w, 64 - 6 * w, 64 - 7 * w, 64 - 8 * w};
+    const uint64_t mw = (1ull << w) - 1;
+    const u64x4 mask = {mw, mw, mw, mw}, one = {1, 1, 1, 1};
+    const u64x4 inc = {8 * step, 8 * step, 8 * step, 8 * step};
+    u64x4 g0 = {first, first + step, first + 2 * step, first + 3 * step};
+    u64x4 g1 = g0 + 4 * step;
+    size_t j = 0, byte = 0;
+    for (; j + 8 <= m; j += 8, byte += w, g0 += inc, g1 += inc) {
+        uint64_t v = pk_word_at(k, byte);
+        u64x4 vv = {v, v, v, v};
+        u64x4 z0 = (vv >> s0) & mask, z1 = (vv >> s1) & mask;
+        u64x4 t0 = g0 + ((z0 >> 1) ^ -(z0 & one)), t1 = g1 + ((z1 >> 1) ^ -(z1 & one));
+        memcpy(ts + j, &t0, sizeof t0);
+        memcpy(ts + j + 4, &t1, sizeof t1);
+    }
+    for (; j < m; j++)
+        ts[j] = (sm_ms_t)(first + j * step + (uint64_t)sm_zigzag_dec(pk_bits_at(k, (uint64_t)j * w, w)));
+    k->bitpos = (uint64_t)m * w;
+    k->pos = m;
+}
+
 /* Is t[0..n) strictly increasing?  Four comparisons at a time, no branch
  * per element. */
 static SM_INLINE bool increasing(const sm_ms_t *t, size_t n) {
@@ -895,6 +934,10 @@ static SM_INLINE int ts_decode(const hdr *h, sm_ms_t *ts) {
             if (step == 0 || step > (maxt - mint) / (n - 1)) return SM_ECORRUPT;
             fill_grid(ts + 1, n - 2, mint + step, step);
             k.pos = k.m;
+        } else if (k.w <= 8 && k.exc_left == 0 && step >> k.w != 0 && grid_below_max(mint, n - 2, step, k.w)) {
+            /* Increasing by construction (grid_narrow). */
+            grid_narrow(&k, ts + 1, n - 2, mint + step, step);
+            if ((sm_ms_t)maxt <= ts[n - 2]) return SM_ECORRUPT;
         } else {
             uint64_t grid = mint;
             for (size_t i = 1; i + 1 < n;) {

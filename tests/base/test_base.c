@@ -89,6 +89,29 @@ static void test_varint(uint64_t *rng) {
     CHECK_OK(sm_rd_uvarint(&r, &u));
     CHECK_EQ_U64(u, UINT64_MAX);
     CHECK_EQ_INT(sm_rd_left(&r), 2);
+    /* Two to eight bytes with more left after them: every length, its
+     * largest value, a value with zero groups inside, and its overlong
+     * form (a zero end byte). */
+    for (unsigned len = 2; len <= 8; len++) {
+        uint8_t enc[12];
+        memset(enc, 0x7e, sizeof enc);
+        memset(enc, 0xff, len - 1);
+        enc[len - 1] = 0x7f;
+        sm_rd_init(&r, enc, sizeof enc);
+        CHECK_OK(sm_rd_uvarint(&r, &u));
+        CHECK_EQ_U64(u, (1ull << (7 * len)) - 1);
+        CHECK_EQ_INT(sm_rd_left(&r), (int)(sizeof enc - len));
+        enc[len - 1] = 0x00;
+        sm_rd_init(&r, enc, sizeof enc);
+        CHECK_EQ_INT(sm_rd_uvarint(&r, &u), SM_ECORRUPT);
+        CHECK(r.p == enc);
+        enc[0] = 0x85; /* a value with holes: 5 + (1 << 7 * (len - 1)) */
+        memset(enc + 1, 0x80, len - 2);
+        enc[len - 1] = 0x01;
+        sm_rd_init(&r, enc, sizeof enc);
+        CHECK_OK(sm_rd_uvarint(&r, &u));
+        CHECK_EQ_U64(u, 5 + (1ull << (7 * (len - 1))));
+    }
     uint8_t trunc[2] = {0x80, 0x80};
     sm_rd_init(&r, trunc, sizeof trunc);
     CHECK_EQ_INT(sm_rd_uvarint(&r, &u), SM_ECORRUPT);

@@ -11,6 +11,7 @@
 
 #include "check.h"
 #include "tsdb/base/endian.h"
+#include "tsdb/base/sm_buf.h"
 #include "tsdb/base/sm_alloc.h"
 #include "tsdb/base/sm_error.h"
 #include "tsdb/chunk.h"
@@ -178,6 +179,70 @@ static void test_specials(void) {
         g_vs[i] = (i & 1) ? 9007199254740992.0 : -9007199254740991.0;
     }
     check_roundtrip(g_ts, g_vs, 100);
+}
+
+/* A hand-made GRID chunk of ten samples from mint to mint + span with the
+ * given step, a constant 1.0, and eight 3-bit residuals z[] (zigzagged,
+ * docs/FORMAT.md "Packed columns"). */
+static size_t grid_chunk(uint8_t *out, sm_ms_t mint, uint64_t span, uint64_t step, const uint8_t z[8]) {
+    uint8_t tcol[16];
+    size_t tl = (size_t)sm_uvarint_put(tcol, step);
+    tcol[tl++] = 3; /* w = 3, no exceptions */
+    uint32_t bits = 0;
+    for (int i = 0; i < 8; i++) bits = bits << 3 | z[i];
+    tcol[tl++] = (uint8_t)(bits >> 16);
+    tcol[tl++] = (uint8_t)(bits >> 8);
+    tcol[tl++] = (uint8_t)bits;
+    uint8_t *p = out;
+    *p++ = 0x01; /* GRID times, CONST values */
+    p += sm_uvarint_put(p, 10);
+    p += sm_uvarint_put(p, sm_zigzag_enc(mint));
+    p += sm_uvarint_put(p, span);
+    p += sm_uvarint_put(p, tl);
+    memcpy(p, tcol, tl);
+    p += tl;
+    sm_store_le64(p, sm_f64_bits(1.0));
+    return (size_t)(p + 8 - out);
+}
+
+/* Jittered grids: the decoder's one-pass path for narrow residuals skips
+ * the order check when the step exceeds every residual difference (step
+ * >= 2^w) and the grid cannot wrap past INT64_MAX; everywhere else the
+ * times are checked.  Both sides of each condition. */
+static void test_grid_edges(uint64_t *rng) {
+    /* residual +3 then -4 at samples 4 and 5: they differ by step - 7 */
+    const uint8_t z[8] = {0, 1, 2, 6, 7, 0, 2, 1};
+    uint8_t buf[64];
+    size_t n = 0, len = grid_chunk(buf, 1000, 72, 8, z);
+    CHECK_OK(chunk_decode(buf, len, g_dts, g_dvs, MAXN, &n));
+    const sm_ms_t want[10] = {1000, 1008, 1015, 1025, 1035, 1036, 1048, 1057, 1063, 1072};
+    CHECK(n == 10 && memcmp(g_dts, want, sizeof want) == 0);
+    len = grid_chunk(buf, 1000, 63, 7, z); /* samples 4 and 5 now equal: refused */
+    CHECK_EQ_INT(chunk_decode(buf, len, g_dts, g_dvs, MAXN, &n), SM_ECORRUPT);
+    /* A span that ends one past the grid's eighth time, at INT64_MAX: the
+     * residual +3 there would wrap it round to the most negative times. */
+    const uint8_t zw[8] = {0, 0, 0, 0, 0, 0, 0, 6};
+    len = grid_chunk(buf, INT64_MAX - 81, 81, 10, zw);
+    CHECK_EQ_INT(chunk_decode(buf, len, g_dts, g_dvs, MAXN, &n), SM_ECORRUPT);
+    len = grid_chunk(buf, INT64_MAX - 84, 84, 10, zw); /* room for it: fine */
+    CHECK_OK(chunk_decode(buf, len, g_dts, g_dvs, MAXN, &n));
+    CHECK(n == 10 && g_dts[8] == INT64_MAX - 1 && g_dts[9] == INT64_MAX);
+    /* Round trips of jittered grids at the top of the time range, with
+     * steps on both sides of 2^w, and with the last sample early. */
+    for (int iter = 0; iter < 400; iter++) {
+        size_t cnt = 3 + (size_t)check_rand_below(rng, 200);
+        sm_ms_t step = iter % 2 ? 15000 : 2 + (sm_ms_t)check_rand_below(rng, 14);
+        sm_ms_t jit = 1 + (sm_ms_t)check_rand_below(rng, (uint64_t)(step < 8 ? step / 2 : 8));
+        sm_ms_t top = INT64_MAX - (sm_ms_t)check_rand_below(rng, (uint64_t)step * 3);
+        sm_ms_t mint = iter % 4 < 2 ? top - (sm_ms_t)(cnt + 1) * step : 1700000000000;
+        for (size_t i = 0; i < cnt; i++) {
+            sm_ms_t j = i ? (sm_ms_t)check_rand_below(rng, (uint64_t)(2 * jit + 1)) - jit : 0;
+            g_ts[i] = mint + (sm_ms_t)i * step + j;
+            if (i && g_ts[i] <= g_ts[i - 1]) g_ts[i] = g_ts[i - 1] + 1;
+            g_vs[i] = (double)(iter % 3);
+        }
+        check_roundtrip(g_ts, g_vs, cnt);
+    }
 }
 
 static void test_refusals(void) {
@@ -405,5 +470,6 @@ int main(void) {
     test_damage(&rng);
     test_sizes(&rng);
     test_time_refs(&rng);
+    test_grid_edges(&rng);
     return check_done();
 }

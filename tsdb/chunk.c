@@ -1001,6 +1001,42 @@ static SM_INLINE void int_to_f64(const uint64_t *mv, size_t cnt, bool fits, bool
     for (; j < cnt; j++) vs[j] = mul ? (double)(int64_t)mv[j] * f : (double)(int64_t)mv[j] / f;
 }
 
+/* Running sums, in place: buf[j] becomes *acc plus the zigzag-decoded
+ * buf[0..j]; *acc ends as the last sum.  Returns the OR of every sum plus
+ * half (int_decode's range test).  Four at a time: the sums inside a
+ * group by two shifted adds, then the carry from the groups before; the
+ * carry grows by each group's total, so the chain from one group to the
+ * next is a single add (the scalar loop's is an add per value). */
+static SM_INLINE uint64_t running_sums(uint64_t *buf, size_t cnt, uint64_t *acc, uint64_t half) {
+    size_t j = 0;
+    uint64_t mv = *acc, range = 0;
+    if (cnt >= 4) {
+        const u64x4 one = {1, 1, 1, 1}, zero = {0, 0, 0, 0}, hv = {half, half, half, half};
+        u64x4 carry = {mv, mv, mv, mv}, rng = zero;
+        for (; j + 4 <= cnt; j += 4) {
+            u64x4 z;
+            memcpy(&z, buf + j, sizeof z);
+            u64x4 d = (z >> 1) ^ -(z & one);
+            d += __builtin_shufflevector(zero, d, 0, 4, 5, 6);
+            d += __builtin_shufflevector(zero, d, 0, 1, 4, 5);
+            u64x4 sum = d + carry;
+            memcpy(buf + j, &sum, sizeof sum);
+            rng |= sum + hv;
+            /* the group's total joins the carry off the chain of sums */
+            carry += __builtin_shufflevector(d, d, 3, 3, 3, 3);
+        }
+        mv = carry[0];
+        range = (rng[0] | rng[1]) | (rng[2] | rng[3]);
+    }
+    for (; j < cnt; j++) {
+        mv += (uint64_t)sm_zigzag_dec(buf[j]);
+        buf[j] = mv;
+        range |= mv + half;
+    }
+    *acc = mv;
+    return range;
+}
+
 /* The INT column after its mode byte.  mul: multiply by f, else divide by
  * it (f == 1: neither). */
 static SM_INLINE int int_decode(sm_rd *r, bool dod, bool mul, double f, size_t n, double *vs) {
@@ -1039,11 +1075,7 @@ static SM_INLINE int int_decode(sm_rd *r, bool dod, bool mul, double f, size_t n
                 range |= mv + half;
             }
         } else {
-            for (size_t j = 0; j < cnt; j++) {
-                mv += (uint64_t)sm_zigzag_dec(buf[j]);
-                buf[j] = mv;
-                range |= mv + half;
-            }
+            range = running_sums(buf, cnt, &mv, half);
         }
         int_to_f64(buf, cnt, (range >> 52) == 0, mul, f, vs + i);
         i += cnt;

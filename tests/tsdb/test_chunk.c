@@ -245,6 +245,40 @@ static void test_grid_edges(uint64_t *rng) {
     }
 }
 
+/* Integer columns whose running sums cross +-2^51, where the four-wide
+ * conversion (int_to_f64's bias trick) stops being exact and the decoder
+ * must take the scalar one, in delta and in delta-of-delta form, with the
+ * crossing inside a group of four and at its edge. */
+static void test_int_range(uint64_t *rng) {
+    for (int iter = 0; iter < 64; iter++) {
+        size_t n = 5 + (size_t)check_rand_below(rng, 150);
+        double sign = iter % 2 ? -1.0 : 1.0, at = (double)(1ull << 51) - (double)check_rand_below(rng, 40);
+        bool noisy = (iter / 2) % 2;
+        for (size_t i = 0; i < n; i++) {
+            g_ts[i] = 1700000000000 + (sm_ms_t)i * 15000;
+            double step = noisy ? (double)check_rand_below(rng, 7) : 1.0;
+            at += step;
+            g_vs[i] = sign * at;
+        }
+        check_roundtrip(g_ts, g_vs, n);
+        chunk_info ci;
+        sm_buf b = SM_BUF_INIT;
+        CHECK_OK(chunk_encode(g_ts, g_vs, n, &b));
+        CHECK_OK(chunk_info_read(b.p, b.len, &ci));
+        CHECK_MSG(ci.val_enc == 1, "integers near 2^51: value encoding %u, want INT", ci.val_enc);
+        sm_buf_fini(&b);
+    }
+    /* One value past 2^51 among small ones, at every lane of a group: the
+     * range test must see each lane. */
+    for (size_t spike = 1; spike < 14; spike++) {
+        for (size_t i = 0; i < 16; i++) {
+            g_ts[i] = 1700000000000 + (sm_ms_t)i * 15000;
+            g_vs[i] = i == spike ? (double)(1ull << 51) + 3.0 : (double)(i % 3);
+        }
+        check_roundtrip(g_ts, g_vs, 16);
+    }
+}
+
 static void test_refusals(void) {
     chunk_enc *e = chunk_enc_new();
     CHECK_OK(chunk_enc_append(e, 100, 1.0));
@@ -471,5 +505,6 @@ int main(void) {
     test_sizes(&rng);
     test_time_refs(&rng);
     test_grid_edges(&rng);
+    test_int_range(&rng);
     return check_done();
 }

@@ -1083,6 +1083,29 @@ static SM_INLINE int int_decode(sm_rd *r, bool dod, bool mul, double f, size_t n
     return pk_done(&k) ? 0 : SM_ECORRUPT;
 }
 
+/* XPK's running XOR: vs[j] is the bits of prev XOR every (buf[0..j] << s);
+ * returns the last.  Four at a time, as running_sums does the adds. */
+static SM_INLINE uint64_t running_xor(const uint64_t *buf, size_t cnt, uint64_t prev, unsigned s, double *vs) {
+    size_t j = 0;
+    if (cnt >= 4) {
+        const u64x4 zero = {0, 0, 0, 0};
+        u64x4 carry = {prev, prev, prev, prev};
+        for (; j + 4 <= cnt; j += 4) {
+            u64x4 x;
+            memcpy(&x, buf + j, sizeof x);
+            x <<= s;
+            x ^= __builtin_shufflevector(zero, x, 0, 4, 5, 6);
+            x ^= __builtin_shufflevector(zero, x, 0, 1, 4, 5);
+            u64x4 v = x ^ carry;
+            memcpy(vs + j, &v, sizeof v);
+            carry ^= __builtin_shufflevector(x, x, 3, 3, 3, 3);
+        }
+        prev = carry[0];
+    }
+    for (; j < cnt; j++) vs[j] = sm_f64_from_bits(prev ^= buf[j] << s);
+    return prev;
+}
+
 static SM_INLINE int val_decode(const hdr *h, double *vs) {
     size_t n = h->info.count;
     const uint8_t *p = h->vcol, *end = h->vend;
@@ -1116,7 +1139,8 @@ static SM_INLINE int val_decode(const hdr *h, double *vs) {
         for (size_t i = 1; i < n;) {
             size_t cnt = n - i < BLOCK ? n - i : BLOCK;
             if (!pk_read(&k, buf, cnt)) return SM_ECORRUPT;
-            for (size_t j = 0; j < cnt; j++, i++) vs[i] = sm_f64_from_bits(prev ^= buf[j] << s);
+            prev = running_xor(buf, cnt, prev, s, vs + i);
+            i += cnt;
         }
         return pk_done(&k) ? 0 : SM_ECORRUPT;
     }

@@ -266,6 +266,8 @@ static uint8_t *packed_write(uint8_t *p, const uint64_t *zz, size_t m) {
     return bw.p;
 }
 
+#define PK_XKEEP 32
+
 typedef struct pk {
     const uint8_t *bits; /* the bit section */
     size_t nbytes;
@@ -278,6 +280,13 @@ typedef struct pk {
     uint64_t next_high;
     size_t tail_start;  /* the last (up to) 8 bytes, copied zero-padded */
     uint8_t tail[16];
+    /* A short exception list (most are: a few large deltas in a counter)
+     * is kept as pk_open validated it, so pk_read patches from these
+     * arrays instead of parsing the list a second time.  nx == 0: not
+     * kept (none, or more than PK_XKEEP). */
+    uint32_t nx, xi;
+    uint32_t xidx[PK_XKEEP];
+    uint64_t xhigh[PK_XKEEP];
 } pk;
 
 static SM_INLINE bool pk_load_exc(pk *k, bool first) {
@@ -298,6 +307,7 @@ static int pk_open(pk *k, const uint8_t *p, const uint8_t *end, size_t m) {
     k->m = m;
     k->pos = 0;
     k->exc_left = 0;
+    k->nx = 0;
     if (k->w > 64) return SM_ECORRUPT;
     sm_rd_init(&k->exc, p + 1, (size_t)(end - p - 1));
     const uint8_t *bits = p + 1;
@@ -307,11 +317,22 @@ static int pk_open(pk *k, const uint8_t *p, const uint8_t *end, size_t m) {
         sm_rd list = k->exc;
         /* Validate the whole list once to find where the bits start. */
         k->exc_left = nexc;
-        for (uint64_t i = 0; i < nexc; i++)
+        bool keep = nexc <= PK_XKEEP;
+        for (uint64_t i = 0; i < nexc; i++) {
             if (!pk_load_exc(k, i == 0)) return SM_ECORRUPT;
+            if (keep) {
+                k->xidx[i] = (uint32_t)k->next_idx;
+                k->xhigh[i] = k->next_high;
+            }
+        }
         bits = k->exc.p;
-        k->exc = list;
-        if (!pk_load_exc(k, true)) return SM_ECORRUPT;
+        if (keep) {
+            k->nx = (uint32_t)nexc;
+            k->xi = 0;
+        } else {
+            k->exc = list;
+            if (!pk_load_exc(k, true)) return SM_ECORRUPT;
+        }
     }
     k->bits = bits;
     k->nbytes = (size_t)(end - bits);
@@ -401,7 +422,13 @@ static SM_INLINE bool pk_read(pk *k, uint64_t *out, size_t cnt) {
     }
     k->bitpos = bp;
     size_t end = k->pos + cnt;
-    while (k->exc_left && k->next_idx < end) {
+    if (k->nx) {
+        uint32_t xi = k->xi;
+        for (; xi < k->nx && k->xidx[xi] < end; xi++) out[k->xidx[xi] - k->pos] |= k->xhigh[xi] << w;
+        k->xi = xi;
+        k->exc_left = k->nx - xi;
+    }
+    while (k->exc_left && !k->nx && k->next_idx < end) {
         out[k->next_idx - k->pos] |= k->next_high << w;
         if (--k->exc_left && !pk_load_exc(k, false)) return false;
     }

@@ -880,16 +880,31 @@ static SM_INLINE void grid_narrow(pk *k, sm_ms_t *ts, size_t m, uint64_t first, 
     u64x4 g0 = {first, first + step, first + 2 * step, first + 3 * step};
     u64x4 g1 = g0 + 4 * step;
     size_t j = 0, byte = 0;
-    for (; j + 8 <= m; j += 8, byte += w, g0 += inc, g1 += inc) {
-        uint64_t v = pk_word_at(k, byte);
-        u64x4 vv = {v, v, v, v};
-        u64x4 z0 = (vv >> s0) & mask, z1 = (vv >> s1) & mask;
-        u64x4 t0 = g0 + ((z0 >> 1) ^ -(z0 & one)), t1 = g1 + ((z1 >> 1) ^ -(z1 & one));
-        memcpy(ts + j, &t0, sizeof t0);
-        memcpy(ts + j + 4, &t1, sizeof t1);
+#define GRID8(v, dst)                                                                                            \
+    do {                                                                                                         \
+        u64x4 vv = {v, v, v, v};                                                                                 \
+        u64x4 z0 = (vv >> s0) & mask, z1 = (vv >> s1) & mask;                                                    \
+        u64x4 t0 = g0 + ((z0 >> 1) ^ -(z0 & one)), t1 = g1 + ((z1 >> 1) ^ -(z1 & one));                         \
+        memcpy((dst), &t0, sizeof t0);                                                                           \
+        memcpy((dst) + 4, &t1, sizeof t1);                                                                       \
+    } while (0)
+    /* Loads from the section itself while eight bytes remain, then from
+     * its zero-padded tail; the last, partial group goes through tmp. */
+    for (; j + 8 <= m && byte + 8 <= k->nbytes; j += 8, byte += w, g0 += inc, g1 += inc) {
+        uint64_t v = sm_load_be64(k->bits + byte);
+        GRID8(v, ts + j);
     }
-    for (; j < m; j++)
-        ts[j] = (sm_ms_t)(first + j * step + (uint64_t)sm_zigzag_dec(pk_bits_at(k, (uint64_t)j * w, w)));
+    for (; j < m; j += 8, byte += w, g0 += inc, g1 += inc) {
+        uint64_t v = pk_word_at(k, byte);
+        if (j + 8 <= m) {
+            GRID8(v, ts + j);
+        } else {
+            sm_ms_t tmp[8];
+            GRID8(v, tmp);
+            memcpy(ts + j, tmp, (m - j) * sizeof *tmp);
+        }
+    }
+#undef GRID8
     k->bitpos = (uint64_t)m * w;
     k->pos = m;
 }

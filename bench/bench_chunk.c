@@ -4,7 +4,7 @@
  * node_exporter workload (bench/workload.h), with the Gorilla paper's
  * encoding (the encoder's streaming form) on the same data beside it.
  *
- *   bench_chunk [--hosts N] [--hours H] [--jitter MS] [--chunk N] [--runs N]
+ *   bench_chunk [--mix node|devops] [--hosts N] [--hours H] [--jitter MS] [--chunk N] [--runs N]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,23 +30,24 @@ int main(int argc, char **argv) {
     uint32_t hosts = 20, chunk_n = 120, runs = 7;
     double hours = 2;
     int64_t jitter = 0;
+    wl_mix mix = WL_NODE;
     for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--mix") && wl_mix_parse(argv[i + 1], &mix) == 0) continue;
         if (!strcmp(argv[i], "--hosts")) hosts = (uint32_t)atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--hours")) hours = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--jitter")) jitter = atoll(argv[i + 1]);
         else if (!strcmp(argv[i], "--chunk")) chunk_n = (uint32_t)atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--runs")) runs = (uint32_t)atoi(argv[i + 1]);
         else {
-            fprintf(stderr, "usage: %s [--hosts N] [--hours H] [--jitter MS] [--chunk N] [--runs N]\n",
+            fprintf(stderr, "usage: %s [--mix node|devops] [--hosts N] [--hours H] [--jitter MS] [--chunk N] [--runs N]\n",
                     argv[0]);
             return 2;
         }
     }
-    wl_opts o = {.hosts = hosts, .start_ms = 1700000000000, .interval_ms = 15000,
-                 .jitter_ms = jitter, .seed = 42};
+    wl_opts o = {.hosts = hosts, .mix = mix, .start_ms = 1700000000000, .jitter_ms = jitter, .seed = 42};
     wl *w = wl_new(&o);
     size_t ns = wl_series_count(w);
-    size_t nscr = (size_t)(hours * 3600 * 1000 / 15000);
+    size_t nscr = (size_t)(hours * 3600 * 1000 / (double)wl_interval_ms(w));
     sm_ms_t *ts = sm_malloc(ns * nscr * sizeof *ts);
     double *vs = sm_malloc(ns * nscr * sizeof *vs);
     sm_ms_t *rt = sm_malloc(ns * sizeof *rt);
@@ -138,8 +139,9 @@ int main(int argc, char **argv) {
         ks->dec_ns += sm_mono_ns() - t1;
     }
     double samples = (double)ns * (double)nscr;
-    printf("workload: %u hosts, %zu series, %zu scrapes (%.1f h), jitter %lld ms, %u samples/chunk\n",
-           hosts, ns, nscr, hours, (long long)jitter, chunk_n);
+    printf("workload: %s, %u hosts, %zu series, %zu scrapes (%.1f h) every %lld s, jitter %lld ms, %u samples/chunk\n",
+           mix == WL_DEVOPS_CPU ? "devops cpu (TSBS)" : "node_exporter",
+           hosts, ns, nscr, hours, (long long)(wl_interval_ms(w) / 1000), (long long)jitter, chunk_n);
     printf("samples: %.0f  chunks: %zu\n", samples, nch);
     printf("bytes/sample: %.3f (seismo)  %.3f (Gorilla encoding, same data)  ratio %.2fx\n",
            (double)all.len / samples, (double)gorilla / samples, (double)gorilla / (double)all.len);

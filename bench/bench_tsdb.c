@@ -7,7 +7,7 @@
  * 2.42's own TSDB (promtool tsdb create-blocks-from openmetrics), when
  * promtool is installed, for the size on disk.
  *
- *   bench_tsdb [--hosts N] [--hours H] [--jitter MS] [--threads N] [--dir D] [--read-reps N] [--no-prom]
+ *   bench_tsdb [--mix node|devops] [--hosts N] [--hours H] [--jitter MS] [--threads N] [--dir D] [--read-reps N] [--no-prom]
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -91,6 +91,7 @@ int main(int argc, char **argv) {
     uint32_t hosts = 20, threads = 2;
     double hours = 2;
     int64_t jitter = 0;
+    wl_mix mix = WL_NODE;
     const char *dir = "/tmp/seismo-bench-tsdb";
     bool prom = true;
     int read_reps = 5;
@@ -100,10 +101,11 @@ int main(int argc, char **argv) {
         else if (i + 1 < argc && !strcmp(argv[i], "--hosts")) hosts = (uint32_t)atoi(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "--hours")) hours = atof(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "--jitter")) jitter = atoll(argv[++i]);
+        else if (i + 1 < argc && !strcmp(argv[i], "--mix") && wl_mix_parse(argv[i + 1], &mix) == 0) i++;
         else if (i + 1 < argc && !strcmp(argv[i], "--threads")) threads = (uint32_t)atoi(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "--dir")) dir = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--hosts N] [--hours H] [--jitter MS] [--threads N] [--dir D] [--read-reps N] [--no-prom]\n",
+            fprintf(stderr, "usage: %s [--mix node|devops] [--hosts N] [--hours H] [--jitter MS] [--threads N] [--dir D] [--read-reps N] [--no-prom]\n",
                     argv[0]);
             return 2;
         }
@@ -112,11 +114,11 @@ int main(int argc, char **argv) {
     if (threads > hosts) threads = hosts;
     sm_log_set_level(SM_LOG_WARN);
     /* Start on a 2 h boundary so both databases cut the same blocks. */
-    wl_opts o = {.hosts = hosts, .start_ms = 1699999200000, .interval_ms = 15000, .jitter_ms = jitter, .seed = 42};
+    wl_opts o = {.hosts = hosts, .mix = mix, .start_ms = 1699999200000, .jitter_ms = jitter, .seed = 42};
     wl *w = wl_new(&o);
     scrape_data d = {0};
     d.ns = wl_series_count(w);
-    d.nscr = (size_t)(hours * 3600 * 1000 / 15000);
+    d.nscr = (size_t)(hours * 3600 * 1000 / (double)wl_interval_ms(w));
     d.hosts = hosts;
     d.ts = sm_malloc(d.ns * d.nscr * sizeof *d.ts);
     d.vs = sm_malloc(d.ns * d.nscr * sizeof *d.vs);
@@ -124,7 +126,7 @@ int main(int argc, char **argv) {
     d.host = sm_malloc(d.ns * sizeof *d.host);
     for (size_t i = 0; i < d.ns; i++) {
         d.ls[i] = wl_series_labels(w, i);
-        d.host[i] = (uint32_t)atoi(sm_labels_get(d.ls[i], "instance") + 5);
+        d.host[i] = wl_series_host(w, i);
     }
     for (size_t k = 0; k < d.nscr; k++) wl_step(w, d.ts + k * d.ns, d.vs + k * d.ns);
     double samples = (double)d.ns * (double)d.nscr;
@@ -206,8 +208,9 @@ int main(int argc, char **argv) {
     sm_matcher_fini(&m);
     tsdb_close(db, NULL);
 
-    printf("workload: %u hosts, %zu series, %zu scrapes (%.1f h), jitter %lld ms, %u appender threads\n",
-           hosts, d.ns, d.nscr, hours, (long long)jitter, threads);
+    printf("workload: %s, %u hosts, %zu series, %zu scrapes (%.1f h) every %lld s, jitter %lld ms, %u appender threads\n",
+           mix == WL_DEVOPS_CPU ? "devops cpu (TSBS)" : "node_exporter",
+           hosts, d.ns, d.nscr, hours, (long long)(wl_interval_ms(w) / 1000), (long long)jitter, threads);
     printf("append: %.0f samples in %.2f s = %.0f samples/s (batch of one host scrape, WAL fsync per group commit: %llu fsyncs; %llu errors)\n",
            (double)appended, ingest_s, (double)appended / ingest_s, (unsigned long long)fsyncs,
            (unsigned long long)errors);

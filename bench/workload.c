@@ -26,6 +26,7 @@ typedef enum {
     M_SMOOTH,    /* load average: x = a*x + (1-a)*target; v = round(x*100)/100 */
     M_DURATION,  /* v = ns / 1e9 with ns log-normal around mean */
     M_FLOAT,     /* v = sd*N full precision */
+    M_CLAMPED,   /* TSBS: x += N(0, 1) clamped to [0, 100]; v = x truncated */
 } model;
 
 typedef struct series {
@@ -74,8 +75,9 @@ static const char *keep(wl *w, const char *s) {
     return c;
 }
 
-/* add(w, host, name, model, kind, rate, sd, p, scale, mult, initial, "k","v", ..., NULL) */
-static series *add(wl *w, uint32_t host, const char *name, model m, const char *kind, ...) {
+/* A new series of host with the first nl labels of tmp (room for one more:
+ * __name__ is added here). */
+static series *add_ls(wl *w, uint32_t host, const char *name, model m, const char *kind, sm_label *tmp, uint32_t nl) {
     if (w->n == w->cap) {
         w->cap = w->cap ? w->cap * 2 : 1024;
         w->s = sm_realloc(w->s, w->cap * sizeof *w->s);
@@ -87,11 +89,21 @@ static series *add(wl *w, uint32_t host, const char *name, model m, const char *
     s->kind = kind;
     s->scale = 1;
     s->mult = 1;
+    tmp[nl++] = (sm_label){"__name__", keep(w, name)};
+    sm_labels_sort(tmp, nl);
+    sm_label *lv = sm_malloc(nl * sizeof *lv);
+    memcpy(lv, tmp, nl * sizeof *lv);
+    s->ls = (sm_labels){lv, nl};
+    return s;
+}
+
+/* add(w, host, name, model, kind, "k","v", ..., NULL): a node_exporter
+ * series (instance and job labels, then the pairs given). */
+static series *add(wl *w, uint32_t host, const char *name, model m, const char *kind, ...) {
     sm_label tmp[8];
     uint32_t nl = 0;
     char inst[64];
     snprintf(inst, sizeof inst, "host-%04u:9100", host);
-    tmp[nl++] = (sm_label){"__name__", keep(w, name)};
     tmp[nl++] = (sm_label){"instance", keep(w, inst)};
     tmp[nl++] = (sm_label){"job", "node"};
     va_list ap;
@@ -103,11 +115,7 @@ static series *add(wl *w, uint32_t host, const char *name, model m, const char *
         tmp[nl++] = (sm_label){keep(w, k), keep(w, v)};
     }
     va_end(ap);
-    sm_labels_sort(tmp, nl);
-    sm_label *lv = sm_malloc(nl * sizeof *lv);
-    memcpy(lv, tmp, nl * sizeof *lv);
-    s->ls = (sm_labels){lv, nl};
-    return s;
+    return add_ls(w, host, name, m, kind, tmp, nl);
 }
 
 static void set(series *s, double rate, double sd, double scale, int64_t mult, int64_t init) {
@@ -372,6 +380,58 @@ static void build_host(wl *w, uint32_t h) {
     s->v = 0;
 }
 
+/* One TSBS cpu-only host: its ten tags drawn as TSBS's host.go draws them
+ * (the choice lists are TSBS's), then the ten usage gauges, each starting
+ * at a uniform point of [0, 100). */
+static void build_devops_host(wl *w, uint32_t h) {
+    uint64_t *r = &w->rng;
+    static const char *regions[][5] = {
+        {"us-east-1", "us-east-1a", "us-east-1b", "us-east-1c", "us-east-1e"},
+        {"us-west-1", "us-west-1a", "us-west-1b", NULL, NULL},
+        {"us-west-2", "us-west-2a", "us-west-2b", "us-west-2c", NULL},
+        {"eu-west-1", "eu-west-1a", "eu-west-1b", "eu-west-1c", NULL},
+        {"eu-central-1", "eu-central-1a", "eu-central-1b", NULL, NULL},
+        {"ap-southeast-1", "ap-southeast-1a", "ap-southeast-1b", NULL, NULL},
+        {"ap-southeast-2", "ap-southeast-2a", "ap-southeast-2b", NULL, NULL},
+        {"ap-northeast-1", "ap-northeast-1a", "ap-northeast-1c", NULL, NULL},
+        {"sa-east-1", "sa-east-1a", "sa-east-1b", "sa-east-1c", NULL},
+    };
+    static const char *teams[] = {"SF", "NYC", "LON", "CHI"};
+    static const char *oses[] = {"Ubuntu16.10", "Ubuntu16.04LTS", "Ubuntu15.10"};
+    static const char *arches[] = {"x64", "x86"};
+    static const char *envs[] = {"production", "staging", "test"};
+    static const char *fields[] = {"user", "system", "idle", "nice", "iowait",
+                                   "irq", "softirq", "steal", "guest", "guest_nice"};
+    const char *const *reg = regions[rnd(r) % 9];
+    unsigned ndc = 0;
+    while (ndc < 4 && reg[1 + ndc]) ndc++;
+    char host[32], rack[16], svc[16], ver[16];
+    snprintf(host, sizeof host, "host_%u", h);
+    snprintf(rack, sizeof rack, "%u", (unsigned)(rnd(r) % 100));
+    snprintf(svc, sizeof svc, "%u", (unsigned)(rnd(r) % 20));
+    snprintf(ver, sizeof ver, "%u", (unsigned)(rnd(r) % 2));
+    sm_label tags[10] = {
+        {"hostname", keep(w, host)},
+        {"region", reg[0]},
+        {"datacenter", reg[1 + rnd(r) % ndc]},
+        {"rack", keep(w, rack)},
+        {"os", oses[rnd(r) % 3]},
+        {"arch", arches[rnd(r) % 2]},
+        {"team", teams[rnd(r) % 4]},
+        {"service", keep(w, svc)},
+        {"service_version", keep(w, ver)},
+        {"service_environment", envs[rnd(r) % 3]},
+    };
+    for (size_t f = 0; f < sizeof fields / sizeof *fields; f++) {
+        sm_label tmp[11];
+        memcpy(tmp, tags, sizeof tags);
+        char name[40];
+        snprintf(name, sizeof name, "cpu_usage_%s", fields[f]);
+        series *s = add_ls(w, h, name, M_CLAMPED, "cpu", tmp, 10);
+        s->x = unif(r) * 100.0;
+    }
+}
+
 static int cmp_series(const void *a, const void *b) {
     return sm_labels_cmp(&((const series *)a)->ls, &((const series *)b)->ls);
 }
@@ -379,13 +439,16 @@ static int cmp_series(const void *a, const void *b) {
 wl *wl_new(const wl_opts *o) {
     wl *w = sm_calloc(1, sizeof *w);
     w->o = *o;
-    if (w->o.interval_ms <= 0) w->o.interval_ms = 15000;
+    if (w->o.interval_ms <= 0) w->o.interval_ms = o->mix == WL_DEVOPS_CPU ? 10000 : 15000;
     w->rng = o->seed ? o->seed : 1;
-    for (uint32_t h = 0; h < o->hosts; h++) build_host(w, h);
+    for (uint32_t h = 0; h < o->hosts; h++) {
+        if (o->mix == WL_DEVOPS_CPU) build_devops_host(w, h);
+        else build_host(w, h);
+    }
     /* Series in label order, as a block lists them. */
     qsort(w->s, w->n, sizeof *w->s, cmp_series);
     for (size_t i = 0; i < w->n; i++)
-        if (w->s[i].m != M_CONST) w->s[i].v = w->s[i].im / w->s[i].scale;
+        if (w->s[i].m != M_CONST && w->s[i].m != M_CLAMPED) w->s[i].v = w->s[i].im / w->s[i].scale;
     return w;
 }
 
@@ -402,6 +465,15 @@ void wl_free(wl *w) {
 size_t wl_series_count(const wl *w) { return w->n; }
 const sm_labels *wl_series_labels(const wl *w, size_t i) { return &w->s[i].ls; }
 const char *wl_series_kind(const wl *w, size_t i) { return w->s[i].kind; }
+uint32_t wl_series_host(const wl *w, size_t i) { return w->s[i].host; }
+int64_t wl_interval_ms(const wl *w) { return w->o.interval_ms; }
+
+int wl_mix_parse(const char *name, wl_mix *mix) {
+    if (!strcmp(name, "node")) *mix = WL_NODE;
+    else if (!strcmp(name, "devops")) *mix = WL_DEVOPS_CPU;
+    else return -1;
+    return 0;
+}
 
 static double advance(wl *w, series *s) {
     uint64_t *r = &w->rng;
@@ -437,6 +509,10 @@ static double advance(wl *w, series *s) {
     case M_FLOAT:
         s->x += s->sd * gauss(r) * 0.1;
         return s->x + s->sd * gauss(r);
+    case M_CLAMPED:
+        s->x += gauss(r);
+        s->x = s->x < 0.0 ? 0.0 : s->x > 100.0 ? 100.0 : s->x;
+        return (double)(int64_t)s->x;
     }
     return 0;
 }

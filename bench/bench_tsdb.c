@@ -159,7 +159,7 @@ int main(int argc, char **argv) {
     double ingest_s = (double)(sm_mono_ns() - t0) / 1e9;
     tsdb_stats st;
     tsdb_get_stats(db, &st);
-    uint64_t head_bytes = st.head_bytes, wal_bytes = st.wal.bytes_on_disk, fsyncs = st.wal.fsyncs;
+    uint64_t head_bytes = st.head_bytes, head_chunk_bytes = st.head_chunk_bytes, wal_bytes = st.wal.bytes_on_disk, fsyncs = st.wal.fsyncs;
     /* The allocator's own count as well: head_bytes adds up what the head
      * thinks it holds, which once missed the slack of every sealed chunk. */
     sm_alloc_stats heap1;
@@ -214,8 +214,9 @@ int main(int argc, char **argv) {
     printf("append: %.0f samples in %.2f s = %.0f samples/s (batch of one host scrape, WAL fsync per group commit: %llu fsyncs; %llu errors)\n",
            (double)appended, ingest_s, (double)appended / ingest_s, (unsigned long long)fsyncs,
            (unsigned long long)errors);
-    printf("head before flush: %.1f MiB (%.0f B/series); WAL %.1f MiB\n", (double)head_bytes / 1048576,
-           (double)head_bytes / (double)d.ns, (double)wal_bytes / 1048576);
+    printf("head before flush: %.1f MiB (%.0f B/series; beyond the sample bytes %.0f B/series); WAL %.1f MiB\n",
+           (double)head_bytes / 1048576, (double)head_bytes / (double)d.ns,
+           (double)(head_bytes - head_chunk_bytes) / (double)d.ns, (double)wal_bytes / 1048576);
     if (heap1.allocated_bytes)
         printf("heap of the open database before flush (%s): %.1f MiB (%.0f B/series)\n", sm_alloc_name(),
                heap_db / 1048576, heap_db / (double)d.ns);

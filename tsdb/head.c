@@ -1523,12 +1523,14 @@ void head_get_stats(head *h, head_stats *out) {
                 out->chunks++;
                 out->samples += v[c].count;
                 bytes += v[c].len;
+                out->chunk_bytes += v[c].len;
                 if (v[c].mint < out->mint) out->mint = v[c].mint;
                 if (v[c].maxt > out->maxt) out->maxt = v[c].maxt;
             }
         }
         if (s->open) {
             bytes += chunk_enc_mem_bytes(s->open);
+            out->chunk_bytes += chunk_enc_stream_bytes(s->open);
             uint32_t cnt = chunk_enc_count(s->open);
             if (cnt) {
                 out->chunks++;

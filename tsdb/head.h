@@ -143,6 +143,7 @@ typedef struct head_stats {
     uint64_t chunks;
     uint64_t samples;
     uint64_t bytes; /* heap bytes: series, labels, chunks, index */
+    uint64_t chunk_bytes; /* of which encoded samples: sealed chunks, open streams */
     sm_ms_t mint;   /* smallest sample time, SM_MS_MAX when empty */
     sm_ms_t maxt;   /* largest sample time, SM_MS_MIN when empty */
 } head_stats;

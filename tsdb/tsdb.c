@@ -817,6 +817,7 @@ void tsdb_get_stats(tsdb *db, tsdb_stats *out) {
     out->head_chunks = hs.chunks;
     out->head_samples = hs.samples;
     out->head_bytes = hs.bytes;
+    out->head_chunk_bytes = hs.chunk_bytes;
     out->head_mint = hs.mint;
     out->head_maxt = hs.maxt;
     blockset_stats bs;

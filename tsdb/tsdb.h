@@ -179,6 +179,7 @@ typedef struct tsdb_stats {
     uint64_t head_chunks;
     uint64_t head_samples;
     uint64_t head_bytes;     /* heap bytes of the head (series, chunks, index) */
+    uint64_t head_chunk_bytes; /* of which encoded samples (issue 3's "beyond its sample bytes") */
     sm_ms_t head_mint, head_maxt;
     uint64_t blocks;
     uint64_t block_bytes;

@@ -136,6 +136,7 @@ struct block_writer {
     size_t ntcols, captcols, tcol_bytes;
     sm_arena *tarena;
     sm_buf refbuf; /* one reference chunk being written */
+    sm_buf expbuf; /* one shared-column chunk of another block, expanded */
 };
 
 int block_writer_new(const char *data_dir, sm_uring *ring, sm_ms_t mint, sm_ms_t maxt,
@@ -189,6 +190,7 @@ static void writer_free(block_writer *w) {
     sm_arena_free(w->tarena);
     sm_free(w->tcols);
     sm_buf_fini(&w->refbuf);
+    sm_buf_fini(&w->expbuf);
     sm_free(w->s);
     sm_free(w->c);
     sm_free(w);
@@ -275,7 +277,8 @@ int block_writer_add_series(block_writer *w, const sm_labels *ls, const tsdb_chu
         if (i && c->mint <= chunks[i - 1].maxt)
             return SM_ERR(err, SM_EINVAL, "overlapping chunks in one block series");
         chunk_info ci;
-        if (!c->data || c->len == 0 || chunk_info_read(c->data, c->len, &ci))
+        if (!c->data || c->len == 0 || chunk_info_read(c->data, c->len, &ci) ||
+            chunk_is_ref(c->data, c->len) != (c->tcol != NULL))
             return SM_ERR(err, SM_EINVAL, "a chunk to be written to a block is corrupt");
         if (ci.mint != c->mint || ci.maxt != c->maxt)
             return SM_ERR(err, SM_EINVAL, "chunk reference [%lld, %lld] disagrees with its chunk [%lld, %lld]",
@@ -306,13 +309,23 @@ int block_writer_add_series(block_writer *w, const sm_labels *ls, const tsdb_chu
     for (uint32_t i = 0; i < n; i++) {
         const uint8_t *data = chunks[i].data;
         uint32_t len = chunks[i].len;
-        int rc = shared_time_column(w, &data, &len);
+        int rc = 0;
+        if (chunks[i].tcol) {
+            /* From a block being compacted: its column is in that block's
+             * file, so the chunk is expanded before it is shared again. */
+            sm_buf_clear(&w->expbuf);
+            rc = chunk_ref_expand_to(data, len, chunks[i].tcol, chunks[i].tlen, &w->expbuf);
+            data = w->expbuf.p;
+            len = (uint32_t)w->expbuf.len;
+        }
+        if (!rc) rc = shared_time_column(w, &data, &len);
         if (rc || sm_uring_file_write(w->chunks, data, len)) {
             /* The chunks file now holds part of a series: nothing after
              * this can be consistent, so the writer only aborts from here. */
             w->failed = true;
-            return rc ? SM_ERR(err, rc, "out of memory writing a block")
-                      : SM_ERR(err, SM_EIO, "cannot write block chunks in %s", w->tmp);
+            return rc == SM_ENOMEM ? SM_ERR(err, rc, "out of memory writing a block")
+                   : rc ? SM_ERR(err, rc, "a shared-column chunk to be written to a block is corrupt")
+                        : SM_ERR(err, SM_EIO, "cannot write block chunks in %s", w->tmp);
         }
         crc = sm_crc32c(crc, data, len);
         w->c[w->nc + i] = (wchunk){chunks[i].mint, chunks[i].maxt, len};
@@ -820,6 +833,8 @@ static int chunk_next(const block *b, sm_rd *r, sm_ms_t *prev, uint64_t *pos, ts
     c->maxt = maxt;
     c->data = b->chunks + *pos;
     c->len = (uint32_t)len;
+    c->tcol = NULL;
+    c->tlen = 0;
     *pos += len;
     *prev = maxt;
     return 0;
@@ -1199,9 +1214,10 @@ int block_select(block *b, const sm_matcher *ms, size_t nms, sm_ms_t mint, sm_ms
                 rc = SM_ERR(err, SM_ENOMEM, "out of memory reading block %s", b->meta.ulid);
                 break;
             }
-            if ((rc = chunk_resolve(b, &ch, a))) {
-                rc = rc == SM_ENOMEM ? SM_ERR(err, SM_ENOMEM, "out of memory reading block %s", b->meta.ulid)
-                                     : SM_CORRUPT(err, "block %s: damaged shared time column", b->meta.ulid);
+            /* A shared time column is decoded where it lies (no copy). */
+            if (chunk_is_ref(ch.data, ch.len) &&
+                chunk_ref_column(b->chunks, b->chunks_len, ch.data, ch.len, &ch.tcol, &ch.tlen)) {
+                rc = SM_CORRUPT(err, "block %s: damaged shared time column", b->meta.ulid);
                 break;
             }
             ch.prio = prio;

@@ -276,7 +276,8 @@ static int write_merged(wctx *c, const tsdb_sel_series *se, sm_error *err) {
             return SM_ERR(err, SM_ENOMEM, "out of memory during compaction");
         }
         memcpy(copy, b.p, b.len);
-        refs[nrefs++] = (tsdb_chunk_ref){ts[0], ts[got - 1], copy, (uint32_t)b.len, 0};
+        refs[nrefs++] = (tsdb_chunk_ref){
+            .mint = ts[0], .maxt = ts[got - 1], .data = copy, .len = (uint32_t)b.len, .prio = 0};
     }
     sm_buf_fini(&b);
     return block_writer_add_series(c->w, &se->labels, refs, (uint32_t)nrefs, err);

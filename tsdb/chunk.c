@@ -778,7 +778,9 @@ typedef struct hdr {
     const uint8_t *vcol, *vend; /* value column */
 } hdr;
 
-static int hdr_read(const uint8_t *p, size_t len, hdr *h) {
+/* ref_ok: a TS_REF header is accepted too (its time column is then the
+ * reference, not times). */
+static int hdr_read(const uint8_t *p, size_t len, hdr *h, bool ref_ok) {
     sm_rd r;
     sm_rd_init(&r, p, len);
     uint8_t enc;
@@ -787,7 +789,7 @@ static int hdr_read(const uint8_t *p, size_t len, hdr *h) {
         sm_rd_uvarint(&r, &span) || sm_rd_uvarint(&r, &tlen))
         return SM_ECORRUPT;
     unsigned tenc = enc & 0x0fu, venc = enc >> 4;
-    if (tenc > TS_STREAM || venc > VAL_XPK) return SM_ECORRUPT;
+    if ((tenc > TS_STREAM && !(ref_ok && tenc == TS_REF)) || venc > VAL_XPK) return SM_ECORRUPT;
     if (count == 0 || count > CHUNK_MAX_SAMPLES) return SM_ECORRUPT;
     if ((count == 1) != (tenc == TS_SINGLE)) return SM_ECORRUPT;
     if (count == 1 && span != 0) return SM_ECORRUPT;
@@ -811,7 +813,7 @@ static int hdr_read(const uint8_t *p, size_t len, hdr *h) {
 
 int chunk_info_read(const uint8_t *p, size_t len, chunk_info *out) {
     hdr h;
-    if (hdr_read(p, len, &h)) return SM_ECORRUPT;
+    if (hdr_read(p, len, &h, true)) return SM_ECORRUPT;
     *out = h.info;
     return 0;
 }
@@ -1208,8 +1210,39 @@ __attribute__((target_clones("arch=x86-64-v3", "default")))
 #endif
 int chunk_decode(const uint8_t *p, size_t len, sm_ms_t *ts, double *vs, size_t cap, size_t *n) {
     hdr h;
-    if (hdr_read(p, len, &h)) return SM_ECORRUPT;
+    if (hdr_read(p, len, &h, false)) return SM_ECORRUPT;
     if (h.info.count > cap) return SM_EINVAL;
+    if (ts_decode(&h, ts) || val_decode(&h, vs)) return SM_ECORRUPT;
+    *n = h.info.count;
+    return 0;
+}
+
+/* The time column col[0..n) of a TS_REF chunk: the referenced encoding,
+ * offset and length. */
+static int ref_read(const uint8_t *col, size_t n, uint8_t *tenc, uint64_t *off, uint64_t *tlen) {
+    sm_rd r;
+    sm_rd_init(&r, col, n);
+    if (sm_rd_u8(&r, tenc) || sm_rd_uvarint(&r, off) || sm_rd_uvarint(&r, tlen) || sm_rd_left(&r))
+        return SM_ECORRUPT;
+    return *tenc == TS_GRID || *tenc == TS_DOD ? 0 : SM_ECORRUPT;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("arch=x86-64-v3", "default")))
+#endif
+int chunk_decode_ref(const uint8_t *p, size_t len, const uint8_t *tcol, size_t tlen, sm_ms_t *ts, double *vs,
+                     size_t cap, size_t *n) {
+    if (!tcol) return chunk_decode(p, len, ts, vs, cap, n);
+    hdr h;
+    uint8_t tenc;
+    uint64_t off, rlen;
+    if (hdr_read(p, len, &h, true) || h.info.ts_enc != TS_REF ||
+        ref_read(h.tcol, (size_t)(h.tend - h.tcol), &tenc, &off, &rlen) || rlen != tlen)
+        return SM_ECORRUPT;
+    if (h.info.count > cap) return SM_EINVAL;
+    h.info.ts_enc = tenc;
+    h.tcol = tcol;
+    h.tend = tcol + tlen;
     if (ts_decode(&h, ts) || val_decode(&h, vs)) return SM_ECORRUPT;
     *n = h.info.count;
     return 0;
@@ -1397,9 +1430,11 @@ size_t chunk_enc_size_bytes(const chunk_enc *e) {
  * header (enc, count, mint, span, column length) with time encoding 4 and,
  * as its time column: u8 the referenced column's encoding (GRID or DOD),
  * uvarint its offset in the block's chunks file, uvarint its length.  Such
- * chunks exist only inside block files; the block reader expands them back
- * into the chunk that was given to the writer, byte for byte, before
- * anything else sees them (docs/FORMAT.md, "Shared time columns"). */
+ * chunks exist only inside block files.  The block reader hands them out
+ * with the referenced column (chunk_ref_column) and they are decoded with
+ * it in place (chunk_decode_ref); block_verify and a writer given one
+ * (compaction) expand them back into the chunk that was given to the
+ * writer, byte for byte (docs/FORMAT.md, "Shared time columns"). */
 
 /* Header plus columns into dst (room: parts_size). */
 static size_t parts_size(const chunk_parts *c) {
@@ -1447,21 +1482,51 @@ int chunk_ref_encode(const uint8_t *p, size_t len, uint64_t ref_off, sm_buf *out
 
 bool chunk_is_ref(const uint8_t *p, size_t len) { return len > 0 && (p[0] & 0x0fu) == TS_REF; }
 
+int chunk_ref_column(const uint8_t *file, size_t file_len, const uint8_t *p, size_t len, const uint8_t **tcol,
+                     uint32_t *tlen) {
+    chunk_parts c;
+    uint8_t tenc;
+    uint64_t off, n;
+    if (parts_read(p, len, &c) || (c.enc & 0x0fu) != TS_REF || ref_read(c.tcol, c.tlen, &tenc, &off, &n))
+        return SM_ECORRUPT;
+    if (off > file_len || n > file_len - off || n > UINT32_MAX) return SM_ECORRUPT;
+    *tcol = file + off;
+    *tlen = (uint32_t)n;
+    return 0;
+}
+
+/* Chunk p (a TS_REF one) with tcol[0..tlen) as its time column again, in
+ * c's form: the chunk the block writer was given. */
+static int ref_parts(const uint8_t *p, size_t len, const uint8_t *tcol, size_t tlen, chunk_parts *c) {
+    uint8_t tenc;
+    uint64_t off, n;
+    if (parts_read(p, len, c) || (c->enc & 0x0fu) != TS_REF || ref_read(c->tcol, c->tlen, &tenc, &off, &n) ||
+        n != tlen)
+        return SM_ECORRUPT;
+    c->enc = (uint8_t)((c->enc & 0xf0u) | tenc);
+    c->tcol = tcol;
+    c->tlen = tlen;
+    return 0;
+}
+
+int chunk_ref_expand_to(const uint8_t *p, size_t len, const uint8_t *tcol, size_t tlen, sm_buf *out) {
+    chunk_parts c;
+    if (ref_parts(p, len, tcol, tlen, &c)) return SM_ECORRUPT;
+    size_t n = parts_size(&c);
+    if (n > UINT32_MAX) return SM_ECORRUPT;
+    if (sm_buf_reserve(out, n)) return SM_ENOMEM;
+    parts_write(&c, out->p + out->len);
+    out->len += n;
+    return 0;
+}
+
 int chunk_ref_expand(const uint8_t *file, size_t file_len, const uint8_t *p, size_t len, sm_arena *a,
                      const uint8_t **out, uint32_t *out_len) {
+    const uint8_t *tcol;
+    uint32_t tlen;
     chunk_parts c;
-    if (parts_read(p, len, &c)) return SM_ECORRUPT;
-    if ((c.enc & 0x0fu) != TS_REF) return SM_ECORRUPT;
-    sm_rd r;
-    sm_rd_init(&r, c.tcol, c.tlen);
-    uint8_t tenc;
-    uint64_t off, tlen;
-    if (sm_rd_u8(&r, &tenc) || sm_rd_uvarint(&r, &off) || sm_rd_uvarint(&r, &tlen) || sm_rd_left(&r))
+    if (chunk_ref_column(file, file_len, p, len, &tcol, &tlen) || ref_parts(p, len, tcol, tlen, &c))
         return SM_ECORRUPT;
-    if ((tenc != TS_GRID && tenc != TS_DOD) || off > file_len || tlen > file_len - off) return SM_ECORRUPT;
-    c.enc = (uint8_t)((c.enc & 0xf0u) | tenc);
-    c.tcol = file + off;
-    c.tlen = (size_t)tlen;
     size_t n = parts_size(&c);
     if (n > UINT32_MAX) return SM_ECORRUPT;
     uint8_t *dst = sm_arena_alloc(a, n);

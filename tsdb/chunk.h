@@ -91,11 +91,22 @@ int chunk_decode(const uint8_t *p, size_t len, sm_ms_t *ts, double *vs, size_t c
  * the block's chunks file.  chunk_is_ref tells such a chunk, and
  * chunk_ref_expand turns it (p inside file[0..file_len)) back into the
  * original chunk, allocated in a: 0, SM_ECORRUPT (a bad reference) or
- * SM_ENOMEM.  chunk_decode refuses a reference chunk (SM_ECORRUPT). */
+ * SM_ENOMEM.  chunk_decode refuses a reference chunk (SM_ECORRUPT).
+ *
+ * Without the copy: chunk_ref_column finds the column a reference chunk p
+ * (inside file) stands for, checking that it lies inside the file;
+ * chunk_decode_ref decodes p with that column (with tcol NULL it is
+ * chunk_decode); chunk_ref_expand_to appends the expanded chunk to out.
+ * chunk_info_read reads a reference chunk's header too (ts_enc 4). */
 int chunk_time_column(const uint8_t *p, size_t len, size_t *off, size_t *tlen);
 int chunk_ref_encode(const uint8_t *p, size_t len, uint64_t ref_off, sm_buf *out);
 bool chunk_is_ref(const uint8_t *p, size_t len);
 int chunk_ref_expand(const uint8_t *file, size_t file_len, const uint8_t *p, size_t len, sm_arena *a,
                      const uint8_t **out, uint32_t *out_len);
+int chunk_ref_column(const uint8_t *file, size_t file_len, const uint8_t *p, size_t len, const uint8_t **tcol,
+                     uint32_t *tlen);
+int chunk_decode_ref(const uint8_t *p, size_t len, const uint8_t *tcol, size_t tlen, sm_ms_t *ts, double *vs,
+                     size_t cap, size_t *n);
+int chunk_ref_expand_to(const uint8_t *p, size_t len, const uint8_t *tcol, size_t tlen, sm_buf *out);
 
 #endif

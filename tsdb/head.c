@@ -1087,7 +1087,8 @@ static int filter_detached(const view *d, const view *all, uint32_t nall, sm_are
         if (!rc && !(copy = sm_arena_alloc(a, b.len))) rc = SM_ENOMEM;
         if (!rc) {
             memcpy(copy, b.p, b.len);
-            *out = (tsdb_chunk_ref){ts[0], ts[n - 1], copy, (uint32_t)b.len, 0};
+            *out = (tsdb_chunk_ref){
+                .mint = ts[0], .maxt = ts[n - 1], .data = copy, .len = (uint32_t)b.len, .prio = 0};
             *keep = true;
         }
         sm_buf_fini(&b);
@@ -1150,7 +1151,8 @@ static int series_chunks(hseries *s, sm_ms_t mint, sm_ms_t maxt, uint32_t prio, 
             break;
         }
         memcpy(copy, c->data, c->len);
-        refs[r++] = (tsdb_chunk_ref){c->mint, c->maxt, copy, c->len, prio};
+        refs[r++] =
+            (tsdb_chunk_ref){.mint = c->mint, .maxt = c->maxt, .data = copy, .len = c->len, .prio = prio};
     }
     sm_free(all);
     if (rc) return rc;
@@ -1426,7 +1428,8 @@ int head_export(head *h, sm_ms_t maxt, head_export_fn fn, void *ctx, sm_ms_t *mi
             s->det[s->ndet++] = ch;
             /* The bytes stay put until truncate (L4), so the writer may read
              * them without the series lock. */
-            refs[c] = (tsdb_chunk_ref){ch.mint, ch.maxt, ch.data, ch.len, 0};
+            refs[c] =
+                (tsdb_chunk_ref){.mint = ch.mint, .maxt = ch.maxt, .data = ch.data, .len = ch.len, .prio = 0};
             if (ch.mint < mint) mint = ch.mint;
         }
         if (cnt) memmove(s->ch, s->ch + cnt, (s->nch - cnt) * sizeof *s->ch);

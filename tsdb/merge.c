@@ -156,7 +156,7 @@ static int decode_into(merge_iter *it, const tsdb_chunk_ref *c, sm_ms_t **ts, do
     if (rc) return rc;
     rc = grow(it->a, ts, vs, cap, info.count);
     if (rc) return rc;
-    return chunk_decode(c->data, c->len, *ts, *vs, *cap, n);
+    return chunk_decode_ref(c->data, c->len, c->tcol, c->tlen, *ts, *vs, *cap, n);
 }
 
 /* Trim buffer [0, n) to the samples inside [mint, maxt]. */
@@ -307,7 +307,7 @@ int merge_iter_next_batch(merge_iter *it, sm_ms_t *ts, double *vs, size_t cap) {
             /* The common case of a block read: no buffer, no copy. */
             const tsdb_chunk_ref *c = &it->chunks[it->next_chunk];
             size_t got;
-            int rc = chunk_decode(c->data, c->len, ts + o, vs + o, cap - o, &got);
+            int rc = chunk_decode_ref(c->data, c->len, c->tcol, c->tlen, ts + o, vs + o, cap - o, &got);
             if (rc) return it->err = rc;
             it->next_chunk++;
             o += got;

@@ -76,7 +76,7 @@ static void make_template(void) {
         for (int i = 0; i < 20; i++) ts[i] = 1000 + i * 15000 + s, vs[i] = i * 0.5 + s;
         sm_buf_clear(&b);
         chunk_encode(ts, vs, 20, &b);
-        tsdb_chunk_ref ref = {ts[0], ts[19], b.p, (uint32_t)b.len, 0};
+        tsdb_chunk_ref ref = {.mint = ts[0], .maxt = ts[19], .data = b.p, .len = (uint32_t)b.len, .prio = 0};
         if (block_writer_add_series(w, &(sm_labels){l, 3}, &ref, 1, NULL)) abort();
     }
     block_meta meta;
@@ -158,7 +158,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 static sm_ms_t ts[65535];
                 static double vs[65535];
                 size_t n;
-                chunk_decode(sel.v[i].chunks[c].data, sel.v[i].chunks[c].len, ts, vs, 65535, &n);
+                chunk_decode_ref(sel.v[i].chunks[c].data, sel.v[i].chunks[c].len, sel.v[i].chunks[c].tcol,
+                                 sel.v[i].chunks[c].tlen, ts, vs, 65535, &n);
             }
     const char **v;
     size_t n;

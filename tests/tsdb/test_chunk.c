@@ -521,10 +521,30 @@ static void test_time_refs(uint64_t *rng) {
         uint32_t xlen;
         CHECK_OK(chunk_ref_expand(file.p, file.len, ref.p, ref.len, a, &x, &xlen));
         CHECK(xlen == orig.len && memcmp(x, orig.p, orig.len) == 0);
+        /* Without the copy: the column found in place decodes the reference
+         * chunk to the original samples, and expands to the same bytes. */
+        const uint8_t *col;
+        uint32_t clen;
+        CHECK_OK(chunk_ref_column(file.p, file.len, ref.p, ref.len, &col, &clen));
+        CHECK(col == file.p + pad + off && clen == tlen);
+        got = 0;
+        CHECK_OK(chunk_decode_ref(ref.p, ref.len, col, clen, g_dts, g_dvs, MAXN, &got));
+        CHECK(got == n && memcmp(g_dts, g_ts, n * sizeof *g_ts) == 0 && same_bits(g_dvs, g_vs, n));
+        CHECK_OK(chunk_decode_ref(orig.p, orig.len, NULL, 0, g_dts, g_dvs, MAXN, &got)); /* plain */
+        CHECK_EQ_INT(chunk_decode_ref(ref.p, ref.len, col, clen - 1, g_dts, g_dvs, MAXN, &got), SM_ECORRUPT);
+        CHECK_EQ_INT(chunk_decode_ref(orig.p, orig.len, col, clen, g_dts, g_dvs, MAXN, &got), SM_ECORRUPT);
+        sm_buf ex = SM_BUF_INIT;
+        CHECK_OK(chunk_ref_expand_to(ref.p, ref.len, col, clen, &ex));
+        CHECK(ex.len == orig.len && memcmp(ex.p, orig.p, orig.len) == 0);
+        sm_buf_fini(&ex);
+        chunk_info ri;
+        CHECK_OK(chunk_info_read(ref.p, ref.len, &ri));
+        CHECK(ri.count == n && ri.mint == g_ts[0] && ri.maxt == g_ts[n - 1] && ri.ts_enc == 4);
         /* A reference past the end of the file, and a truncated one. */
         sm_buf bad = SM_BUF_INIT;
         CHECK_OK(chunk_ref_encode(orig.p, orig.len, file.len - tlen + 1, &bad));
         CHECK_EQ_INT(chunk_ref_expand(file.p, file.len, bad.p, bad.len, a, &x, &xlen), SM_ECORRUPT);
+        CHECK_EQ_INT(chunk_ref_column(file.p, file.len, bad.p, bad.len, &col, &clen), SM_ECORRUPT);
         /* Cut short: refused when expanding (the header or the reference)
          * or when decoding what it expanded to (the value column). */
         rc = chunk_ref_expand(file.p, file.len, ref.p, ref.len / 2, a, &x, &xlen);

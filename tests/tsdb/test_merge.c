@@ -75,8 +75,11 @@ static int build(uint64_t *rng, sm_arena *a, bool overlap, tsdb_chunk_ref *chunk
         if (chunk_encode(ts, vs, n, &b) != 0) return -1;
         uint8_t *copy = sm_arena_alloc(a, b.len);
         memcpy(copy, b.p, b.len);
-        chunks[k] = (tsdb_chunk_ref){ts[0], ts[n - 1], copy, (uint32_t)b.len,
-                                     (uint32_t)check_rand_below(rng, 3)};
+        chunks[k] = (tsdb_chunk_ref){.mint = ts[0],
+                                     .maxt = ts[n - 1],
+                                     .data = copy,
+                                     .len = (uint32_t)b.len,
+                                     .prio = (uint32_t)check_rand_below(rng, 3)};
         sm_buf_fini(&b);
     }
     /* merge.h requires the list sorted by mint; sort with a stable insertion
@@ -181,7 +184,7 @@ static void test_iter(uint64_t *rng) {
     sm_arena *a = sm_arena_new(0, 0);
     uint8_t junk[16] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
                         0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
-    tsdb_chunk_ref bad = {0, 10, junk, sizeof junk, 0};
+    tsdb_chunk_ref bad = {.mint = 0, .maxt = 10, .data = junk, .len = sizeof junk, .prio = 0};
     merge_iter *it;
     CHECK_OK(merge_iter_new(a, &bad, 1, SM_MS_MIN, SM_MS_MAX, &it));
     sm_ms_t t;
@@ -198,7 +201,9 @@ static void test_sels(void) {
     sm_arena *a = sm_arena_new(0, 0);
     sm_label la[] = {{"__name__", "a"}}, lb[] = {{"__name__", "b"}}, lc[] = {{"__name__", "c"}};
     uint8_t d = 0;
-    tsdb_chunk_ref c1 = {10, 20, &d, 1, 0}, c2 = {0, 5, &d, 1, 1}, c3 = {30, 40, &d, 1, 2};
+    tsdb_chunk_ref c1 = {.mint = 10, .maxt = 20, .data = &d, .len = 1, .prio = 0},
+                   c2 = {.mint = 0, .maxt = 5, .data = &d, .len = 1, .prio = 1},
+                   c3 = {.mint = 30, .maxt = 40, .data = &d, .len = 1, .prio = 2};
     tsdb_sel_series s0[] = {{{la, 1}, &c1, 1}, {{lc, 1}, &c1, 1}};
     tsdb_sel_series s1[] = {{{la, 1}, &c2, 1}, {{lb, 1}, &c2, 1}};
     tsdb_sel_series s2[] = {{{la, 1}, &c3, 1}};

@@ -18,8 +18,30 @@
 typedef struct kind_sum {
     const char *kind;
     uint64_t bytes, gorilla, samples, dec_ns;
+    double shared; /* bytes with time columns shared as the head and blocks do */
     uint64_t ts_enc[4], val_enc[4]; /* chunks per encoding */
 } kind_sum;
+
+/* Distinct time columns of the chunks (open addressing on their hash): how
+ * many chunks use each, so that a column used by two or more is charged
+ * once, split among its users, and each user pays its reference form
+ * instead (what tsdb/head.c and block.c store; a column nobody else has
+ * stays inline, as head.c's C3 puts it back). */
+typedef struct col_slot {
+    const uint8_t *p; /* NULL: empty */
+    size_t len;
+    uint64_t hash;
+    uint32_t users, id;
+} col_slot;
+
+static col_slot *col_find(col_slot *t, size_t cap, const uint8_t *p, size_t len) {
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < len; i++) h = (h ^ p[i]) * 1099511628211ull;
+    size_t j = (size_t)h & (cap - 1);
+    while (t[j].p && (t[j].hash != h || t[j].len != len || memcmp(t[j].p, p, len) != 0)) j = (j + 1) & (cap - 1);
+    if (!t[j].p) t[j] = (col_slot){p, len, h, 0, 0};
+    return &t[j];
+}
 
 static int cmp_u64(const void *a, const void *b) {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -107,6 +129,44 @@ int main(int argc, char **argv) {
     }
     chunk_enc_free(e);
 
+    /* The same chunks with shared time columns (8 bytes or longer, as the
+     * head and the block writer share them). */
+    size_t cap = 1;
+    while (cap < 2 * nch) cap *= 2;
+    col_slot *cols = sm_calloc(cap, sizeof *cols);
+    uint32_t ncols = 0;
+    for (size_t c = 0; c < nch; c++) {
+        size_t co, tl;
+        if (chunk_time_column(all.p + off[c], off[c + 1] - off[c], &co, &tl) == 0 && tl >= 8) {
+            col_slot *cs = col_find(cols, cap, all.p + off[c] + co, tl);
+            if (!cs->users++) cs->id = ncols++;
+        }
+    }
+    double shared_total = 0;
+    sm_buf rb = SM_BUF_INIT;
+    ci = 0;
+    for (size_t i = 0; i < ns; i++) {
+        kind_sum *ks = kinds;
+        while (strcmp(ks->kind, wl_series_kind(w, i))) ks++;
+        for (size_t c = 0; c < nch_per; c++, ci++) {
+            const uint8_t *p = all.p + off[ci];
+            size_t len = off[ci + 1] - off[ci], co, tl;
+            double b = (double)len;
+            if (chunk_time_column(p, len, &co, &tl) == 0 && tl >= 8) {
+                col_slot *cs = col_find(cols, cap, p + co, tl);
+                sm_buf_clear(&rb);
+                if (cs->users > 1 && chunk_ref_encode(p, len, cs->id, &rb) == 0)
+                    b = (double)rb.len + (double)tl / cs->users;
+            }
+            ks->shared += b;
+            shared_total += b;
+        }
+    }
+    uint64_t shared_cols = 0;
+    for (size_t j = 0; j < cap; j++) shared_cols += cols[j].p && cols[j].users > 1;
+    sm_buf_fini(&rb);
+    sm_free(cols);
+
     /* Decode everything, runs times. */
     sm_ms_t *dt = sm_malloc(65536 * sizeof *dt);
     double *dv = sm_malloc(65536 * sizeof *dv);
@@ -149,6 +209,10 @@ int main(int argc, char **argv) {
         printf("  %-8s %5.1f%% of samples: %.3f B/sample (Gorilla %.3f), decode %.2f ns/sample\n",
                ks->kind, 100.0 * (double)ks->samples / samples, (double)ks->bytes / (double)ks->samples,
                (double)ks->gorilla / (double)ks->samples, (double)ks->dec_ns / (double)ks->samples);
+    printf("with time columns shared between series (as the head and blocks keep them; %llu columns shared):"
+           " %.3f B/sample\n", (unsigned long long)shared_cols, shared_total / samples);
+    for (kind_sum *ks = kinds; ks->kind; ks++)
+        printf("  %-8s %.3f B/sample\n", ks->kind, ks->shared / (double)ks->samples);
     printf("  chunks by encoding (time single/grid/dod, value const/int/xor/xpk):\n");
     for (kind_sum *ks = kinds; ks->kind; ks++)
         printf("  %-8s time %llu/%llu/%llu  value %llu/%llu/%llu/%llu\n", ks->kind,

@@ -160,6 +160,8 @@ int main(int argc, char **argv) {
     tsdb_stats st;
     tsdb_get_stats(db, &st);
     uint64_t head_bytes = st.head_bytes, head_chunk_bytes = st.head_chunk_bytes, wal_bytes = st.wal.bytes_on_disk, fsyncs = st.wal.fsyncs;
+    uint64_t sealed_samples = st.head_sealed_samples, sealed_bytes = st.head_sealed_bytes,
+             shared_cols = st.head_shared_columns;
     /* The allocator's own count as well: head_bytes adds up what the head
      * thinks it holds, which once missed the slack of every sealed chunk. */
     sm_alloc_stats heap1;
@@ -217,6 +219,10 @@ int main(int argc, char **argv) {
     printf("head before flush: %.1f MiB (%.0f B/series; beyond the sample bytes %.0f B/series); WAL %.1f MiB\n",
            (double)head_bytes / 1048576, (double)head_bytes / (double)d.ns,
            (double)(head_bytes - head_chunk_bytes) / (double)d.ns, (double)wal_bytes / 1048576);
+    if (sealed_samples)
+        printf("head sealed chunks: %.3f bytes/sample (%llu samples; %llu time columns shared between series)\n",
+               (double)sealed_bytes / (double)sealed_samples, (unsigned long long)sealed_samples,
+               (unsigned long long)shared_cols);
     if (heap1.allocated_bytes)
         printf("heap of the open database before flush (%s): %.1f MiB (%.0f B/series)\n", sm_alloc_name(),
                heap_db / 1048576, heap_db / (double)d.ns);

@@ -1482,14 +1482,23 @@ int chunk_ref_encode(const uint8_t *p, size_t len, uint64_t ref_off, sm_buf *out
 
 bool chunk_is_ref(const uint8_t *p, size_t len) { return len > 0 && (p[0] & 0x0fu) == TS_REF; }
 
-int chunk_ref_column(const uint8_t *file, size_t file_len, const uint8_t *p, size_t len, const uint8_t **tcol,
-                     uint32_t *tlen) {
+int chunk_ref_target(const uint8_t *p, size_t len, uint64_t *off, uint32_t *tlen) {
     chunk_parts c;
     uint8_t tenc;
-    uint64_t off, n;
-    if (parts_read(p, len, &c) || (c.enc & 0x0fu) != TS_REF || ref_read(c.tcol, c.tlen, &tenc, &off, &n))
+    uint64_t n;
+    if (parts_read(p, len, &c) || (c.enc & 0x0fu) != TS_REF || ref_read(c.tcol, c.tlen, &tenc, off, &n) ||
+        n > UINT32_MAX)
         return SM_ECORRUPT;
-    if (off > file_len || n > file_len - off || n > UINT32_MAX) return SM_ECORRUPT;
+    *tlen = (uint32_t)n;
+    return 0;
+}
+
+int chunk_ref_column(const uint8_t *file, size_t file_len, const uint8_t *p, size_t len, const uint8_t **tcol,
+                     uint32_t *tlen) {
+    uint64_t off;
+    uint32_t n;
+    if (chunk_ref_target(p, len, &off, &n)) return SM_ECORRUPT;
+    if (off > file_len || n > file_len - off) return SM_ECORRUPT;
     *tcol = file + off;
     *tlen = (uint32_t)n;
     return 0;

@@ -81,8 +81,8 @@ int chunk_info_read(const uint8_t *p, size_t len, chunk_info *out);
  * small.  Outputs are undefined on failure. */
 int chunk_decode(const uint8_t *p, size_t len, sm_ms_t *ts, double *vs, size_t cap, size_t *n);
 
-/* Time columns shared inside a block (docs/FORMAT.md, "Shared time
- * columns"); for the block writer and reader only.
+/* Time columns shared inside a block or the head (docs/FORMAT.md, "Shared
+ * time columns"); for the block writer and reader and the head only.
  *
  * chunk_time_column: where a GRID or DOD time column lies in chunk p
  * (offset from p, length): 0; 1 when the chunk has another time encoding;
@@ -97,7 +97,9 @@ int chunk_decode(const uint8_t *p, size_t len, sm_ms_t *ts, double *vs, size_t c
  * (inside file) stands for, checking that it lies inside the file;
  * chunk_decode_ref decodes p with that column (with tcol NULL it is
  * chunk_decode); chunk_ref_expand_to appends the expanded chunk to out.
- * chunk_info_read reads a reference chunk's header too (ts_enc 4). */
+ * chunk_info_read reads a reference chunk's header too (ts_enc 4).
+ * chunk_ref_target reads a reference chunk's offset and column length
+ * (the head stores a column id in the offset): 0 or SM_ECORRUPT. */
 int chunk_time_column(const uint8_t *p, size_t len, size_t *off, size_t *tlen);
 int chunk_ref_encode(const uint8_t *p, size_t len, uint64_t ref_off, sm_buf *out);
 bool chunk_is_ref(const uint8_t *p, size_t len);
@@ -108,5 +110,6 @@ int chunk_ref_column(const uint8_t *file, size_t file_len, const uint8_t *p, siz
 int chunk_decode_ref(const uint8_t *p, size_t len, const uint8_t *tcol, size_t tlen, sm_ms_t *ts, double *vs,
                      size_t cap, size_t *n);
 int chunk_ref_expand_to(const uint8_t *p, size_t len, const uint8_t *tcol, size_t tlen, sm_buf *out);
+int chunk_ref_target(const uint8_t *p, size_t len, uint64_t *off, uint32_t *tlen);
 
 #endif

@@ -174,6 +174,58 @@ static void strmap_clear(strmap *m, val_free_fn fv) {
     memset(m, 0, sizeof *m);
 }
 
+/* ---- shared time columns ----
+ *
+ * Every series of a scrape target carries the same timestamps and seals its
+ * chunks at the same sample (L3, chunk_max_samples), so their time columns
+ * are equal bytes; with scrape jitter that column is a third of a chunk.
+ * seal() keeps one copy of such a column in the head's column table and
+ * stores the chunk in its reference form (docs/FORMAT.md, "Shared time
+ * columns"), whose offset is the column's id here instead of a file offset.
+ * Invariants:
+ *   C1. A column's refs is the number of chunk byte strings (live or
+ *       detached, of any series) that name its id; at 0 it is freed and its
+ *       id goes on the free list.
+ *   C2. pages[id >> HCOL_PAGE_BITS][id % HCOL_PAGE] is the live column of
+ *       id.  A page never moves and lives until head_free, and a column
+ *       outlives every chunk naming it (C1), so whoever may read a chunk
+ *       (series lock, or export_mu for detached chunks, L4) resolves its id
+ *       without the column lock.
+ *   C3. A column still alone (refs 1) when its series seals the next chunk
+ *       goes back inline into its chunk (unshare_alone), so a series with
+ *       timestamps of its own pays for the table on its newest chunk only.
+ * cols.mu is the innermost lock: taken with a series lock or idx held,
+ * never the other way round.
+ */
+#define HCOL_PAGE_BITS 12
+#define HCOL_PAGE (1u << HCOL_PAGE_BITS)
+#define HCOL_PAGES 4096u    /* so ids stay below 2^24 */
+#define HCOL_MIN_SHARE 8    /* shorter columns cost less inline than referenced */
+#define HCOL_HEADER 16u     /* sizeof(hcol), checked below */
+
+typedef struct hcol {
+    uint32_t refs;
+    uint32_t len;  /* bytes at b */
+    uint32_t next; /* id + 1 of the next column in the bucket, 0: none */
+    uint32_t hash;
+    uint8_t b[];
+} hcol;
+
+_Static_assert(sizeof(hcol) == HCOL_HEADER, "hcol header size");
+
+typedef struct coltab {
+    pthread_mutex_t mu;
+    hcol **pages[HCOL_PAGES];
+    uint32_t npages;
+    uint32_t nid;          /* ids handed out at least once */
+    uint32_t *freeids;     /* ids of freed columns, for reuse */
+    uint32_t nfree, capfree;
+    uint32_t *bucket;      /* id + 1 of a chain's first column; nbucket a power of two */
+    uint32_t nbucket;
+    uint32_t ncols;        /* live columns */
+    uint64_t bytes;        /* their column bytes */
+} coltab;
+
 /* ---- series ---- */
 
 typedef struct hchunk {
@@ -228,7 +280,167 @@ struct head {
     _Atomic sm_ms_t maxt; /* newest sample time of the whole head */
     pthread_mutex_t export_mu;
     uint32_t export_gen; /* generation of the last export (export_mu) */
+    coltab cols;         /* shared time columns (C1-C3) */
 };
+
+/* ---- shared time columns: the table (C1-C3) ---- */
+
+static hcol *col_get(const coltab *t, uint32_t id) {
+    return t->pages[id >> HCOL_PAGE_BITS][id & (HCOL_PAGE - 1)];
+}
+
+/* The shared column that chunk bytes p name, NULL when their time column is
+ * inline.  The bytes are the head's own, so the id is one of its live
+ * columns (C1). */
+static const hcol *chunk_col(const head *h, const uint8_t *p, uint32_t len) {
+    uint64_t id;
+    uint32_t tlen;
+    if (!chunk_is_ref(p, len) || chunk_ref_target(p, len, &id, &tlen)) return NULL;
+    return col_get(&h->cols, (uint32_t)id);
+}
+
+static int col_grow_buckets(coltab *t) {
+    uint32_t nb = t->nbucket ? t->nbucket * 2 : 1024;
+    uint32_t *b = sm_calloc(nb, sizeof *b);
+    if (!b) return SM_ENOMEM;
+    for (uint32_t id = 0; id < t->nid; id++) {
+        hcol *c = col_get(t, id);
+        if (!c) continue;
+        c->next = b[c->hash & (nb - 1)];
+        b[c->hash & (nb - 1)] = id + 1;
+    }
+    sm_free(t->bucket);
+    t->bucket = b;
+    t->nbucket = nb;
+    return 0;
+}
+
+/* A new id (not yet taken off the free list or counted in nid: the caller
+ * does that once the column exists).  SM_ENOMEM or SM_ELIMIT. */
+static int col_new_id(coltab *t, uint32_t *id) {
+    if (t->nfree) {
+        *id = t->freeids[t->nfree - 1];
+        return 0;
+    }
+    uint32_t n = t->nid;
+    if (n >= HCOL_PAGES * HCOL_PAGE) return SM_ELIMIT;
+    if (n == t->capfree) { /* room to free every id ever handed out */
+        uint32_t nc = t->capfree ? t->capfree * 2 : 1024;
+        uint32_t *f = sm_realloc(t->freeids, nc * sizeof *f);
+        if (!f) return SM_ENOMEM;
+        t->freeids = f;
+        t->capfree = nc;
+    }
+    if ((n >> HCOL_PAGE_BITS) == t->npages) {
+        hcol **page = sm_calloc(HCOL_PAGE, sizeof *page);
+        if (!page) return SM_ENOMEM;
+        t->pages[t->npages++] = page;
+    }
+    *id = n;
+    return 0;
+}
+
+/* Take a reference on the column equal to col[0..len), adding it when it
+ * is new.  0 and its id, or non-zero when it cannot be shared (no memory,
+ * every id in use): the chunk then keeps its column inline. */
+static int col_share(head *h, const uint8_t *col, uint32_t len, uint32_t *id) {
+    coltab *t = &h->cols;
+    uint32_t hash = (uint32_t)sm_hash_bytes(col, len, 0x68636f6cull);
+    int rc = 0;
+    pthread_mutex_lock(&t->mu);
+    for (uint32_t e = t->nbucket ? t->bucket[hash & (t->nbucket - 1)] : 0; e; e = col_get(t, e - 1)->next) {
+        hcol *c = col_get(t, e - 1);
+        if (c->hash == hash && c->len == len && memcmp(c->b, col, len) == 0 && c->refs < UINT32_MAX) {
+            c->refs++;
+            *id = e - 1;
+            goto out;
+        }
+    }
+    hcol *c = NULL;
+    if ((t->ncols >= t->nbucket && (rc = col_grow_buckets(t))) || (rc = col_new_id(t, id))) goto out;
+    if (!(c = sm_malloc(sizeof *c + len))) {
+        rc = SM_ENOMEM;
+        goto out;
+    }
+    uint32_t *chain = &t->bucket[hash & (t->nbucket - 1)];
+    *c = (hcol){.refs = 1, .len = len, .next = *chain, .hash = hash};
+    memcpy(c->b, col, len);
+    *chain = *id + 1;
+    t->pages[*id >> HCOL_PAGE_BITS][*id & (HCOL_PAGE - 1)] = c;
+    if (t->nfree) t->nfree--;
+    else t->nid++;
+    t->ncols++;
+    t->bytes += len;
+out:
+    pthread_mutex_unlock(&t->mu);
+    return rc;
+}
+
+static void col_release(head *h, uint32_t id) {
+    coltab *t = &h->cols;
+    pthread_mutex_lock(&t->mu);
+    hcol *c = col_get(t, id);
+    if (--c->refs == 0) {
+        uint32_t *link = &t->bucket[c->hash & (t->nbucket - 1)];
+        while (*link != id + 1) link = &col_get(t, *link - 1)->next;
+        *link = c->next;
+        t->pages[id >> HCOL_PAGE_BITS][id & (HCOL_PAGE - 1)] = NULL;
+        t->freeids[t->nfree++] = id; /* capfree >= nid > nfree (col_new_id) */
+        t->ncols--;
+        t->bytes -= c->len;
+        sm_free(c);
+    }
+    pthread_mutex_unlock(&t->mu);
+}
+
+static uint32_t col_refs(head *h, const hcol *c) {
+    pthread_mutex_lock(&h->cols.mu);
+    uint32_t r = c->refs;
+    pthread_mutex_unlock(&h->cols.mu);
+    return r;
+}
+
+static void coltab_fini(coltab *t) {
+    for (uint32_t id = 0; id < t->nid; id++) sm_free(col_get(t, id)); /* none left after the series */
+    for (uint32_t i = 0; i < t->npages; i++) sm_free(t->pages[i]);
+    sm_free(t->bucket);
+    sm_free(t->freeids);
+    pthread_mutex_destroy(&t->mu);
+}
+
+/* Free a chunk's bytes, dropping its column reference (C1). */
+static void chunk_bytes_free(head *h, uint8_t *data, uint32_t len) {
+    uint64_t id;
+    uint32_t tlen;
+    if (data && chunk_is_ref(data, len) && chunk_ref_target(data, len, &id, &tlen) == 0)
+        col_release(h, (uint32_t)id);
+    sm_free(data);
+}
+
+/* Decode chunk bytes with their column, wherever it is. */
+static int chunk_bytes_decode(const head *h, const uint8_t *p, uint32_t len, sm_ms_t *ts, double *vs, size_t cap,
+                              size_t *n) {
+    const hcol *c = chunk_col(h, p, len);
+    return chunk_decode_ref(p, len, c ? c->b : NULL, c ? c->len : 0, ts, vs, cap, n);
+}
+
+/* Turn the finished chunk in b into its reference form when its time
+ * column is long enough to share.  Failing to share leaves b as it was. */
+static void share_column(head *h, sm_buf *b) {
+    size_t off, tlen;
+    uint32_t id;
+    if (chunk_time_column(b->p, b->len, &off, &tlen) || tlen < HCOL_MIN_SHARE || tlen > UINT32_MAX ||
+        col_share(h, b->p + off, (uint32_t)tlen, &id))
+        return;
+    sm_buf r = SM_BUF_INIT;
+    if (chunk_ref_encode(b->p, b->len, id, &r)) {
+        sm_buf_fini(&r);
+        col_release(h, id);
+        return;
+    }
+    sm_buf_fini(b);
+    *b = r;
+}
 
 /* The postings key of a pair, "name\xffvalue": in stack when it fits, else
  * on the heap (the caller frees it when it is not stack).  NULL: no memory. */
@@ -334,8 +546,8 @@ static int index_series(head *h, const hseries *s) {
 }
 
 static void series_free(head *h, hseries *s) {
-    for (uint32_t i = 0; i < s->nch; i++) sm_free(s->ch[i].data);
-    for (uint32_t i = 0; i < s->ndet; i++) sm_free(s->det[i].data);
+    for (uint32_t i = 0; i < s->nch; i++) chunk_bytes_free(h, s->ch[i].data, s->ch[i].len);
+    for (uint32_t i = 0; i < s->ndet; i++) chunk_bytes_free(h, s->det[i].data, s->det[i].len);
     sm_free(s->ch);
     sm_free(s->det);
     chunk_enc_free(s->open);
@@ -365,6 +577,7 @@ int head_new(const head_opts *o, head **out) {
     pthread_rwlock_init(&h->idx, &ra);
     pthread_rwlockattr_destroy(&ra);
     pthread_mutex_init(&h->export_mu, NULL);
+    pthread_mutex_init(&h->cols.mu, NULL);
     h->next_ref = 1;
     atomic_store(&h->maxt, SM_MS_MIN);
     *out = h;
@@ -382,6 +595,7 @@ void head_free(head *h) {
     strmap_clear(&h->syms, NULL);
     pthread_rwlock_destroy(&h->idx);
     pthread_mutex_destroy(&h->export_mu);
+    coltab_fini(&h->cols);
     sm_free(h);
 }
 
@@ -604,8 +818,6 @@ static int reserve(hchunk **v, uint32_t n, uint32_t *cap, uint32_t extra) {
     return 0;
 }
 
-/* Seal the open chunk onto the end of the sealed list (L2 makes that its
- * place). */
 /* The chunk bytes of b, in an allocation of their own size: chunk_encode
  * reserves its worst case (about 4 KiB for 120 samples), and a sealed
  * chunk kept that reservation for its whole life in the head (260 MB of
@@ -616,11 +828,31 @@ static uint8_t *detach_fit(sm_buf *b, size_t *len) {
     return fit ? fit : p;
 }
 
-static int seal(hseries *s) {
+/* C3: put chunk c's column back inline when no other chunk shares it. */
+static void unshare_alone(head *h, hchunk *c) {
+    const hcol *col = chunk_col(h, c->data, c->len);
+    if (!col || col_refs(h, col) != 1) return;
+    sm_buf b = SM_BUF_INIT;
+    if (chunk_ref_expand_to(c->data, c->len, col->b, col->len, &b)) {
+        sm_buf_fini(&b);
+        return;
+    }
+    size_t len;
+    uint8_t *data = detach_fit(&b, &len);
+    chunk_bytes_free(h, c->data, c->len);
+    c->data = data;
+    c->len = (uint32_t)len;
+}
+
+/* Seal the open chunk onto the end of the sealed list (L2 makes that its
+ * place), its time column shared with the other series' (C1-C3). */
+static int seal(head *h, hseries *s) {
     if (!open_count(s)) return 0;
     if (reserve(&s->ch, s->nch, &s->capch, 1)) return SM_ENOMEM;
     sm_buf b = SM_BUF_INIT;
     if (chunk_enc_finish(s->open, &b)) return SM_ENOMEM;
+    if (s->nch) unshare_alone(h, &s->ch[s->nch - 1]);
+    share_column(h, &b);
     size_t len;
     uint8_t *data = detach_fit(&b, &len);
     s->ch[s->nch++] = (hchunk){chunk_enc_mint(s->open), chunk_enc_maxt(s->open), data,
@@ -636,12 +868,12 @@ static sm_ms_t live_maxt(const hseries *s) {
 }
 
 /* Decode n encoded bytes into fresh arrays with room for count + extra. */
-static int decode_bytes(const uint8_t *p, size_t len, uint32_t count, size_t extra, sm_ms_t **ts,
+static int decode_bytes(const head *h, const uint8_t *p, size_t len, uint32_t count, size_t extra, sm_ms_t **ts,
                         double **vs) {
     *ts = sm_malloc((count + extra) * sizeof **ts);
     *vs = sm_malloc((count + extra) * sizeof **vs);
     size_t n;
-    int rc = !*ts || !*vs ? SM_ENOMEM : chunk_decode(p, len, *ts, *vs, count, &n);
+    int rc = !*ts || !*vs ? SM_ENOMEM : chunk_bytes_decode(h, p, (uint32_t)len, *ts, *vs, count, &n);
     if (!rc && n != count) rc = SM_ECORRUPT;
     if (rc) {
         sm_free(*ts);
@@ -653,7 +885,7 @@ static int decode_bytes(const uint8_t *p, size_t len, uint32_t count, size_t ext
 }
 
 /* Encode samples into a chunk, replacing its bytes. */
-static int encode_into(hchunk *c, const sm_ms_t *ts, const double *vs, size_t n) {
+static int encode_into(head *h, hchunk *c, const sm_ms_t *ts, const double *vs, size_t n) {
     sm_buf b = SM_BUF_INIT;
     if (chunk_encode(ts, vs, n, &b)) {
         sm_buf_fini(&b);
@@ -661,7 +893,7 @@ static int encode_into(hchunk *c, const sm_ms_t *ts, const double *vs, size_t n)
     }
     size_t len;
     uint8_t *data = detach_fit(&b, &len);
-    sm_free(c->data);
+    chunk_bytes_free(h, c->data, c->len);
     c->data = data;
     c->len = (uint32_t)len;
     c->count = (uint32_t)n;
@@ -693,10 +925,10 @@ static int put_sample(sm_ms_t *ts, double *vs, size_t *n, sm_ms_t t, double v) {
 }
 
 /* Put (t, v) into live sealed chunk i.  Returns a HEAD_ code. */
-static int merge_into(hseries *s, uint32_t i, sm_ms_t t, double v, uint32_t max) {
+static int merge_into(head *h, hseries *s, uint32_t i, sm_ms_t t, double v, uint32_t max) {
     sm_ms_t *ts;
     double *vs;
-    int rc = decode_bytes(s->ch[i].data, s->ch[i].len, s->ch[i].count, 1, &ts, &vs);
+    int rc = decode_bytes(h, s->ch[i].data, s->ch[i].len, s->ch[i].count, 1, &ts, &vs);
     if (rc) return rc;
     size_t n = s->ch[i].count;
     int result = put_sample(ts, vs, &n, t, v);
@@ -707,20 +939,20 @@ static int merge_into(hseries *s, uint32_t i, sm_ms_t t, double v, uint32_t max)
          * then the list, so a failure changes nothing. */
         size_t half = n / 2;
         hchunk lo = {0}, hi = {0};
-        rc = encode_into(&lo, ts, vs, half);
-        if (!rc) rc = encode_into(&hi, ts + half, vs + half, n - half);
+        rc = encode_into(h, &lo, ts, vs, half);
+        if (!rc) rc = encode_into(h, &hi, ts + half, vs + half, n - half);
         if (rc) {
-            sm_free(lo.data);
-            sm_free(hi.data);
+            chunk_bytes_free(h, lo.data, lo.len);
+            chunk_bytes_free(h, hi.data, hi.len);
         } else {
-            sm_free(s->ch[i].data);
+            chunk_bytes_free(h, s->ch[i].data, s->ch[i].len);
             memmove(&s->ch[i + 2], &s->ch[i + 1], (s->nch - i - 1) * sizeof *s->ch);
             s->nch++;
             s->ch[i] = lo;
             s->ch[i + 1] = hi;
         }
     } else {
-        rc = encode_into(&s->ch[i], ts, vs, n);
+        rc = encode_into(h, &s->ch[i], ts, vs, n);
     }
     sm_free(ts);
     sm_free(vs);
@@ -735,7 +967,7 @@ static int open_insert(hseries *s, sm_ms_t t, double v) {
     if (chunk_enc_finish(s->open, &b)) return SM_ENOMEM;
     sm_ms_t *ts;
     double *vs;
-    int rc = decode_bytes(b.p, b.len, cnt, 1, &ts, &vs);
+    int rc = decode_bytes(NULL, b.p, b.len, cnt, 1, &ts, &vs); /* a snapshot: inline */
     sm_buf_fini(&b);
     if (rc) return rc;
     size_t n = cnt;
@@ -759,10 +991,10 @@ static int open_insert(hseries *s, sm_ms_t t, double v) {
 }
 
 /* Insert a one-sample chunk at position i of the sealed list. */
-static int insert_single(hseries *s, uint32_t i, sm_ms_t t, double v) {
+static int insert_single(head *h, hseries *s, uint32_t i, sm_ms_t t, double v) {
     if (reserve(&s->ch, s->nch, &s->capch, 1)) return SM_ENOMEM;
     hchunk c = {0};
-    if (encode_into(&c, &t, &v, 1)) return SM_ENOMEM;
+    if (encode_into(h, &c, &t, &v, 1)) return SM_ENOMEM;
     memmove(&s->ch[i + 1], &s->ch[i], (s->nch - i) * sizeof *s->ch);
     s->ch[i] = c;
     s->nch++;
@@ -786,21 +1018,21 @@ static int append_late(head *h, hseries *s, sm_ms_t t, double v) {
     uint32_t oc = open_count(s);
     if (oc && t >= chunk_enc_mint(s->open)) {
         if (oc < max) return open_insert(s, t, v);
-        if (seal(s)) return SM_ENOMEM; /* full: merge into it as a sealed chunk */
+        if (seal(h, s)) return SM_ENOMEM; /* full: merge into it as a sealed chunk */
     }
     uint32_t lo = first_ending_at_or_after(s, t);
-    if (lo < s->nch && s->ch[lo].mint <= t) return merge_into(s, lo, t, v, max);
+    if (lo < s->nch && s->ch[lo].mint <= t) return merge_into(h, s, lo, t, v, max);
     /* In the gap between chunk lo-1 and chunk lo (or the open chunk): join
      * a neighbour of the same window that has room, else start a chunk. */
     sm_ms_t win = window_of(h, t);
     if (lo > 0 && window_of(h, s->ch[lo - 1].mint) == win && s->ch[lo - 1].count < max)
-        return merge_into(s, lo - 1, t, v, max);
+        return merge_into(h, s, lo - 1, t, v, max);
     if (lo < s->nch && window_of(h, s->ch[lo].mint) == win && s->ch[lo].count < max)
-        return merge_into(s, lo, t, v, max);
+        return merge_into(h, s, lo, t, v, max);
     oc = open_count(s);
     if (lo == s->nch && oc && oc < max && window_of(h, chunk_enc_mint(s->open)) == win)
         return open_insert(s, t, v);
-    return insert_single(s, lo, t, v);
+    return insert_single(h, s, lo, t, v);
 }
 
 /* One sample into s, whose mutex the caller holds. */
@@ -811,7 +1043,7 @@ static int append_locked(head *h, hseries *s, sm_ms_t t, double v) {
     uint32_t cnt = open_count(s);
     if (cnt && (cnt >= h->o.chunk_max_samples ||
                 window_of(h, chunk_enc_mint(s->open)) != window_of(h, t)))
-        rc = seal(s);
+        rc = seal(h, s);
     if (!rc && chunk_enc_append(s->open, t, v)) rc = SM_ENOMEM; /* t is above the last */
     return rc ? rc : HEAD_APPENDED;
 }
@@ -1053,17 +1285,17 @@ typedef struct view {
 /* Copy detached chunk d into the arena without the samples whose times a
  * newer overlapping chunk holds (so the newest value wins).  *keep false
  * when nothing is left. */
-static int filter_detached(const view *d, const view *all, uint32_t nall, sm_arena *a,
+static int filter_detached(const head *h, const view *d, const view *all, uint32_t nall, sm_arena *a,
                            tsdb_chunk_ref *out, bool *keep) {
     sm_ms_t *ts, *yts = NULL;
     double *vs, *yvs = NULL;
-    int rc = decode_bytes(d->data, d->len, d->count, 0, &ts, &vs);
+    int rc = decode_bytes(h, d->data, d->len, d->count, 0, &ts, &vs);
     if (rc) return rc;
     size_t n = d->count;
     for (uint32_t y = 0; y < nall && n && !rc; y++) {
         const view *o = &all[y];
         if (o->rank <= d->rank || o->mint > d->maxt || o->maxt < d->mint) continue;
-        rc = decode_bytes(o->data, o->len, o->count, 0, &yts, &yvs);
+        rc = decode_bytes(h, o->data, o->len, o->count, 0, &yts, &yvs);
         if (rc) break;
         size_t i = 0, j = 0, k = 0;
         while (i < n) {
@@ -1099,8 +1331,9 @@ static int filter_detached(const view *d, const view *all, uint32_t nall, sm_are
 }
 
 /* The chunk refs of one series overlapping [mint, maxt], copied into the
- * arena and sorted by mint.  Series lock held.  *nout 0: none. */
-static int series_chunks(hseries *s, sm_ms_t mint, sm_ms_t maxt, uint32_t prio, sm_arena *a,
+ * arena and sorted by mint.  Series lock held.  ob: two scratch buffers.
+ * *nout 0: none. */
+static int series_chunks(const head *h, hseries *s, sm_ms_t mint, sm_ms_t maxt, uint32_t prio, sm_arena *a,
                          sm_buf *ob, tsdb_chunk_ref **out, uint32_t *nout) {
     uint32_t nall = s->nch + s->ndet + 1;
     view *all = sm_malloc(nall * sizeof *all);
@@ -1122,11 +1355,11 @@ static int series_chunks(hseries *s, sm_ms_t mint, sm_ms_t maxt, uint32_t prio, 
     int rc = 0;
     uint32_t oc = open_count(s);
     if (oc) {
-        sm_buf_clear(ob);
-        if (chunk_enc_snapshot(s->open, ob)) rc = SM_ENOMEM; /* a copy: queries need no re-encoding */
+        sm_buf_clear(&ob[0]);
+        if (chunk_enc_snapshot(s->open, &ob[0])) rc = SM_ENOMEM; /* a copy: queries need no re-encoding */
         else
-            all[nv++] = (view){chunk_enc_mint(s->open), chunk_enc_maxt(s->open), ob->p,
-                               (uint32_t)ob->len, oc, RANK_LIVE};
+            all[nv++] = (view){chunk_enc_mint(s->open), chunk_enc_maxt(s->open), ob[0].p,
+                               (uint32_t)ob[0].len, oc, RANK_LIVE};
         any |= chunk_enc_mint(s->open) <= maxt && chunk_enc_maxt(s->open) >= mint;
     }
     tsdb_chunk_ref *refs = NULL;
@@ -1141,18 +1374,28 @@ static int series_chunks(hseries *s, sm_ms_t mint, sm_ms_t maxt, uint32_t prio, 
                 clash = all[y].rank > c->rank && all[y].mint <= c->maxt && all[y].maxt >= c->mint;
         if (clash) {
             bool keep;
-            rc = filter_detached(c, all, nv, a, &refs[r], &keep);
+            rc = filter_detached(h, c, all, nv, a, &refs[r], &keep);
             if (!rc && keep) refs[r++].prio = prio;
             continue;
         }
-        uint8_t *copy = sm_arena_alloc(a, c->len);
+        /* A copy, whole: a shared column goes back inline (the column may be
+         * gone once the series lock is released). */
+        const uint8_t *src = c->data;
+        uint32_t len = c->len;
+        const hcol *col = chunk_col(h, src, len);
+        if (col) {
+            sm_buf_clear(&ob[1]);
+            if ((rc = chunk_ref_expand_to(src, len, col->b, col->len, &ob[1])) != 0) break;
+            src = ob[1].p;
+            len = (uint32_t)ob[1].len;
+        }
+        uint8_t *copy = sm_arena_alloc(a, len);
         if (!copy) {
             rc = SM_ENOMEM;
             break;
         }
-        memcpy(copy, c->data, c->len);
-        refs[r++] =
-            (tsdb_chunk_ref){.mint = c->mint, .maxt = c->maxt, .data = copy, .len = c->len, .prio = prio};
+        memcpy(copy, src, len);
+        refs[r++] = (tsdb_chunk_ref){.mint = c->mint, .maxt = c->maxt, .data = copy, .len = len, .prio = prio};
     }
     sm_free(all);
     if (rc) return rc;
@@ -1183,13 +1426,13 @@ int head_select(head *h, const sm_matcher *ms, size_t nms, sm_ms_t mint, sm_ms_t
     tsdb_sel_series *res = sm_arena_alloc(a, (n ? n : 1) * sizeof *res);
     size_t k = 0;
     int rc = res ? 0 : SM_ENOMEM;
-    sm_buf ob = SM_BUF_INIT;
+    sm_buf ob[2] = {SM_BUF_INIT, SM_BUF_INIT}; /* the open chunk's snapshot; an expanded chunk */
     for (size_t i = 0; i < n && !rc; i++) {
         hseries *s = v[i];
         tsdb_chunk_ref *refs = NULL;
         uint32_t r = 0;
         pthread_mutex_lock(&s->mu);
-        rc = series_chunks(s, mint, maxt, prio, a, &ob, &refs, &r);
+        rc = series_chunks(h, s, mint, maxt, prio, a, ob, &refs, &r);
         pthread_mutex_unlock(&s->mu);
         if (rc || r == 0) continue;
         if (sm_labels_copy(a, &s->ls, &res[k].labels)) {
@@ -1200,7 +1443,8 @@ int head_select(head *h, const sm_matcher *ms, size_t nms, sm_ms_t mint, sm_ms_t
         res[k].nchunks = r;
         k++;
     }
-    sm_buf_fini(&ob);
+    sm_buf_fini(&ob[0]);
+    sm_buf_fini(&ob[1]);
     pthread_rwlock_unlock(&h->idx);
     sm_free(v);
     if (rc == SM_ENOMEM) return SM_ERR(err, rc, "out of memory selecting head series");
@@ -1286,7 +1530,7 @@ int head_label_values(head *h, const char *name, const sm_matcher *ms, size_t nm
 static int restore_chunk(head *h, hseries *s, hchunk c) {
     c.gen = 0;
     int rc = 0;
-    if (open_count(s) && chunk_enc_mint(s->open) <= c.maxt && (rc = seal(s)) != 0) return rc;
+    if (open_count(s) && chunk_enc_mint(s->open) <= c.maxt && (rc = seal(h, s)) != 0) return rc;
     uint32_t i = first_ending_at_or_after(s, c.mint), j = i;
     while (j < s->nch && s->ch[j].mint <= c.maxt) j++;
     if (i < j) {
@@ -1299,11 +1543,11 @@ static int restore_chunk(head *h, hseries *s, hchunk c) {
         double *cv = NULL;
         hchunk *parts = NULL;
         size_t nl = 0, n = 0, nparts = 0;
-        rc = ts && vs ? decode_bytes(c.data, c.len, c.count, 0, &ct, &cv) : SM_ENOMEM;
+        rc = ts && vs ? decode_bytes(h, c.data, c.len, c.count, 0, &ct, &cv) : SM_ENOMEM;
         for (uint32_t k = i; k < j && !rc; k++) { /* live samples, after room for the result */
             sm_ms_t *kt;
             double *kv;
-            rc = decode_bytes(s->ch[k].data, s->ch[k].len, s->ch[k].count, 0, &kt, &kv);
+            rc = decode_bytes(h, s->ch[k].data, s->ch[k].len, s->ch[k].count, 0, &kt, &kv);
             if (rc) break;
             memcpy(ts + total + nl, kt, s->ch[k].count * sizeof *ts);
             memcpy(vs + total + nl, kv, s->ch[k].count * sizeof *vs);
@@ -1331,18 +1575,18 @@ static int restore_chunk(head *h, hseries *s, hchunk c) {
             rc = parts ? reserve(&s->ch, s->nch, &s->capch, (uint32_t)nparts) : SM_ENOMEM;
             for (size_t p = 0, off = 0; p < nparts && !rc; p++) {
                 size_t len = (n - off) / (nparts - p);
-                rc = encode_into(&parts[p], ts + off, vs + off, len);
+                rc = encode_into(h, &parts[p], ts + off, vs + off, len);
                 off += len;
             }
         }
         if (!rc) {
-            for (uint32_t k = i; k < j; k++) sm_free(s->ch[k].data);
-            sm_free(c.data);
+            for (uint32_t k = i; k < j; k++) chunk_bytes_free(h, s->ch[k].data, s->ch[k].len);
+            chunk_bytes_free(h, c.data, c.len);
             memmove(&s->ch[i + nparts], &s->ch[j], (s->nch - j) * sizeof *s->ch);
             memcpy(&s->ch[i], parts, nparts * sizeof *parts);
             s->nch = s->nch - (j - i) + (uint32_t)nparts;
         } else if (parts) {
-            for (size_t p = 0; p < nparts; p++) sm_free(parts[p].data);
+            for (size_t p = 0; p < nparts; p++) chunk_bytes_free(h, parts[p].data, parts[p].len);
         }
         sm_free(parts);
         sm_free(ts);
@@ -1404,7 +1648,7 @@ int head_export(head *h, sm_ms_t maxt, head_export_fn fn, void *ctx, sm_ms_t *mi
         hseries *s = v[i];
         pthread_mutex_lock(&s->mu);
         if (s->ndet && undo_export(h, s, 0)) rc = SM_ENOMEM; /* an earlier undo's leftovers */
-        if (!rc && open_count(s) && chunk_enc_maxt(s->open) < maxt && seal(s)) rc = SM_ENOMEM;
+        if (!rc && open_count(s) && chunk_enc_maxt(s->open) < maxt && seal(h, s)) rc = SM_ENOMEM;
         /* The chunks ending before maxt: a prefix, by L1. */
         uint32_t cnt = first_ending_at_or_after(s, maxt);
         if (!rc && cnt > caprefs) {
@@ -1426,10 +1670,11 @@ int head_export(head *h, sm_ms_t maxt, head_export_fn fn, void *ctx, sm_ms_t *mi
             hchunk ch = s->ch[c];
             ch.gen = gen;
             s->det[s->ndet++] = ch;
-            /* The bytes stay put until truncate (L4), so the writer may read
-             * them without the series lock. */
-            refs[c] =
-                (tsdb_chunk_ref){.mint = ch.mint, .maxt = ch.maxt, .data = ch.data, .len = ch.len, .prio = 0};
+            /* The bytes (and their column, C1) stay put until truncate (L4),
+             * so the writer may read them without the series lock. */
+            const hcol *col = chunk_col(h, ch.data, ch.len);
+            refs[c] = (tsdb_chunk_ref){.mint = ch.mint, .maxt = ch.maxt, .data = ch.data, .len = ch.len,
+                                       .prio = 0, .tcol = col ? col->b : NULL, .tlen = col ? col->len : 0};
             if (ch.mint < mint) mint = ch.mint;
         }
         if (cnt) memmove(s->ch, s->ch + cnt, (s->nch - cnt) * sizeof *s->ch);
@@ -1478,7 +1723,7 @@ int head_truncate(head *h) {
         /* idx held for writing: no append or read is inside this series. */
         uint32_t k = 0;
         for (uint32_t c = 0; c < s->ndet; c++) {
-            if (s->det[c].gen) sm_free(s->det[c].data);
+            if (s->det[c].gen) chunk_bytes_free(h, s->det[c].data, s->det[c].len);
             else s->det[k++] = s->det[c]; /* an undone export's, not yet back */
         }
         s->ndet = k;
@@ -1525,8 +1770,10 @@ void head_get_stats(head *h, head_stats *out) {
             for (uint32_t c = 0; c < nv; c++) {
                 out->chunks++;
                 out->samples += v[c].count;
+                out->sealed_samples += v[c].count;
                 bytes += v[c].len;
                 out->chunk_bytes += v[c].len;
+                out->sealed_bytes += v[c].len;
                 if (v[c].mint < out->mint) out->mint = v[c].mint;
                 if (v[c].maxt > out->maxt) out->maxt = v[c].maxt;
             }
@@ -1551,6 +1798,16 @@ void head_get_stats(head *h, head_stats *out) {
     for (size_t b = 0; b < h->postings.nb; b++)
         for (sm_entry *e = h->postings.b[b]; e; e = e->next)
             bytes += ((posting *)e->val)->cap * sizeof(uint64_t);
+    /* Shared time columns: their bytes are sample bytes, counted once;
+     * the table around them is not. */
+    pthread_mutex_lock(&h->cols.mu);
+    const coltab *t = &h->cols;
+    out->shared_columns = t->ncols;
+    out->chunk_bytes += t->bytes;
+    out->sealed_bytes += t->bytes;
+    bytes += t->bytes + (uint64_t)t->ncols * HCOL_HEADER + (uint64_t)t->nbucket * sizeof *t->bucket +
+             (uint64_t)t->capfree * sizeof *t->freeids + (uint64_t)t->npages * HCOL_PAGE * sizeof(hcol *);
+    pthread_mutex_unlock(&h->cols.mu);
     pthread_rwlock_unlock(&h->idx);
     out->bytes = bytes;
 }

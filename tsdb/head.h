@@ -144,6 +144,9 @@ typedef struct head_stats {
     uint64_t samples;
     uint64_t bytes; /* heap bytes: series, labels, chunks, index */
     uint64_t chunk_bytes; /* of which encoded samples: sealed chunks, open streams */
+    uint64_t sealed_samples; /* in sealed chunks (live and detached) */
+    uint64_t sealed_bytes;   /* their bytes, shared time columns counted once */
+    uint64_t shared_columns; /* distinct time columns shared between chunks */
     sm_ms_t mint;   /* smallest sample time, SM_MS_MAX when empty */
     sm_ms_t maxt;   /* largest sample time, SM_MS_MIN when empty */
 } head_stats;

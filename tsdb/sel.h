@@ -23,9 +23,11 @@ typedef struct tsdb_chunk_ref {
     const uint8_t *data; /* chunk.h format */
     uint32_t len;        /* bytes at data */
     uint32_t prio;       /* source precedence: on equal timestamps the higher wins */
-    /* A block's chunk with a shared time column (docs/FORMAT.md): data is
-     * its reference form and tcol[0..tlen) the column it refers to, inside
-     * the block's mapped chunks file (chunk_decode_ref).  NULL otherwise. */
+    /* A chunk with a shared time column (docs/FORMAT.md): data is its
+     * reference form and tcol[0..tlen) the column it refers to, inside the
+     * block's mapped chunks file, or in the head's column table for the
+     * chunks head_export hands its writer (chunk_decode_ref).  NULL
+     * otherwise. */
     const uint8_t *tcol;
     uint32_t tlen;
 } tsdb_chunk_ref;

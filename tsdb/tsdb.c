@@ -818,6 +818,9 @@ void tsdb_get_stats(tsdb *db, tsdb_stats *out) {
     out->head_samples = hs.samples;
     out->head_bytes = hs.bytes;
     out->head_chunk_bytes = hs.chunk_bytes;
+    out->head_sealed_samples = hs.sealed_samples;
+    out->head_sealed_bytes = hs.sealed_bytes;
+    out->head_shared_columns = hs.shared_columns;
     out->head_mint = hs.mint;
     out->head_maxt = hs.maxt;
     blockset_stats bs;

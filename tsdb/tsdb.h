@@ -180,6 +180,9 @@ typedef struct tsdb_stats {
     uint64_t head_samples;
     uint64_t head_bytes;     /* heap bytes of the head (series, chunks, index) */
     uint64_t head_chunk_bytes; /* of which encoded samples (issue 3's "beyond its sample bytes") */
+    uint64_t head_sealed_samples; /* samples in the head's sealed chunks */
+    uint64_t head_sealed_bytes;   /* their bytes, shared time columns counted once */
+    uint64_t head_shared_columns; /* distinct time columns the head's chunks share */
     sm_ms_t head_mint, head_maxt;
     uint64_t blocks;
     uint64_t block_bytes;

@@ -719,6 +719,8 @@ typedef struct xctx {
     head *h;
     dser *S;
     sm_ms_t cut, range;
+    uint32_t maxc; /* most samples in a chunk; 0: 10 */
+    int ns;        /* series in S; 0: XN (inject needs XN or fewer) */
     int fail_at, calls;
     bool inject, bad;
     uint64_t *rng;
@@ -732,19 +734,21 @@ static int on_xexport(void *p, const sm_labels *ls, const tsdb_chunk_ref *ch, ui
     if (c->calls++ == c->fail_at) return SM_EIO;
     const char *iv = sm_labels_get(ls, "i");
     int i = iv ? atoi(iv) : -1;
-    if (i < 0 || i >= XN) {
+    if (i < 0 || i >= (c->ns ? c->ns : XN)) {
         c->bad = true;
         return 0;
     }
     dser *s = &c->S[i];
-    if (chunk_shape(ch, n, c->range, true, 10) != 0) c->bad = true;
+    if (chunk_shape(ch, n, c->range, true, c->maxc ? c->maxc : 10) != 0) c->bad = true;
     /* Exactly the model's samples below the cut, in order. */
     size_t k = 0;
     for (uint32_t j = 0; j < n; j++) {
-        sm_ms_t ts[64];
-        double vs[64];
+        sm_ms_t ts[256];
+        double vs[256];
         size_t got;
-        if (ch[j].maxt >= c->cut || chunk_decode(ch[j].data, ch[j].len, ts, vs, 64, &got)) {
+        /* A chunk whose time column the head shares comes with the column. */
+        if (ch[j].maxt >= c->cut ||
+            chunk_decode_ref(ch[j].data, ch[j].len, ch[j].tcol, ch[j].tlen, ts, vs, 256, &got)) {
             c->bad = true;
             continue;
         }
@@ -793,36 +797,47 @@ static void models_after_truncate(dser *S, sm_ms_t cut, const xctx *c) {
     }
 }
 
-static void test_export_undo(uint64_t *rng) {
+/* shared: every series gets the same jittered times and chunks long enough
+ * for their time columns to be shared (head.c, C1-C3), so exports, undos,
+ * late merges and truncation run on chunks in the reference form. */
+static void test_export_undo(uint64_t *rng, bool shared) {
     const sm_ms_t R = 60000;
-    head_opts o = {100 * HOUR, 5, R, 0};
+    const uint32_t max = shared ? 40 : 5;
+    head_opts o = {100 * HOUR, max, R, 0};
     head *h;
     CHECK_OK(head_new(&o, &h));
     dser S[XN];
     for (int i = 0; i < XN; i++) dser_init(h, &S[i], i);
-    for (sm_ms_t t = 0; t < 5 * R; t += 1000)
+    for (sm_ms_t t0 = 0; t0 < 5 * R; t0 += 1000) {
+        sm_ms_t t = shared ? t0 + (sm_ms_t)check_rand_below(rng, 8) : t0;
         for (int i = 0; i < XN; i++)
-            if (check_rand_below(rng, 4)) {
+            if (shared || check_rand_below(rng, 4)) {
                 double v = rand_value(rng);
                 dm_put(&S[i].m, t, v);
                 head_append(h, S[i].ref, t, v, true);
             }
+    }
+    head_stats st;
+    head_get_stats(h, &st);
+    if (shared)
+        CHECK_MSG(st.shared_columns >= (uint64_t)(5 * R / 1000 / max), "%llu shared columns",
+                  (unsigned long long)st.shared_columns);
     const sm_ms_t cut = 3 * R;
     static xctx c;
     sm_ms_t mint = 0;
 
     /* 1: the writer fails at the 5th series after late samples landed in
      * the exported spans of the first four; the undo merges them. */
-    c = (xctx){.h = h, .S = S, .cut = cut, .range = R, .fail_at = 4, .inject = true, .rng = rng};
+    c = (xctx){.h = h, .S = S, .cut = cut, .range = R, .maxc = 2 * max, .fail_at = 4, .inject = true, .rng = rng};
     CHECK_EQ_INT(head_export(h, cut, on_xexport, &c, &mint, NULL), SM_EIO);
     CHECK(!c.bad);
-    check_all(h, S, XN, R, true, 10, "after a failed export with late samples");
+    check_all(h, S, XN, R, true, 2 * max, "after a failed export with late samples");
     head_truncate(h);
-    check_all(h, S, XN, R, true, 10, "truncate after a failed export");
+    check_all(h, S, XN, R, true, 2 * max, "truncate after a failed export");
 
     /* 2: a good export with late samples: before truncate the newest
      * values win; after it only the late ones and t >= cut are left. */
-    c = (xctx){.h = h, .S = S, .cut = cut, .range = R, .fail_at = -1, .inject = true, .rng = rng};
+    c = (xctx){.h = h, .S = S, .cut = cut, .range = R, .maxc = 2 * max, .fail_at = -1, .inject = true, .rng = rng};
     size_t below = 0;
     sm_ms_t want_mint = SM_MS_MAX;
     for (int i = 0; i < XN; i++)
@@ -834,15 +849,15 @@ static void test_export_undo(uint64_t *rng) {
     CHECK(!c.bad);
     CHECK_EQ_INT(c.exported, below);
     CHECK_EQ_INT(mint, want_mint);
-    check_all(h, S, XN, R, false, 10, "exported, late samples, not truncated");
+    check_all(h, S, XN, R, false, 2 * max, "exported, late samples, not truncated");
     head_truncate(h);
     models_after_truncate(S, cut, &c);
-    check_all(h, S, XN, R, true, 10, "after truncate");
+    check_all(h, S, XN, R, true, 2 * max, "after truncate");
 
     /* 3: export the late ones (no truncate), add more late samples, then
      * a failing export: only its own chunks come back, not the previous
      * export's, which truncate then frees. */
-    c = (xctx){.h = h, .S = S, .cut = cut, .range = R, .fail_at = -1, .rng = rng};
+    c = (xctx){.h = h, .S = S, .cut = cut, .range = R, .maxc = 2 * max, .fail_at = -1, .rng = rng};
     CHECK_OK(head_export(h, cut, on_xexport, &c, &mint, NULL));
     CHECK(!c.bad && c.exported > 0);
     static xctx late;
@@ -853,22 +868,100 @@ static void test_export_undo(uint64_t *rng) {
         CHECK_EQ_INT(head_append(h, S[i].ref, t, 7.0, true), HEAD_APPENDED);
         late.late_t[i][late.nlate[i]++] = t;
     }
-    c = (xctx){.h = h, .S = S, .cut = cut, .range = R, .fail_at = 0, .rng = rng};
+    c = (xctx){.h = h, .S = S, .cut = cut, .range = R, .maxc = 2 * max, .fail_at = 0, .rng = rng};
     CHECK_EQ_INT(head_export(h, cut, on_xexport, &c, &mint, NULL), SM_EIO);
     head_truncate(h);
     models_after_truncate(S, cut, &late);
-    check_all(h, S, XN, R, true, 10, "failed export after an untruncated one");
+    check_all(h, S, XN, R, true, 2 * max, "failed export after an untruncated one");
     /* Everything out: empty series are dropped. */
-    c = (xctx){.h = h, .S = S, .cut = SM_MS_MAX, .range = R, .fail_at = -1, .rng = rng};
+    c = (xctx){.h = h, .S = S, .cut = SM_MS_MAX, .range = R, .maxc = 2 * max, .fail_at = -1, .rng = rng};
     CHECK_OK(head_export(h, SM_MS_MAX, on_xexport, &c, &mint, NULL));
     CHECK(!c.bad);
     head_truncate(h);
-    head_stats st;
     head_get_stats(h, &st);
     CHECK_EQ_INT(st.series, 0);
+    CHECK_EQ_INT(st.shared_columns, 0); /* every column went with its last chunk (C1) */
+    CHECK_EQ_INT(st.sealed_bytes, 0);
     CHECK_EQ_INT(st.samples, 0);
     CHECK(st.mint == SM_MS_MAX && st.maxt == SM_MS_MIN);
     for (int i = 0; i < XN; i++) dm_free(&S[i].m);
+    head_free(h);
+}
+
+/* Shared time columns in the head (head.c, C1-C3): SH series scraped at the
+ * same jittered times share one column per chunk; two series with times of
+ * their own keep their columns inline but for the newest sealed chunk; a
+ * late sample re-encodes one sharer's chunk inline and the others keep
+ * sharing; selects and exports give back exactly the samples appended. */
+static void test_shared_columns(uint64_t *rng) {
+    enum { SH = 16, LONE = 2, N = SH + LONE, MAXC = 30, ROUNDS = 400 };
+    head_opts o = {HOUR, MAXC, 2 * HOUR, 0};
+    head *h;
+    CHECK_OK(head_new(&o, &h));
+    static dser S[N];
+    for (int i = 0; i < N; i++) dser_init(h, &S[i], i);
+    const sm_ms_t base = 1000 * 2 * HOUR; /* a window start: 400 rounds of 15 s fit in one */
+    for (int k = 0; k < ROUNDS; k++) {
+        sm_ms_t t = base + (sm_ms_t)k * 15000 + (sm_ms_t)check_rand_below(rng, 8);
+        for (int i = 0; i < N; i++) {
+            sm_ms_t ti = i < SH ? t : base + (sm_ms_t)k * 15000 + (sm_ms_t)check_rand_below(rng, 8);
+            double v = rand_value(rng);
+            dm_put(&S[i].m, ti, v);
+            CHECK_EQ_INT(head_append(h, S[i].ref, ti, v, true), HEAD_APPENDED);
+        }
+    }
+    const int sealed = ROUNDS / MAXC; /* chunks sealed per series: 13 */
+    head_stats st;
+    head_get_stats(h, &st);
+    /* One column per sealed chunk of the sharers, one per loner (C3). */
+    CHECK_EQ_INT(st.shared_columns, sealed + LONE);
+    CHECK_EQ_INT(st.sealed_samples, (uint64_t)N * sealed * MAXC);
+    check_all(h, S, N, 2 * HOUR, true, 2 * MAXC, "shared columns");
+
+    /* What the sealed chunks would take with every column inline: each
+     * sharer chunk's column (8 bytes or more, a reference 3 or 4) is saved
+     * SH - 1 times over. */
+    sm_matcher all;
+    CHECK_OK(sm_matcher_init(&all, SM_MATCH_RE, "__name__", ".+", NULL));
+    sm_arena *a = sm_arena_new(0, 0);
+    tsdb_sel sel;
+    CHECK_OK(head_select(h, &all, 1, SM_MS_MIN, SM_MS_MAX, 1, a, &sel, NULL));
+    uint64_t inline_bytes = 0;
+    for (size_t x = 0; x < sel.n; x++)
+        for (uint32_t c = 0; c + 1 < sel.v[x].nchunks; c++) { /* the last is the open chunk */
+            CHECK(sel.v[x].chunks[c].tcol == NULL && !chunk_is_ref(sel.v[x].chunks[c].data, sel.v[x].chunks[c].len));
+            inline_bytes += sel.v[x].chunks[c].len;
+        }
+    sm_arena_free(a);
+    sm_matcher_fini(&all);
+    CHECK_MSG(st.sealed_bytes + (uint64_t)(SH - 1) * sealed * 4 <= inline_bytes, "sealed %llu bytes, %llu inline",
+              (unsigned long long)st.sealed_bytes, (unsigned long long)inline_bytes);
+
+    /* A late sample inside one of sharer 0's chunks: that chunk is encoded
+     * again with its own column; the column stays for the other sharers. */
+    sm_ms_t late = S[0].m.t[(sealed - 2) * MAXC + 5] + 1;
+    dm_put(&S[0].m, late, 42.0);
+    CHECK_EQ_INT(head_append(h, S[0].ref, late, 42.0, true), HEAD_APPENDED);
+    head_get_stats(h, &st);
+    CHECK_EQ_INT(st.shared_columns, sealed + LONE);
+    check_all(h, S, N, 2 * HOUR, true, 2 * MAXC, "shared columns after a late sample");
+
+    /* Export everything sealed, failing half way (the undo puts the
+     * reference-form chunks back), then for real, then truncate. */
+    static xctx c;
+    sm_ms_t cut = base + (sm_ms_t)sealed * MAXC * 15000 - 1000; /* the open chunks start after it */
+    c = (xctx){.h = h, .S = S, .cut = cut, .range = 2 * HOUR, .maxc = 2 * MAXC, .ns = N, .fail_at = N / 2, .rng = rng};
+    CHECK_EQ_INT(head_export(h, cut, on_xexport, &c, NULL, NULL), SM_EIO);
+    CHECK(!c.bad);
+    check_all(h, S, N, 2 * HOUR, true, 2 * MAXC, "shared columns after a failed export");
+    head_truncate(h);
+    c = (xctx){.h = h, .S = S, .cut = cut, .range = 2 * HOUR, .maxc = 2 * MAXC, .ns = N, .fail_at = -1, .rng = rng};
+    CHECK_OK(head_export(h, cut, on_xexport, &c, NULL, NULL));
+    CHECK(!c.bad);
+    head_truncate(h);
+    head_get_stats(h, &st);
+    CHECK_EQ_INT(st.shared_columns, 0); /* only open chunks are left */
+    for (int i = 0; i < N; i++) dm_free(&S[i].m);
     head_free(h);
 }
 
@@ -919,7 +1012,12 @@ typedef struct cctx {
     _Atomic int done;
     unsigned char seen[CN][CK];
     int bad, errors, cuts;
+    uint64_t max_shared; /* most shared time columns a cut saw */
 } cctx;
+
+/* Every series' k-th sample is at k s plus a jitter shared by all of them,
+ * so their chunks share time columns (head.c, C1-C3) while cuts run. */
+static sm_ms_t c_time(int k) { return (sm_ms_t)k * 1000 + (sm_ms_t)(((uint32_t)k * 2654435761u >> 7) & 15); }
 
 static int on_cexport(void *p, const sm_labels *ls, const tsdb_chunk_ref *ch, uint32_t n) {
     cctx *c = p;
@@ -934,12 +1032,12 @@ static int on_cexport(void *p, const sm_labels *ls, const tsdb_chunk_ref *ch, ui
         sm_ms_t ts[32];
         double vs[32];
         size_t got;
-        if (chunk_decode(ch[j].data, ch[j].len, ts, vs, 32, &got)) {
+        if (chunk_decode_ref(ch[j].data, ch[j].len, ch[j].tcol, ch[j].tlen, ts, vs, 32, &got)) {
             c->bad++;
             continue;
         }
         for (size_t q = 0; q < got; q++) {
-            int64_t k = (ts[q] - i) / 1000;
+            int64_t k = ts[q] / 1000;
             if (k < 0 || k >= CK || vs[q] != (double)k) c->bad++;
             else c->seen[i][k]++;
         }
@@ -960,8 +1058,7 @@ static void *c_appender(void *p) {
             int rc;
             /* A cut may drop a series whose data it all took (as in tsdb.c,
              * the writer then creates it again under a new ref). */
-            while ((rc = head_append(c->h, c->S[i].ref, (sm_ms_t)k * 1000 + i, (double)k, true)) ==
-                   SM_ENOTFOUND) {
+            while ((rc = head_append(c->h, c->S[i].ref, c_time(k), (double)k, true)) == SM_ENOTFOUND) {
                 bool created;
                 if (head_get_or_create(c->h, &c->S[i].ls, &c->S[i].ref, &created, NULL)) break;
             }
@@ -977,6 +1074,7 @@ static void *c_cutter(void *p) {
     while (!atomic_load(&c->done)) {
         head_stats st;
         head_get_stats(c->h, &st);
+        if (st.shared_columns > c->max_shared) c->max_shared = st.shared_columns;
         sm_ms_t cut = st.maxt == SM_MS_MIN ? SM_MS_MIN : st.maxt / CR * CR - CR;
         if (cut <= last) {
             sched_yield();
@@ -1043,10 +1141,13 @@ static void test_concurrent_cuts(void) {
     CHECK_MSG(wrong == 0, "%zu samples not exported exactly once (%d cuts)", wrong, c.cuts);
     CHECK_EQ_INT(c.bad, 0);
     CHECK_EQ_INT(c.errors, 0);
+    CHECK_MSG(c.max_shared > 0, "no time column was shared");
     head_stats st;
     head_get_stats(h, &st);
     CHECK_EQ_INT(st.series, 0);
-    printf("concurrent cuts: %d cuts while appending %d samples\n", c.cuts, CN * CK);
+    CHECK_EQ_INT(st.shared_columns, 0);
+    printf("concurrent cuts: %d cuts while appending %d samples (up to %llu shared time columns)\n", c.cuts,
+           CN * CK, (unsigned long long)c.max_shared);
     head_free(h);
 }
 
@@ -1191,7 +1292,9 @@ int main(void) {
     test_memory_sealed();
     test_values();
     test_shapes(&rng);
-    test_export_undo(&rng);
+    test_export_undo(&rng, false);
+    test_export_undo(&rng, true);
+    test_shared_columns(&rng);
     test_long_labels();
     test_concurrent_cuts();
     return check_done();

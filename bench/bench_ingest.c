@@ -12,7 +12,12 @@
  * out-of-order samples).  Bodies are encoded before the clock starts.
  *
  *   bench_ingest [--hosts N] [--scrapes K] [--conns C] [--batch S] [--target seismo|prometheus|both]
- *                [--wal-sync batch|interval|none]
+ *                [--wal-sync batch|interval|none] [--decode-only]
+ *
+ * --decode-only starts no server: it times rw_decode alone (no database)
+ * over the same bodies, nine passes over all of them with one arena reset
+ * per request (as the server's pooled arenas are), and prints ns per series
+ * for each pass, their median and the fastest (the cores are shared).
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -139,6 +144,38 @@ typedef struct result {
     bool ok;
 } result;
 
+static int cmp_f64(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* --decode-only: rw_decode over every body, nine times. */
+static void run_decode_only(const conn_work *cw, uint32_t conns) {
+    rw_limits lim;
+    rw_limits_default(&lim);
+    sm_arena *a = sm_arena_new(0, 0);
+    double ns_per[9];
+    uint64_t series = 0, failed = 0;
+    for (int pass = 0; pass < 9; pass++) {
+        series = failed = 0;
+        uint64_t t0 = sm_mono_ns();
+        for (uint32_t c = 0; c < conns; c++) {
+            for (size_t i = 0; i < cw[c].n; i++) {
+                rw_request r;
+                sm_arena_reset(a);
+                if (rw_decode(cw[c].b[i].p, cw[c].b[i].len, &lim, a, &r, NULL) || r.n != cw[c].b[i].samples) failed++;
+                series += r.n;
+            }
+        }
+        ns_per[pass] = (double)(sm_mono_ns() - t0) / (double)(series ? series : 1);
+        printf("decode pass %d: %.1f ns/series (%llu series, %llu requests not decoded in full)\n", pass + 1,
+               ns_per[pass], (unsigned long long)series, (unsigned long long)failed);
+    }
+    qsort(ns_per, 9, sizeof *ns_per, cmp_f64);
+    printf("rw_decode: median %.1f, fastest %.1f ns/series\n", ns_per[4], ns_per[0]);
+    sm_arena_free(a);
+}
+
 static result run_target(const char *target, conn_work *cw, uint32_t conns, const char *wal_sync) {
     result res = {0};
     char dir[256], log[300], listen[64];
@@ -223,6 +260,13 @@ static result run_target(const char *target, conn_work *cw, uint32_t conns, cons
 int main(int argc, char **argv) {
     uint32_t hosts = 100, scrapes = 120, conns = 8, batch = 2000;
     const char *target = "both", *wal_sync = "batch";
+    bool decode_only = false;
+    int nargs = 1; /* (--decode-only is the one flag without a value: taken out first) */
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--decode-only")) decode_only = true;
+        else argv[nargs++] = argv[i];
+    }
+    argc = nargs;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--hosts")) hosts = (uint32_t)atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--scrapes")) scrapes = (uint32_t)atoi(argv[i + 1]);
@@ -231,7 +275,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--target")) target = argv[i + 1];
         else if (!strcmp(argv[i], "--wal-sync")) wal_sync = argv[i + 1];
         else {
-            fprintf(stderr, "usage: %s [--hosts N] [--scrapes K] [--conns C] [--batch S] [--target seismo|prometheus|both] [--wal-sync M]\n",
+            fprintf(stderr, "usage: %s [--hosts N] [--scrapes K] [--conns C] [--batch S] [--target seismo|prometheus|both] [--wal-sync M] [--decode-only]\n",
                     argv[0]);
             return 2;
         }
@@ -284,8 +328,11 @@ int main(int argc, char **argv) {
            hosts, ns, scrapes, (unsigned long long)total, nreq, batch, (double)bytes / (double)total, conns, wal_sync);
     fflush(stdout);
     result rs = {0}, rp = {0};
-    if (!strcmp(target, "seismo") || !strcmp(target, "both")) rs = run_target("seismo", cw, conns, wal_sync);
-    if ((!strcmp(target, "prometheus") || !strcmp(target, "both")) && access("/usr/bin/prometheus", X_OK) == 0)
+    if (decode_only) run_decode_only(cw, conns);
+    if (!decode_only && (!strcmp(target, "seismo") || !strcmp(target, "both")))
+        rs = run_target("seismo", cw, conns, wal_sync);
+    if (!decode_only && (!strcmp(target, "prometheus") || !strcmp(target, "both")) &&
+        access("/usr/bin/prometheus", X_OK) == 0)
         rp = run_target("prometheus", cw, conns, wal_sync);
     if (rs.ok && rp.ok && rp.samples_per_s > 0)
         printf("ratio seismo/prometheus: throughput %.2fx, p99 latency %.2fx, peak RSS %.2fx\n",

@@ -4,7 +4,10 @@
  * series with every float special; labels sorted and empty values dropped
  * the way Prometheus does; bad series left out with a reason while the rest
  * stays; limits checked before decompressing; corrupt snappy and protobuf
- * refused; decoding for a database (known series carry their refs).
+ * refused; decoding for a database (known series carry their refs); Label
+ * bytes of every kind (unknown fields, repeats, wrong wire types, cut
+ * short), decoded by rw_decode against protobuf-c's own unpack of the full
+ * schema (hand-made edge cases and seeded random ones).
  */
 #include <snappy-c.h>
 #include <string.h>
@@ -14,6 +17,10 @@
 #include "tsdb/base/endian.h"
 
 static rw_limits lim;
+
+/* rw_against_protobuf_c: the fuzz target's differential check, so that the
+ * two hold rw_decode to the same thing. */
+#include "fuzz/fuzz_remote_write.c"
 
 static int decode(const sm_buf *b, sm_arena *a, rw_request *r, sm_error *err) {
     return rw_decode(b->p, b->len, &lim, a, r, err);
@@ -210,6 +217,227 @@ static void test_decode_for_db(void) {
     check_rmdir(dir);
 }
 
+/* ---- Label bytes: rw_decode against protobuf-c ---- */
+
+static void put_field(sm_buf *b, uint8_t tag, const void *p, size_t n) {
+    sm_buf_put_u8(b, tag);
+    sm_buf_put_str(b, p, n);
+}
+
+/* The WriteRequest bytes (into pb) of a request holding the Label bytes
+ * lb, whatever they are, in one of three places (where): 0, beside
+ * __name__="up" in a series with a sample (kept, or left out for its
+ * labels); 1, in a series without samples (nothing reads its labels but the
+ * decoder), after one that is kept; 2, in a series with more labels than the
+ * limit (left out before its labels are looked at). */
+static void wrap_label(const uint8_t *lb, size_t n, int where, sm_buf *pb) {
+    sm_buf up = SM_BUF_INIT, smp = SM_BUF_INIT, ts = SM_BUF_INIT;
+    put_field(&up, 0x0a, "__name__", 8);
+    put_field(&up, 0x12, "up", 2);
+    sm_buf_put_u8(&smp, 0x09); /* value 1.0, timestamp 1000 */
+    sm_buf_put_le64(&smp, sm_f64_bits(1.0));
+    sm_buf_put_u8(&smp, 0x10);
+    sm_buf_put_uvarint(&smp, 1000);
+    if (where == 1) {
+        put_field(&ts, 0x0a, up.p, up.len);
+        put_field(&ts, 0x12, smp.p, smp.len);
+        put_field(pb, 0x0a, ts.p, ts.len);
+        ts.len = 0;
+    }
+    put_field(&ts, 0x0a, lb, n);
+    for (uint32_t i = 0; i < (where == 2 ? lim.max_labels : 1); i++) put_field(&ts, 0x0a, up.p, up.len);
+    if (where != 1) put_field(&ts, 0x12, smp.p, smp.len);
+    put_field(pb, 0x0a, ts.p, ts.len);
+    sm_buf_fini(&up);
+    sm_buf_fini(&smp);
+    sm_buf_fini(&ts);
+}
+
+/* rw_decode on the request pb against protobuf-c's unpack of it (see
+ * rw_against_protobuf_c); true when protobuf-c decodes it. */
+static bool like_protobuf_c(const sm_buf *pb, sm_arena *a, const char *what, int where) {
+    size_t clen = snappy_max_compressed_length(pb->len);
+    char *comp = malloc(clen);
+    if (!comp) abort();
+    snappy_compress((const char *)pb->p, pb->len, comp, &clen);
+    sm_arena_reset(a);
+    rw_request r;
+    int rc = rw_decode((const uint8_t *)comp, clen, &lim, a, &r, NULL);
+    char why[512];
+    const char *d = rw_against_protobuf_c(pb->p, pb->len, &lim, rc, &r, why, sizeof why);
+    CHECK_MSG(!d, "%s (place %d): %s", what, where, d);
+    free(comp);
+    Prometheus__WriteRequest *full = prometheus__write_request__unpack(NULL, pb->len, pb->p);
+    prometheus__write_request__free_unpacked(full, NULL);
+    return full != NULL;
+}
+
+typedef struct label_case {
+    const char *what;
+    const char *bytes;
+    size_t len;
+    bool pbc_accepts; /* what protobuf-c does: the premise of the case, checked too */
+} label_case;
+
+#define LC(what, lit, ok) {what, lit, sizeof lit - 1, ok}
+
+static const label_case label_cases[] = {
+    LC("name then value", "\x0a\x03job\x12\x01" "a", true),
+    LC("an empty Label", "", true),
+    LC("value before name", "\x12\x01" "a\x0a\x03job", true),
+    LC("name only", "\x0a\x03job", true),
+    LC("value only", "\x12\x01" "a", true),
+    LC("both empty", "\x0a\x00\x12\x00", true),
+    LC("repeated name: last wins", "\x0a\x03xyz\x12\x01" "a\x0a\x03job", true),
+    LC("repeated value: last wins", "\x0a\x03job\x12\x01" "a\x12\x02" "bc", true),
+    LC("repeated name, the last empty", "\x0a\x03job\x12\x01" "a\x0a\x00", true),
+    LC("repeated value, the last empty", "\x0a\x03job\x12\x01" "a\x12\x00", true),
+    LC("unknown varint field", "\x18\x96\x01\x0a\x03job\x12\x01" "a", true),
+    LC("unknown 64-bit field", "\x0a\x03job\x21\x01\x02\x03\x04\x05\x06\x07\x08\x12\x01" "a", true),
+    LC("unknown length-delimited field", "\x0a\x03job\x12\x01" "a\x2a\x02hi", true),
+    LC("unknown 32-bit field", "\x35\x01\x02\x03\x04\x0a\x03job\x12\x01" "a", true),
+    LC("unknown fields only", "\x18\x01\x2a\x00", true),
+    LC("unknown field with a two-byte tag", "\x0a\x03job\xf8\x01\x05\x12\x01" "a", true),
+    LC("field number 0 in a two-byte tag", "\x82\x00\x00\x0a\x03job\x12\x01" "a", true),
+    LC("field 1 in an overlong tag", "\x8a\x00\x03job\x12\x01" "a", true),
+    LC("field 2 in a five-byte tag", "\x0a\x03job\x92\x80\x80\x80\x00\x01" "a", true),
+    LC("a six-byte tag", "\x0a\x03job\x92\x80\x80\x80\x80\x00\x01" "a", false),
+    LC("the largest field number", "\x0a\x03job\x12\x01" "a\xfd\xff\xff\xff\x7f\x00\x00\x00\x00", true),
+    LC("a tag cut short", "\x0a\x03job\x12\x01" "a\x92", false),
+    LC("tag byte 0", "\x00\x0a\x03job", false),
+    LC("field number 0 in a one-byte tag", "\x0a\x03job\x02\x00", false),
+    LC("a ten-byte varint", "\x18\xff\xff\xff\xff\xff\xff\xff\xff\xff\x7f\x0a\x03job", true),
+    LC("an eleven-byte varint", "\x18\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01\x0a\x03job", false),
+    LC("a varint cut short", "\x0a\x03job\x18\x96", false),
+    LC("a 64-bit field cut short", "\x0a\x03job\x21\x01\x02\x03\x04\x05\x06\x07", false),
+    LC("a 32-bit field cut short", "\x0a\x03job\x35\x01\x02\x03", false),
+    LC("a name cut short", "\x0a\x05job", false),
+    LC("a value cut short", "\x0a\x03job\x12\x02" "a", false),
+    LC("an unknown string cut short", "\x0a\x03job\x2a\x09hi", false),
+    LC("a length cut short", "\x0a\x03job\x12\x80", false),
+    LC("a five-byte length", "\x0a\x83\x80\x80\x80\x00job\x12\x01" "a", true),
+    LC("a six-byte length", "\x0a\x83\x80\x80\x80\x80\x00job\x12\x01" "a", false),
+    LC("a length past INT_MAX", "\x0a\x03job\x2a\xff\xff\xff\xff\x0f", false),
+    LC("name as a varint", "\x08\x01\x12\x01" "a", false),
+    LC("name as 64 bits", "\x09\x01\x02\x03\x04\x05\x06\x07\x08\x12\x01" "a", false),
+    LC("name as 32 bits", "\x0d\x01\x02\x03\x04\x12\x01" "a", false),
+    LC("value as a varint", "\x0a\x03job\x10\x01", false),
+    LC("value as 64 bits", "\x0a\x03job\x11\x01\x02\x03\x04\x05\x06\x07\x08", false),
+    LC("value as 32 bits", "\x0a\x03job\x15\x01\x02\x03\x04", false),
+    LC("a valid name, then one as a varint", "\x0a\x03job\x12\x01" "a\x08\x01", false),
+    LC("name as a group", "\x0b\x0c\x12\x01" "a", false),
+    LC("a group start", "\x0a\x03job\x1b\x1c", false),
+    LC("a group end", "\x0a\x03job\x1c", false),
+    LC("wire type 6", "\x0a\x03job\x1e\x00", false),
+    LC("wire type 7", "\x0a\x03job\x1f\x00", false),
+    LC("a NUL in the name", "\x0a\x04jo\x00" "b\x12\x01" "a", true),
+    LC("a NUL in the value", "\x0a\x03job\x12\x03" "a\x00" "b", true),
+    LC("a value of NULs", "\x0a\x03job\x12\x02\x00\x00", true),
+    LC("invalid UTF-8 in the value", "\x0a\x03job\x12\x02\xff\xfe", true),
+    LC("an invalid name", "\x0a\x03j-b\x12\x01" "a", true),
+    LC("the metric name again", "\x0a\x08__name__\x12\x01x", true),
+};
+
+static void test_label_bytes(void) {
+    sm_arena *a = sm_arena_new(0, 0);
+    for (size_t c = 0; c < sizeof label_cases / sizeof *label_cases; c++) {
+        const label_case *lc = &label_cases[c];
+        for (int where = 0; where < 3; where++) {
+            sm_buf pb = SM_BUF_INIT;
+            wrap_label((const uint8_t *)lc->bytes, lc->len, where, &pb);
+            bool ok = like_protobuf_c(&pb, a, lc->what, where);
+            CHECK_MSG(ok == lc->pbc_accepts, "%s: protobuf-c %s it, the case says otherwise", lc->what,
+                      ok ? "accepts" : "refuses");
+            sm_buf_fini(&pb);
+        }
+    }
+    /* Long strings: two-byte lengths, and the size limit on both sides. */
+    size_t sizes[] = {127, 128, 300, lim.max_label_bytes, lim.max_label_bytes + 1};
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        char *longs = malloc(sizes[k]);
+        if (!longs) abort();
+        memset(longs, 'v', sizes[k]);
+        for (int side = 0; side < 2; side++) {
+            sm_buf lb = SM_BUF_INIT, pb = SM_BUF_INIT;
+            put_field(&lb, 0x0a, side ? "job" : longs, side ? 3 : sizes[k]);
+            put_field(&lb, 0x12, side ? longs : "a", side ? sizes[k] : 1);
+            wrap_label(lb.p, lb.len, 0, &pb);
+            CHECK(like_protobuf_c(&pb, a, side ? "a long value" : "a long name", 0));
+            sm_buf_fini(&lb);
+            sm_buf_fini(&pb);
+        }
+        free(longs);
+    }
+    sm_arena_free(a);
+}
+
+/* A random Label-ish field into b: name or value (sometimes with an
+ * overlong tag or length), an unknown field of any wire type, or field 1 or
+ * 2 with the wrong one. */
+static void put_random_field(sm_buf *b, uint64_t *rng) {
+    static const char *strs[] = {"job", "a", "", "__name__", "instance", "x\0y", "\xff", "j-b", "b", "up"};
+    static const uint32_t fields[] = {1, 2, 1, 2, 3, 15, 16, 0, 1u << 28};
+    uint32_t field = fields[check_rand_below(rng, sizeof fields / sizeof *fields)];
+    unsigned wire = field <= 2 && check_rand_below(rng, 8) ? 2 : (unsigned)check_rand_below(rng, 8);
+    uint64_t key = (uint64_t)field << 3 | wire;
+    if (field == 0 || check_rand_below(rng, 16) == 0) { /* an overlong tag, as field 0 needs */
+        sm_buf_put_u8(b, (uint8_t)(key | 0x80));
+        sm_buf_put_uvarint(b, key >> 7);
+    } else {
+        sm_buf_put_uvarint(b, key);
+    }
+    switch (wire) {
+    case 0:
+        for (uint64_t i = 0, n = check_rand_below(rng, 11); i < n; i++) sm_buf_put_u8(b, 0x80 | (uint8_t)check_rand(rng));
+        sm_buf_put_u8(b, 0x7f & (uint8_t)check_rand(rng));
+        break;
+    case 1:
+        sm_buf_put_le64(b, check_rand(rng));
+        break;
+    case 5:
+        sm_buf_put_le32(b, (uint32_t)check_rand(rng));
+        break;
+    case 2: {
+        const char *s = strs[check_rand_below(rng, sizeof strs / sizeof *strs)];
+        size_t n = strlen(s) + (s[0] == 'x' ? 2 : 0); /* (the one with a NUL inside) */
+        if (check_rand_below(rng, 8) == 0) { /* a length of 2 to 6 bytes */
+            uint64_t extra = 1 + check_rand_below(rng, 5);
+            sm_buf_put_u8(b, 0x80 | (uint8_t)n);
+            for (uint64_t i = 1; i < extra; i++) sm_buf_put_u8(b, 0x80);
+            sm_buf_put_u8(b, 0);
+        } else {
+            sm_buf_put_uvarint(b, n);
+        }
+        sm_buf_append(b, s, n);
+        break;
+    }
+    default: /* groups, 6, 7: nothing protobuf-c would read after them */
+        break;
+    }
+}
+
+static void test_label_bytes_random(uint64_t *rng) {
+    sm_arena *a = sm_arena_new(0, 0);
+    unsigned accepted = 0, refused = 0;
+    for (int round = 0; round < 20000; round++) {
+        sm_buf lb = SM_BUF_INIT, pb = SM_BUF_INIT;
+        for (uint64_t i = 0, n = check_rand_below(rng, 6); i < n; i++) put_random_field(&lb, rng);
+        if (lb.len && check_rand_below(rng, 8) == 0) lb.len = check_rand_below(rng, lb.len); /* cut short */
+        if (lb.len && check_rand_below(rng, 8) == 0) lb.p[check_rand_below(rng, lb.len)] ^= (uint8_t)check_rand(rng);
+        int where = (int)check_rand_below(rng, 3);
+        wrap_label(lb.p, lb.len, where, &pb);
+        char what[48];
+        snprintf(what, sizeof what, "random Label %d", round);
+        if (like_protobuf_c(&pb, a, what, where)) accepted++;
+        else refused++;
+        sm_buf_fini(&lb);
+        sm_buf_fini(&pb);
+    }
+    /* Both sides of the line were reached (the seed decides how often). */
+    CHECK_MSG(accepted > 2000 && refused > 2000, "accepted %u, refused %u", accepted, refused);
+    sm_arena_free(a);
+}
+
 int main(void) {
     uint64_t rng = check_seed();
     rw_limits_default(&lim);
@@ -218,5 +446,7 @@ int main(void) {
     test_bad_among_good();
     test_bad_bodies(&rng);
     test_decode_for_db();
+    test_label_bytes();
+    test_label_bytes_random(&rng);
     return check_done();
 }

@@ -17,6 +17,15 @@
  *                     what the forest is refitted on
  *   forest, calib     the forest and its calibration (score.h)
  *   novelty ring      repeat suppression (score.h)
+ *   seasonal mode     per series, chosen at each baseline refit: when the
+ *                     median of the values at the same time on the last
+ *                     seasonal_lags days (looked up in the history ring)
+ *                     predicts the history with a band below
+ *                     seasonal_ratio times the harmonic band, the features
+ *                     and the residual score of the series are taken
+ *                     against that seasonal prediction instead (sn[]: its
+ *                     scale, band and change scale; prevsn: the previous
+ *                     value's seasonal residual)
  *
  * Invariant 1: ml_online_step reads the state, produces its output, and only
  * then changes the state; nothing in the output of a row depends on a later
@@ -36,7 +45,7 @@
 #include "tsdb/base/sm_alloc.h"
 
 #define ON_MAGIC "SMON"
-#define ON_VERSION 1
+#define ON_VERSION 2
 #define FIRST_REFIT 16
 /* Cold start: from row COLD_STEP to row COLD_ROWS the baseline is refitted
  * at least every COLD_STEP rows (next_refit_after). */
@@ -47,6 +56,9 @@
 #define ZBAND_Q 0.995
 #define MAX_SERIES 1024u
 #define MAX_RING (1u << 22)
+#define SEASON_MS 86400000LL /* the seasonal-naive period: one day */
+#define MAX_LAGS 3
+#define SN_MIN_POINTS 64     /* seasonal residuals a refit needs to choose the mode */
 
 struct ml_online {
     ml_online_opts o;
@@ -63,6 +75,11 @@ struct ml_online {
     double *fr;             /* feature_history x dim, row-major */
     double *corr, *dscale, *prev, *hmed, *hscale; /* k each */
     double *zband;          /* k: effective band in scales (>= baseline.z) */
+    sm_ms_t step_ms;        /* median step of the history at the last refit, >= 0;
+                               a seasonal lag matches within step_ms / 2 */
+    double *sn;             /* k x 3: seasonal-naive scale (0: harmonic mode),
+                               band in scales (>= baseline.z), change scale */
+    double *prevsn;         /* k: seasonal residual of the previous value (NaN: none) */
     ml_baseline_t *bl;      /* NULL before the first refit */
     ml_iforest_t *forest;   /* NULL before the first forest fit */
     ml_score_calib calib;
@@ -82,6 +99,12 @@ void ml_online_opts_default(ml_online_opts *o) {
     o->forest_every = 512;
     o->novelty_horizon = 100;
     o->level_alpha = 0.02;
+    /* The seasonal-naive mode (ml/README.md, "Online mode" and
+     * "Evaluation"): the harmonics draw a square daily wave with ripples
+     * and overshoots at its edges, which alarmed every day on the NAB
+     * subset's artificial daily files. */
+    o->seasonal_ratio = 0.5;
+    o->seasonal_lags = 3;
     ml_baseline_opts_default(&o->baseline);
     /* the streaming scorer absorbs level shifts through its level
      * correction; a trend term would read a fresh shift as a slope */
@@ -110,6 +133,8 @@ void ml_online_free(ml_online_t *s) {
     sm_free(s->hmed);
     sm_free(s->hscale);
     sm_free(s->zband);
+    sm_free(s->sn);
+    sm_free(s->prevsn);
     sm_free(s->scratch);
     ml_baseline_free(s->bl);
     ml_iforest_free(s->forest);
@@ -130,6 +155,8 @@ static int check_opts(const ml_online_opts *o, sm_error *err) {
                       FIRST_REFIT, MIN_FOREST_ROWS);
     if (!(o->level_alpha >= 0 && o->level_alpha <= 1))
         return SM_ERR(err, SM_EINVAL, "online: level_alpha must be in [0, 1]");
+    if (!(o->seasonal_ratio >= 0 && o->seasonal_ratio <= 1) || o->seasonal_lags < 1 || o->seasonal_lags > MAX_LAGS)
+        return SM_ERR(err, SM_EINVAL, "online: seasonal_ratio must be in [0, 1], seasonal_lags in 1..%d", MAX_LAGS);
     if (!(o->baseline.huber_k > 0) || o->baseline.weekly_harmonics >= 7 || o->baseline.daily_harmonics > 24 ||
         !(o->baseline.halflife_ms >= 0) || !(o->baseline.z > 0) ||
         o->baseline.iterations > ML_BASELINE_MAX_ITERATIONS)
@@ -162,14 +189,17 @@ static ml_online_t *alloc_state(const ml_online_opts *o) {
     s->hmed = sm_calloc(s->k, sizeof(double));
     s->hscale = sm_calloc(s->k, sizeof(double));
     s->zband = sm_malloc(s->k * sizeof(double));
+    s->sn = sm_calloc((size_t)3 * s->k, sizeof(double));
+    s->prevsn = sm_malloc(s->k * sizeof(double));
     s->scratch = sm_malloc((s->dim + o->spread_window) * sizeof(double));
     if (!s->ht || !s->hv || !s->z2 || !s->fr || !s->corr || !s->dscale || !s->prev || !s->hmed || !s->hscale || !s->zband ||
-        !s->scratch || ml_score_novelty_init(&s->nov, o->novelty_horizon, NULL)) {
+        !s->sn || !s->prevsn || !s->scratch || ml_score_novelty_init(&s->nov, o->novelty_horizon, NULL)) {
         ml_online_free(s);
         return NULL;
     }
     for (uint32_t j = 0; j < s->k; j++) {
         s->prev[j] = NAN;
+        s->prevsn[j] = NAN;
         s->zband[j] = o->baseline.z;
     }
     s->calib.median = 0.5;
@@ -214,6 +244,85 @@ static void median_scale(const double *v, size_t n, double *tmp, double *med, do
     *scale = s > floor ? s : (tmp[k - 1] > floor ? tmp[k - 1] : floor);
 }
 
+/* ---- the seasonal-naive prediction ---- */
+
+/* Ring slot of the row, among the oldest `end` rows of the history ring,
+ * whose timestamp is nearest to want and at most step_ms / 2 away (the
+ * later one on a tie); -1 if there is none.  The ring is in time order;
+ * differences are taken unsigned so that no timestamp overflows them. */
+static long ring_find(const ml_online_t *s, uint32_t end, sm_ms_t want) {
+    uint32_t H = s->o.history, first = (s->hpos + H - s->hlen) % H, lo = 0, hi = end;
+    while (lo < hi) { /* the first row at or after want */
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (s->ht[(first + mid) % H] < want)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    uint64_t bd = (uint64_t)(s->step_ms / 2) + 1;
+    long best = -1;
+    if (lo < end && (uint64_t)s->ht[(first + lo) % H] - (uint64_t)want < bd) {
+        best = (long)((first + lo) % H);
+        bd = (uint64_t)s->ht[(first + lo) % H] - (uint64_t)want;
+    }
+    if (lo > 0 && (uint64_t)want - (uint64_t)s->ht[(first + lo - 1) % H] < bd) best = (long)((first + lo - 1) % H);
+    return best;
+}
+
+/* Ring slots of the rows at t minus 1 .. seasonal_lags days among the
+ * oldest `end` rows (OUT slot[MAX_LAGS], -1: none). */
+static void lag_slots(const ml_online_t *s, uint32_t end, sm_ms_t t, long *slot) {
+    for (uint32_t l = 0; l < MAX_LAGS; l++) slot[l] = -1;
+    if (t < INT64_MIN + MAX_LAGS * SEASON_MS) return;
+    for (uint32_t l = 0; l < s->o.seasonal_lags; l++) slot[l] = ring_find(s, end, t - (sm_ms_t)(l + 1) * SEASON_MS);
+}
+
+/* The seasonal-naive prediction of series j: the median of its values at
+ * the slots (the mean of two), NaN if none of them holds a value. */
+static double seasonal_predict(const ml_online_t *s, uint32_t j, const long *slot) {
+    double a[MAX_LAGS];
+    int c = 0;
+    for (uint32_t l = 0; l < MAX_LAGS; l++)
+        if (slot[l] >= 0 && !isnan(s->hv[(size_t)j * s->o.history + (size_t)slot[l]]))
+            a[c++] = s->hv[(size_t)j * s->o.history + (size_t)slot[l]];
+    if (c == 0) return NAN;
+    if (c == 1) return a[0];
+    if (c == 2) return 0.5 * (a[0] + a[1]);
+    double lo = a[0] < a[1] ? a[0] : a[1], hi = a[0] < a[1] ? a[1] : a[0];
+    if (hi > a[2]) hi = a[2];
+    return lo > hi ? lo : hi;
+}
+
+/* Choose the mode of series j at a refit (rows of the ring in time order:
+ * y[0..n), lagslot their lag slots, sc and zband the harmonic fit's scale
+ * and band; tmp and rser n doubles of scratch).  The seasonal residuals
+ * are out of sample (every lag is an earlier row), the harmonic ones in
+ * sample, which favours the harmonics. */
+static void choose_seasonal(ml_online_t *s, uint32_t j, const double *y, uint32_t n, const long *lagslot, double sc,
+                            double *tmp, double *rser) {
+    uint32_t nr = 0;
+    double sum = 0.0, *sn = s->sn + (size_t)3 * j;
+    sn[0] = sn[1] = sn[2] = 0.0;
+    for (uint32_t i = 0; i < n; i++) {
+        rser[i] = NAN;
+        if (isnan(y[i])) continue;
+        double p = seasonal_predict(s, j, lagslot + (size_t)i * MAX_LAGS);
+        if (isnan(p)) continue;
+        rser[i] = y[i] - p;
+        tmp[nr] = fabs(rser[i]);
+        sum += tmp[nr++];
+    }
+    if (nr < SN_MIN_POINTS) return;
+    double scale = ml_robust_scale(tmp, nr, sum, 1e-9 * fabs(s->hmed[j]) + 1e-12);
+    for (uint32_t i = 0; i < nr; i++) tmp[i] /= scale;
+    double q = ml_select(tmp, nr, (size_t)(ZBAND_Q * (double)(nr - 1)));
+    double band = q > s->o.baseline.z ? q : s->o.baseline.z;
+    if (!(band * scale < s->o.seasonal_ratio * s->zband[j] * sc)) return;
+    sn[0] = scale;
+    sn[1] = band;
+    sn[2] = ml_features_diff_scale(rser, n);
+}
+
 static double innovation(const ml_online_t *s, uint32_t j, double r) {
     double lim = s->o.baseline.huber_k * ml_baseline_scale(s->bl, j), d = r - s->corr[j];
     if (!(lim > 0)) return 0.0;
@@ -222,10 +331,13 @@ static double innovation(const ml_online_t *s, uint32_t j, double r) {
 
 static int refit_baseline(ml_online_t *s, sm_error *err) {
     uint32_t n = s->hlen, H = s->o.history, k = s->k;
+    bool seasonal = s->o.seasonal_ratio > 0 && s->o.model != ML_MODEL_IFOREST;
     sm_ms_t *t = sm_malloc((size_t)n * sizeof *t);
     double *y = sm_malloc((size_t)n * k * sizeof *y), *tmp = sm_malloc((size_t)n * sizeof *tmp);
+    double *rser = seasonal ? sm_malloc((size_t)n * sizeof *rser) : NULL;
+    long *lagslot = seasonal ? sm_malloc((size_t)n * MAX_LAGS * sizeof *lagslot) : NULL;
     int rc = SM_ENOMEM;
-    if (!t || !y || !tmp) {
+    if (!t || !y || !tmp || (seasonal && (!rser || !lagslot))) {
         SM_ERR(err, rc, "online: out of memory for a refit");
         goto done;
     }
@@ -243,6 +355,14 @@ static int refit_baseline(ml_online_t *s, sm_error *err) {
     /* in double first: a tiny alpha asks for more rows than a uint32 holds */
     double want = s->o.level_alpha > 0 ? ceil(3.0 / s->o.level_alpha) : 0.0;
     uint32_t replay = want < (double)n ? (uint32_t)want : n;
+    if (seasonal) {
+        /* the lag tolerance: half the median step (in double: a decoded
+         * ring's timestamps may be anything) */
+        for (uint32_t i = 1; i < n; i++) tmp[i - 1] = (double)t[i] - (double)t[i - 1];
+        double step = n > 1 ? ml_select(tmp, n - 1, (n - 1) / 2) : 0.0;
+        s->step_ms = step > 0 ? (step < 0x1p60 ? (sm_ms_t)step : (sm_ms_t)1 << 60) : 0;
+        for (uint32_t i = 0; i < n; i++) lag_slots(s, i, t[i], lagslot + (size_t)i * MAX_LAGS);
+    }
     for (uint32_t j = 0; j < k; j++) {
         const double *yj = y + (size_t)j * n;
         s->dscale[j] = ml_features_diff_scale(yj, n);
@@ -260,6 +380,7 @@ static int refit_baseline(ml_online_t *s, sm_error *err) {
         }
         double q = nz >= 64 ? ml_select(tmp, nz, (size_t)(ZBAND_Q * (double)(nz - 1))) : 0.0;
         s->zband[j] = q > s->o.baseline.z ? q : s->o.baseline.z;
+        if (seasonal) choose_seasonal(s, j, yj, n, lagslot, sc, tmp, rser);
         s->corr[j] = 0.0;
         for (uint32_t i = n - replay; i < n; i++) {
             if (isnan(yj[i])) continue;
@@ -272,6 +393,8 @@ done:
     sm_free(t);
     sm_free(y);
     sm_free(tmp);
+    sm_free(rser);
+    sm_free(lagslot);
     return rc;
 }
 
@@ -337,7 +460,13 @@ int ml_online_step(ml_online_t *s, sm_ms_t t, const double *v, double *expected,
     bool fitted = s->bl != NULL, any = false, scoring = fitted && s->rows >= o->warmup;
     double best_res = 0.0;
     uint32_t best_j = 0;
-    double zs[MAX_SERIES];
+    double zs[MAX_SERIES], esn[MAX_SERIES];
+    long slot[MAX_LAGS] = {-1, -1, -1};
+    for (uint32_t j = 0; fitted && j < k; j++)
+        if (s->sn[(size_t)3 * j] > 0) {
+            lag_slots(s, s->hlen, t, slot);
+            break;
+        }
 
     /* 1. predict and 2. features, from the state before t */
     for (uint32_t j = 0; j < k; j++) {
@@ -354,26 +483,40 @@ int ml_online_step(ml_online_t *s, sm_ms_t t, const double *v, double *expected,
         if (upper) upper[j] = hi;
         double *fj = feat + (size_t)j * ML_FEAT_DIM;
         zs[j] = NAN;
+        esn[j] = NAN;
         if (isnan(v[j]) || !fitted || isnan(e)) {
             fj[0] = fj[1] = fj[2] = 0.0;
             continue;
         }
         any = true;
-        double ref = e, rs = sc;
+        double ref = e, rs = sc, fy = v[j], fprev = s->prev[j], fds = s->dscale[j];
+        const double *sn = s->sn + (size_t)3 * j;
         if (o->model == ML_MODEL_IFOREST) {
             ref = s->hmed[j];
             rs = s->hscale[j];
+        } else if (sn[0] > 0 && !isnan(esn[j] = seasonal_predict(s, j, slot))) {
+            /* seasonal mode: every feature is taken on the residual
+             * against the same time on the previous days */
+            fy = v[j] - esn[j];
+            fprev = s->prevsn[j];
+            ref = 0.0;
+            rs = sn[0];
+            fds = sn[2];
+            if (expected) expected[j] = esn[j];
+            if (lower) lower[j] = esn[j] - o->baseline.z * rs;
+            if (upper) upper[j] = esn[j] + o->baseline.z * rs;
         }
-        double z = (v[j] - ref) / rs, zc = z > ML_FEAT_CLIP ? ML_FEAT_CLIP : z < -ML_FEAT_CLIP ? -ML_FEAT_CLIP : z;
+        double z = (fy - ref) / rs, zc = z > ML_FEAT_CLIP ? ML_FEAT_CLIP : z < -ML_FEAT_CLIP ? -ML_FEAT_CLIP : z;
         zs[j] = zc;
         const double *ring = s->z2 + (size_t)j * W;
         /* the window as it will be once this point is pushed: slot zpos
          * holds the oldest entry (or is the next free one) */
         for (uint32_t i = 0; i < W; i++) win[i] = i < s->zlen ? ring[i] : NAN;
         win[s->zpos] = zc * zc;
-        ml_features_point(v[j], s->prev[j], ref, rs, s->dscale[j], win, W, fj);
+        ml_features_point(fy, fprev, ref, rs, fds, win, W, fj);
         if (o->model != ML_MODEL_IFOREST) {
-            double r = ml_features_residual_score((v[j] - e) / sc, s->zband[j]);
+            double r = isnan(esn[j]) ? ml_features_residual_score((v[j] - e) / sc, s->zband[j])
+                                     : ml_features_residual_score(z, sn[1]);
             if (r > best_res) {
                 best_res = r;
                 best_j = j;
@@ -412,6 +555,7 @@ int ml_online_step(ml_online_t *s, sm_ms_t t, const double *v, double *expected,
                 s->corr[j] += o->level_alpha * innovation(s, j, v[j] - e);
             }
             s->prev[j] = v[j];
+            s->prevsn[j] = isnan(esn[j]) ? NAN : v[j] - esn[j];
         }
         s->z2[(size_t)j * W + s->zpos] = isnan(zs[j]) ? NAN : zs[j] * zs[j];
         s->hv[(size_t)j * o->history + s->hpos] = v[j];
@@ -442,30 +586,32 @@ int ml_online_step(ml_online_t *s, sm_ms_t t, const double *v, double *expected,
 
 /* ---- persistence ----
  *
- * Frame (ml_int.h) with magic "SMON", version 1, body (docs/ML.md, "Online
+ * Frame (ml_int.h) with magic "SMON", version 2, body (docs/ML.md, "Online
  * state"): the options, the counters, the rings, then the baseline and the
  * forest as nested frames, each prefixed by its le32 length (0: none).
+ * Version 2 added the seasonal-naive mode (two options, the step, four
+ * values per series); a version 1 state is refused and the caller refits.
  */
 static int put_opts(sm_buf *b, const ml_online_opts *o) {
     const uint32_t u[] = {o->series, (uint32_t)o->model, o->history, o->refit_every, o->warmup, o->spread_window,
                           o->feature_history, o->forest_every, o->novelty_horizon, o->baseline.seasons,
                           o->baseline.daily_harmonics, o->baseline.weekly_harmonics, o->baseline.trend,
                           o->baseline.iterations, o->forest.trees, o->forest.subsample, o->forest.max_depth,
-                          o->forest.extended, o->forest.extension};
+                          o->forest.extended, o->forest.extension, o->seasonal_lags};
     int rc = 0;
     for (size_t i = 0; i < sizeof u / sizeof u[0] && !rc; i++) rc = sm_buf_put_le32(b, u[i]);
     const double d[] = {o->level_alpha, o->baseline.halflife_ms, o->baseline.huber_k, o->baseline.min_gain,
-                        o->baseline.z};
+                        o->baseline.z, o->seasonal_ratio};
     for (size_t i = 0; i < sizeof d / sizeof d[0] && !rc; i++) rc = ml_put_f64(b, d[i]);
     return rc ? rc : sm_buf_put_le64(b, o->forest.seed);
 }
 
 static int get_opts(sm_rd *r, ml_online_opts *o) {
-    uint32_t u[19];
-    double d[5];
-    for (size_t i = 0; i < 19; i++)
+    uint32_t u[20];
+    double d[6];
+    for (size_t i = 0; i < 20; i++)
         if (sm_rd_le32(r, &u[i])) return SM_ECORRUPT;
-    for (size_t i = 0; i < 5; i++)
+    for (size_t i = 0; i < 6; i++)
         if (ml_rd_f64(r, &d[i])) return SM_ECORRUPT;
     if (u[12] > 1 || u[17] > 1) return SM_ECORRUPT;
     ml_online_opts_default(o);
@@ -488,11 +634,13 @@ static int get_opts(sm_rd *r, ml_online_opts *o) {
     o->forest.max_depth = u[16];
     o->forest.extended = u[17];
     o->forest.extension = u[18];
+    o->seasonal_lags = u[19];
     o->level_alpha = d[0];
     o->baseline.halflife_ms = d[1];
     o->baseline.huber_k = d[2];
     o->baseline.min_gain = d[3];
     o->baseline.z = d[4];
+    o->seasonal_ratio = d[5];
     return sm_rd_le64(r, &o->forest.seed) ? SM_ECORRUPT : 0;
 }
 
@@ -526,8 +674,9 @@ int ml_online_encode(const ml_online_t *s, uint8_t **buf, size_t *len, sm_error 
     sm_buf b = SM_BUF_INIT;
     rc = ml_frame_begin(&b, ON_MAGIC, ON_VERSION);
     rc = rc ? rc : put_opts(&b, o);
-    const uint64_t c64[] = {s->rows, s->next_refit, s->next_forest, s->forest_fits, (uint64_t)s->last_t};
-    for (size_t i = 0; i < 5 && !rc; i++) rc = sm_buf_put_le64(&b, c64[i]);
+    const uint64_t c64[] = {s->rows, s->next_refit, s->next_forest, s->forest_fits, (uint64_t)s->last_t,
+                            (uint64_t)s->step_ms};
+    for (size_t i = 0; i < 6 && !rc; i++) rc = sm_buf_put_le64(&b, c64[i]);
     const uint32_t c32[] = {s->hpos, s->hlen, s->zpos, s->zlen, s->fpos, s->flen, s->nov.pos, s->nov.filled};
     for (size_t i = 0; i < 8 && !rc; i++) rc = sm_buf_put_le32(&b, c32[i]);
     rc = rc ? rc : sm_buf_reserve(&b, (size_t)o->history * 8);
@@ -538,6 +687,8 @@ int ml_online_encode(const ml_online_t *s, uint8_t **buf, size_t *len, sm_error 
     rc = rc ? rc : put_f64s(&b, s->fr, (size_t)o->feature_history * s->dim);
     const double *per[] = {s->corr, s->dscale, s->prev, s->hmed, s->hscale, s->zband};
     for (size_t i = 0; i < 6 && !rc; i++) rc = put_f64s(&b, per[i], k);
+    rc = rc ? rc : put_f64s(&b, s->sn, (size_t)3 * k);
+    rc = rc ? rc : put_f64s(&b, s->prevsn, k);
     rc = rc ? rc : ml_put_f64(&b, s->calib.median);
     rc = rc ? rc : ml_put_f64(&b, s->calib.q995);
     rc = rc ? rc : put_f64s(&b, s->nov.ring, o->novelty_horizon);
@@ -561,9 +712,9 @@ int ml_online_decode(const uint8_t *buf, size_t len, ml_online_t **out, sm_error
     ml_online_opts o;
     if (get_opts(&r, &o)) return SM_CORRUPT(err, "online state: truncated options");
     if (check_opts(&o, NULL)) return SM_CORRUPT(err, "online state: options out of range");
-    uint64_t c64[5];
+    uint64_t c64[6];
     uint32_t c32[8];
-    for (size_t i = 0; i < 5; i++)
+    for (size_t i = 0; i < 6; i++)
         if (sm_rd_le64(&r, &c64[i])) return SM_CORRUPT(err, "online state: truncated counters");
     for (size_t i = 0; i < 8; i++)
         if (sm_rd_le32(&r, &c32[i])) return SM_CORRUPT(err, "online state: truncated counters");
@@ -572,9 +723,10 @@ int ml_online_decode(const uint8_t *buf, size_t len, ml_online_t **out, sm_error
         c32[4] >= o.feature_history || c32[5] > o.feature_history ||
         (o.novelty_horizon ? c32[6] >= o.novelty_horizon : c32[6] != 0) || c32[7] > o.novelty_horizon)
         return SM_CORRUPT(err, "online state: ring positions out of range");
+    if ((int64_t)c64[5] < 0) return SM_CORRUPT(err, "online state: negative step");
     /* the rings must all be there before anything is allocated */
     uint64_t k = o.series, need = (uint64_t)o.history * 8 * (1 + k) + (uint64_t)o.spread_window * k * 8 +
-                               (uint64_t)o.feature_history * 3 * k * 8 + 6 * k * 8 + 16 +
+                               (uint64_t)o.feature_history * 3 * k * 8 + 10 * k * 8 + 16 +
                                (uint64_t)o.novelty_horizon * 8 + 8;
     if (sm_rd_left(&r) < need) return SM_CORRUPT(err, "online state: truncated rings");
     ml_online_t *s = alloc_state(&o);
@@ -584,6 +736,7 @@ int ml_online_decode(const uint8_t *buf, size_t len, ml_online_t **out, sm_error
     s->next_forest = c64[2];
     s->forest_fits = c64[3];
     s->last_t = (sm_ms_t)c64[4];
+    s->step_ms = (sm_ms_t)c64[5];
     s->hpos = c32[0];
     s->hlen = c32[1];
     s->zpos = c32[2];
@@ -602,6 +755,19 @@ int ml_online_decode(const uint8_t *buf, size_t len, ml_online_t **out, sm_error
     get_f64s(&r, s->fr, (size_t)o.feature_history * s->dim);
     double *per[] = {s->corr, s->dscale, s->prev, s->hmed, s->hscale, s->zband};
     for (size_t i = 0; i < 6; i++) get_f64s(&r, per[i], k);
+    get_f64s(&r, s->sn, (size_t)3 * k);
+    get_f64s(&r, s->prevsn, k);
+    /* a series in seasonal mode needs a finite scale, band and change
+     * scale, as choose_seasonal leaves them */
+    for (uint32_t j = 0; j < k; j++) {
+        const double *sn = s->sn + (size_t)3 * j;
+        bool off = sn[0] == 0 && sn[1] == 0 && sn[2] == 0;
+        if (!off && !(sn[0] > 0 && isfinite(sn[0]) && sn[1] >= o.baseline.z && isfinite(sn[1]) && sn[2] > 0 &&
+                      isfinite(sn[2]))) {
+            rc = SM_CORRUPT(err, "online state: bad seasonal scale of series %u", j);
+            goto fail;
+        }
+    }
     ml_rd_f64(&r, &s->calib.median);
     ml_rd_f64(&r, &s->calib.q995);
     get_f64s(&r, s->nov.ring, o.novelty_horizon);

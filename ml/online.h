@@ -8,7 +8,10 @@
  *
  * ml_online_step(t, v) does, in this order:
  *   1. predict: expected_j(t) = baseline_j(t) + level correction_j, band
- *      expected +- z * scale_j, from the state before t;
+ *      expected +- z * scale_j, from the state before t (or, for a series
+ *      whose days repeat more exactly than the harmonics can draw them,
+ *      the median of its values at the same time on the previous days:
+ *      the seasonal-naive mode, chosen at each baseline refit);
  *   2. score: features of v against that prediction, the residual score,
  *      the forest score, their combination and repeat suppression;
  *   3. learn: push v into the history, update the level corrections, refit
@@ -50,6 +53,11 @@ typedef struct ml_online_opts {
     uint32_t forest_every;    /* rows between forest refits; default 512 */
     uint32_t novelty_horizon; /* rows of repeat suppression; 0 = off; default 100 */
     double level_alpha;       /* level-correction smoothing; default 0.02 */
+    double seasonal_ratio;    /* a series is compared with its own past days instead of
+                               * the harmonic baseline when that band is below this share
+                               * of the harmonic band (ml/README.md, "Online mode");
+                               * 0 = never, at most 1; default 0.5 */
+    uint32_t seasonal_lags;   /* days in the seasonal median, 1..3; default 3 */
     ml_baseline_opts baseline;
     ml_iforest_opts forest;   /* forest.seed seeds every refit */
 } ml_online_opts;

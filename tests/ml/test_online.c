@@ -6,7 +6,9 @@
  * and then accepted, cold start, flat series, NaN and stale markers, the
  * multivariate driver, the state codec continuing bit for bit, and the
  * default forest (extended) next to a state that still holds the
- * standard forest of an older default.
+ * standard forest of an older default, and the seasonal-naive mode (a
+ * square daily wave predicted from its previous days: cold start, gaps,
+ * the codec, corrupted seasonal fields refused).
  * Seeded (SEISMO_TEST_SEED).
  */
 #include <math.h>
@@ -33,7 +35,7 @@ static double gauss(void) {
 static double season(size_t i) { return 50.0 + 10.0 * sin(6.283185307179586 * (double)(i % 288) / 288.0); }
 
 typedef struct run {
-    double *score, *expected, *upper, *combined;
+    double *score, *expected, *upper, *combined, *residual;
     uint32_t *driver;
 } run;
 
@@ -53,6 +55,7 @@ static int run_scorer(const ml_online_opts *o, const double *y, size_t n, run *r
         rc = ml_online_step(s, T0 + (sm_ms_t)i * STEP_MS, v, e, lo, hi, &pt, &err);
         r->score[i] = pt.score;
         r->combined[i] = pt.combined;
+        r->residual[i] = pt.residual_score;
         r->expected[i] = e[0];
         r->upper[i] = hi[0];
         if (r->driver) r->driver[i] = pt.driver_series;
@@ -68,6 +71,7 @@ static void run_alloc(run *r, size_t n) {
     r->expected = sm_malloc(n * sizeof(double));
     r->upper = sm_malloc(n * sizeof(double));
     r->combined = sm_malloc(n * sizeof(double));
+    r->residual = sm_malloc(n * sizeof(double));
     r->driver = sm_malloc(n * sizeof(uint32_t));
 }
 
@@ -76,6 +80,7 @@ static void run_free(run *r) {
     sm_free(r->expected);
     sm_free(r->upper);
     sm_free(r->combined);
+    sm_free(r->residual);
     sm_free(r->driver);
 }
 
@@ -359,6 +364,144 @@ static void test_default_forest_and_old_states(void) {
     sm_free(y);
 }
 
+/* A square daily wave (20 by night, 80 from 08:00 to 17:00 UTC; T0 is
+ * midnight) with a little noise: the harmonics ripple around its edges,
+ * the values of the previous days do not. */
+static double square(size_t i) {
+    size_t m = i % 288;
+    return m >= 96 && m < 204 ? 80.0 : 20.0;
+}
+
+/* Byte offset of the per-series seasonal fields (scale, band, change
+ * scale) of series 0 in an encoded state of k = 1 with options o
+ * (docs/ML.md, "Streaming scorer state"). */
+static size_t seasonal_offset(const ml_online_opts *o) {
+    return 5 + 20 * 4 + 6 * 8 + 8 + 6 * 8 + 8 * 4 + (size_t)o->history * 8 * 2 + (size_t)o->spread_window * 8 +
+           (size_t)o->feature_history * 3 * 8 + 6 * 8;
+}
+
+static int decode_patched(uint8_t *buf, size_t len, size_t off, const void *bytes, size_t n) {
+    uint8_t *copy = sm_malloc(len);
+    if (!copy) return SM_ENOMEM;
+    memcpy(copy, buf, len);
+    memcpy(copy + off, bytes, n);
+    sm_store_le32(copy + len - 4, sm_crc32c(0, copy, len - 4));
+    ml_online_t *b = NULL;
+    int rc = ml_online_decode(copy, len, &b, NULL);
+    ml_online_free(b);
+    sm_free(copy);
+    return rc;
+}
+
+static void test_seasonal_naive(void) {
+    size_t n = 4032, gap = 1500, drop = 3600;
+    double *y = sm_malloc(n * sizeof *y);
+    for (size_t i = 0; i < n; i++) y[i] = square(i) + 0.5 * gauss();
+    for (size_t i = gap; i < gap + 30; i++) y[i] = NAN; /* a gap on day 5 */
+    for (size_t i = drop; i < drop + 12; i++) y[i] = 20.0 + 0.5 * gauss(); /* the high part starts late */
+    ml_online_opts o, off;
+    ml_online_opts_default(&o);
+    CHECK(o.seasonal_ratio == 0.5 && o.seasonal_lags == 3);
+    off = o;
+    off.seasonal_ratio = 0;
+    run r, q;
+    run_alloc(&r, n);
+    run_alloc(&q, n);
+    if (run_scorer(&o, y, n, &r) == 0 && run_scorer(&off, y, n, &q) == 0) {
+        /* cold start: no seasonal prediction before a day of history and
+         * 64 seasonal residuals, so the first rows are the harmonic ones */
+        CHECK(same_bits(r.expected, q.expected, 288 + 64));
+        CHECK(same_bits(r.score, q.score, 288 + 64));
+        /* later the prediction is the previous days' value, edges included */
+        double worst = 0, worst_off = 0;
+        for (size_t i = 1500; i < drop; i++) {
+            if (i % 288 != 96 && i % 288 != 204) continue;
+            worst = fmax(worst, fabs(r.expected[i] - square(i)));
+            worst_off = fmax(worst_off, fabs(q.expected[i] - square(i)));
+        }
+        CHECK_MSG(worst < 3.0 && worst_off > 10.0, "edge error %.2f seasonal, %.2f harmonic", worst, worst_off);
+        /* over the gap and a day after it (one of three lags missing) */
+        for (size_t i = gap; i < gap + 30 + 288; i++) CHECK(isfinite(r.expected[i]));
+        CHECK_MSG(fabs(r.expected[gap + 288 + 10] - square(gap + 288 + 10)) < 3.0, "after the gap: %.2f",
+                  r.expected[gap + 288 + 10]);
+        /* the quiet days do not alarm, and the edges no longer look odd
+         * to the residual score */
+        double quiet = 0;
+        size_t odd = 0, odd_off = 0;
+        for (size_t i = 1000; i < drop; i++) {
+            quiet = fmax(quiet, r.score[i]);
+            odd += r.residual[i] >= 0.5;
+            odd_off += q.residual[i] >= 0.5;
+        }
+        CHECK_MSG(quiet < 0.5 && odd == 0 && odd_off >= 5, "quiet rows: max %.3f, %zu odd rows seasonal, %zu harmonic",
+                  quiet, odd, odd_off);
+        CHECK_MSG(r.score[drop] >= 0.5, "a late daily edge scored %.3f", r.score[drop]);
+    }
+    run_free(&r);
+    run_free(&q);
+
+    /* the codec carries the mode: a state encoded in seasonal mode goes on
+     * bit for bit, and corrupted seasonal fields are refused */
+    size_t cut = 2000;
+    ml_online_t *a = NULL, *b = NULL;
+    CHECK_OK(ml_online_new(&o, &a, NULL));
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (a) {
+        ml_online_point pa, pb;
+        for (size_t i = 0; i < cut; i++) ml_online_step(a, T0 + (sm_ms_t)i * STEP_MS, &y[i], NULL, NULL, NULL, &pa, NULL);
+        CHECK_OK(ml_online_encode(a, &buf, &len, NULL));
+        if (buf) CHECK_OK(ml_online_decode(buf, len, &b, NULL));
+        if (b) {
+            int diverged = 0;
+            double ea, eb;
+            for (size_t i = cut; i < n; i++) {
+                ml_online_step(a, T0 + (sm_ms_t)i * STEP_MS, &y[i], &ea, NULL, NULL, &pa, NULL);
+                ml_online_step(b, T0 + (sm_ms_t)i * STEP_MS, &y[i], &eb, NULL, NULL, &pb, NULL);
+                diverged += pa.score != pb.score || memcmp(&ea, &eb, sizeof ea) != 0;
+            }
+            CHECK_EQ_INT(diverged, 0);
+        }
+    }
+    if (buf) {
+        size_t off_sn = seasonal_offset(&o);
+        double sn[3];
+        for (int i = 0; i < 3; i++) sn[i] = sm_f64_from_bits(sm_load_le64(buf + off_sn + 8 * (size_t)i));
+        CHECK_MSG(sn[0] > 0 && sn[1] >= o.baseline.z && sn[2] > 0, "not in seasonal mode at row %zu", cut);
+        CHECK_OK(decode_patched(buf, len, off_sn, sn, 0)); /* the offset itself decodes unchanged */
+        const double bad[] = {-1.0, NAN, INFINITY};
+        for (int f = 0; f < 3; f++)
+            for (int i = 0; i < 3; i++) {
+                uint8_t le[8];
+                sm_store_le64(le, sm_f64_bits(bad[i]));
+                CHECK_EQ_INT(decode_patched(buf, len, off_sn + 8 * (size_t)f, le, 8), SM_ECORRUPT);
+            }
+        uint8_t le[8];
+        sm_store_le64(le, sm_f64_bits(1.5)); /* seasonal_ratio, the sixth f64 option */
+        CHECK_EQ_INT(decode_patched(buf, len, 5 + 20 * 4 + 5 * 8, le, 8), SM_ECORRUPT);
+        sm_store_le32(le, 0); /* seasonal_lags, the twentieth le32 option */
+        CHECK_EQ_INT(decode_patched(buf, len, 5 + 19 * 4, le, 4), SM_ECORRUPT);
+        sm_store_le32(le, 4);
+        CHECK_EQ_INT(decode_patched(buf, len, 5 + 19 * 4, le, 4), SM_ECORRUPT);
+        sm_store_le64(le, (uint64_t)-300000); /* a negative step, the sixth counter */
+        CHECK_EQ_INT(decode_patched(buf, len, 5 + 20 * 4 + 6 * 8 + 8 + 5 * 8, le, 8), SM_ECORRUPT);
+        /* a version 1 state (before the seasonal mode) is refused */
+        uint8_t v1 = 1;
+        CHECK_EQ_INT(decode_patched(buf, len, 4, &v1, 1), SM_ECORRUPT);
+    }
+    sm_free(buf);
+    ml_online_free(a);
+    ml_online_free(b);
+    /* options out of range */
+    off = o;
+    off.seasonal_ratio = 1.01;
+    CHECK_EQ_INT(ml_online_new(&off, &a, NULL), SM_EINVAL);
+    off = o;
+    off.seasonal_lags = 0;
+    CHECK_EQ_INT(ml_online_new(&off, &a, NULL), SM_EINVAL);
+    sm_free(y);
+}
+
 int main(void) {
     rng = check_seed();
     test_no_lookahead_and_determinism();
@@ -369,5 +512,6 @@ int main(void) {
     test_codec();
     test_decode_bounds_iterations();
     test_default_forest_and_old_states();
+    test_seasonal_naive();
     return check_done();
 }

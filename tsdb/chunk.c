@@ -1272,10 +1272,13 @@ struct chunk_enc {
     stream ts, vs;
 };
 
+/* Streams grow by half (in 16-byte steps, which jemalloc's small size
+ * classes hold without waste): a head keeps one open encoder per series,
+ * and doubling left a full chunk's streams up to half empty. */
 static int stream_reserve(stream *s, size_t extra) {
     if (s->cap - s->len >= extra) return 0;
-    size_t ncap = s->cap ? s->cap * 2 : 32;
-    while (ncap - s->len < extra) ncap *= 2;
+    size_t ncap = s->cap ? s->cap : 32;
+    while (ncap - s->len < extra) ncap = (ncap + ncap / 2 + 15) & ~(size_t)15;
     uint8_t *np = sm_realloc(s->p, ncap);
     if (!np) return SM_ENOMEM;
     s->p = np;
@@ -1306,6 +1309,12 @@ void chunk_enc_reset(chunk_enc *e) {
     e->ts.cap = ts.cap;
     e->vs.p = vs.p;
     e->vs.cap = vs.cap;
+}
+
+void chunk_enc_reset_release(chunk_enc *e) {
+    sm_free(e->ts.p);
+    sm_free(e->vs.p);
+    memset(e, 0, sizeof *e);
 }
 
 uint32_t chunk_enc_count(const chunk_enc *e) { return e->count; }

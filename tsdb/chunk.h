@@ -33,6 +33,11 @@ chunk_enc *chunk_enc_new(void);
 void chunk_enc_free(chunk_enc *e); /* NULL is fine */
 /* Empty the encoder, keeping its buffers for reuse. */
 void chunk_enc_reset(chunk_enc *e);
+/* Empty the encoder and free its buffers, which grow again from 32 bytes
+ * as samples arrive: for an encoder that is kept open while it fills (the
+ * head's open chunks are half full on average, so buffers kept at a full
+ * chunk's size would be about half empty). */
+void chunk_enc_reset_release(chunk_enc *e);
 
 /* Append one sample.  t must be greater than the last appended t
  * (SM_EINVAL otherwise); SM_ELIMIT when the chunk holds CHUNK_MAX_SAMPLES;

@@ -809,8 +809,10 @@ static uint32_t open_count(const hseries *s) { return s->open ? chunk_enc_count(
 
 static int reserve(hchunk **v, uint32_t n, uint32_t *cap, uint32_t extra) {
     if (n + extra <= *cap) return 0;
-    uint32_t nc = *cap ? *cap * 2 : 2;
-    while (nc < n + extra) nc *= 2;
+    /* By half, not doubling: a 2 h window of 120-sample chunks is 4 chunks
+     * at a 15 s scrape and 6 at 10 s, which 2, 3, 4, 6, 9 fit exactly. */
+    uint32_t nc = *cap ? *cap : 2;
+    while (nc < n + extra) nc += nc / 2;
     hchunk *nv = sm_realloc(*v, nc * sizeof *nv);
     if (!nv) return SM_ENOMEM;
     *v = nv;
@@ -857,7 +859,7 @@ static int seal(head *h, hseries *s) {
     uint8_t *data = detach_fit(&b, &len);
     s->ch[s->nch++] = (hchunk){chunk_enc_mint(s->open), chunk_enc_maxt(s->open), data,
                                (uint32_t)len, chunk_enc_count(s->open), 0};
-    chunk_enc_reset(s->open);
+    chunk_enc_reset_release(s->open);
     return 0;
 }
 

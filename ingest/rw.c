@@ -2,9 +2,13 @@
  *
  * rw.c - remote_write request bodies: snappy block, then protobuf-c with an
  * arena allocator, then label checks per series (see rw.h).  The decoder
- * is protobuf-c's (generated from ingest/proto/remote_write.proto); what is
- * done here to keep it cheap is the allocator (a bump pointer, no call into
- * the arena per message or string) and a single pass over its result.
+ * is protobuf-c's, generated from ingest/proto/remote_write_decode.proto: a
+ * view of remote_write.proto in which each series' Labels stay raw bytes,
+ * read here by label_read (a wire reader for that one two-string message,
+ * as strict as protobuf-c).  What else is done here to keep it cheap is the
+ * allocator (a bump pointer, no call into the arena per message or string)
+ * and a single pass over its result.  Encoding (rw_encode) uses the full
+ * schema, remote_write.proto.
  */
 #include "rw.h"
 
@@ -14,6 +18,7 @@
 #include <string.h>
 
 #include "remote_write.pb-c.h"
+#include "remote_write_decode.pb-c.h"
 #include "tsdb/base/sm_alloc.h"
 #include "tsdb/labels.h"
 
@@ -68,26 +73,154 @@ static int cmp_label(const void *a, const void *b) {
     return strcmp(((const sm_label *)a)->name, ((const sm_label *)b)->name);
 }
 
-/* Labels of one series into v (room for ts->n_labels) and their lengths
- * into len (room for twice that, see sm_labels_hash_len): sorted, empty
- * values dropped, the size limits checked, *hash (OUT) their
- * sm_labels_hash.  0, or SM_EINVAL with err set.  The label rules
- * (sm_labels_check) are left to the caller: it checks them only for the
- * series the head does not have, whose labels nobody checked yet.  Each
- * string is measured once, here, and the hash uses those lengths. */
-static int series_labels(const Prometheus__TimeSeries *ts, const rw_limits *lim, sm_label *v, uint32_t *len,
-                         sm_labels *ls, uint64_t *hash, sm_error *err) {
+/* One Label, from the raw bytes the decode-only schema leaves it in, into
+ * *l (OUT): name and value as NUL-terminated strings, "" for an absent
+ * field.  0, or -1 for bytes protobuf-c would refuse as a Label (which makes
+ * it refuse the whole WriteRequest).
+ *
+ * Why a reader of our own: protobuf-c's unpack of a Label is a message, two
+ * strings and three allocations per label, and it was most of the unpack's
+ * time (bench/RESULTS.md).  This reads the same bytes with the same rules as
+ * protobuf-c 1.4's protobuf_c_message_unpack and parse_required_member:
+ *   - a tag is a varint of at most 5 bytes, whose first byte must carry some
+ *     field-number bits (0x00-0x07 is an error, an overlong tag is not);
+ *   - fields other than 1 and 2 are skipped by wire type: varint (at most 10
+ *     bytes), 64-bit, length-delimited (length a varint of at most 5 bytes,
+ *     within the bytes: protobuf-c's INT_MAX bound is implied, as the Label's
+ *     own length passed it), 32-bit; wire types 3, 4 (groups), 6 and 7 are
+ *     errors; nothing may be cut short;
+ *   - fields 1 (name) and 2 (value) must be length-delimited; when one
+ *     repeats, the last wins (proto3), in any order;
+ *   - no UTF-8 check (protobuf-c makes none; sm_labels_check does).
+ * tests/ingest/test_rw.c holds it against protobuf-c's own unpack of the
+ * full schema, case by case, and tests/fuzz/fuzz_remote_write.c on
+ * arbitrary bytes.
+ *
+ * The strings stay where they are: each is moved one byte back, over the
+ * last byte of its own length prefix, and NUL-terminated where its last
+ * byte was, so they need no allocation and never overlap each other.  The
+ * bytes are the request's (protobuf-c copied them into its arena) and are
+ * read only once: after this they no longer hold a Label.
+ *
+ * First, the one encoding clients send (name, then value, each once and
+ * shorter than 128 bytes, nothing else): 0x0a, name length, name, 0x12,
+ * value length, value.  There the name is NUL-terminated over the value's
+ * tag, and only the value moves. */
+static int label_read(ProtobufCBinaryData *lb, sm_label *l) {
+    uint8_t *d = lb->data;
+    size_t nl, vl;
+    if (!lb->len) { /* an empty Label (protobuf-c leaves data NULL) */
+        *l = (sm_label){"", ""};
+        return 0;
+    }
+    if (lb->len >= 4 && d[0] == 0x0a && (nl = d[1]) < 0x80 && nl + 4 <= lb->len && d[nl + 2] == 0x12 &&
+        (vl = d[nl + 3]) < 0x80 && nl + vl + 4 == lb->len) {
+        d[nl + 2] = 0;
+        memmove(d + nl + 3, d + nl + 4, vl);
+        d[nl + 3 + vl] = 0;
+        *l = (sm_label){(const char *)d + 2, (const char *)d + nl + 3};
+        return 0;
+    }
+    uint8_t *s[2] = {NULL, NULL}; /* the last name and value, at their first byte */
+    size_t sl[2] = {0, 0};
+    uint8_t *q = d, *end = d + lb->len;
+    while (q < end) {
+        if (!(*q & 0xf8)) return -1;
+        unsigned wire = *q & 7;
+        uint32_t field = (*q & 0x7f) >> 3;
+        if (*q++ & 0x80) {
+            for (unsigned i = 1, shift = 4;; i++, shift += 7) {
+                if (i == 5 || q == end) return -1;
+                field |= (uint32_t)(*q & 0x7f) << shift;
+                if (!(*q++ & 0x80)) break;
+            }
+        }
+        size_t rem = (size_t)(end - q), i = 0, max;
+        switch (wire) {
+        case 0: /* varint */
+            max = rem < 10 ? rem : 10;
+            while (i < max && (q[i] & 0x80)) i++;
+            if (i == max) return -1;
+            q += i + 1;
+            break;
+        case 1: /* 64-bit */
+            if (rem < 8) return -1;
+            q += 8;
+            break;
+        case 5: /* 32-bit */
+            if (rem < 4) return -1;
+            q += 4;
+            break;
+        case 2: { /* length-delimited */
+            uint64_t n = 0;
+            max = rem < 5 ? rem : 5;
+            for (; i < max; i++) {
+                n |= (uint64_t)(q[i] & 0x7f) << (7 * i);
+                if (!(q[i] & 0x80)) break;
+            }
+            if (i == max || n > rem - i - 1) return -1;
+            q += i + 1;
+            if (field == 1 || field == 2) {
+                s[field - 1] = q;
+                sl[field - 1] = (size_t)n;
+            }
+            q += n;
+            continue;
+        }
+        default: /* groups, and wire types protobuf does not have */
+            return -1;
+        }
+        if (field == 1 || field == 2) return -1; /* a string that is not length-delimited */
+    }
+    const char *str[2] = {"", ""};
+    for (int f = 0; f < 2; f++) {
+        if (!s[f]) continue;
+        uint8_t *to = s[f] - 1; /* (an empty string: its length byte, 0 already) */
+        memmove(to, s[f], sl[f]);
+        to[sl[f]] = 0;
+        str[f] = (const char *)to;
+    }
+    *l = (sm_label){str[0], str[1]};
+    return 0;
+}
+
+/* The labels of a series the request is refused for if they are not well
+ * formed, though nothing else reads them (protobuf-c read every Label). */
+static int labels_wellformed(const Rwdecode__TimeSeries *ts) {
+    sm_label l;
+    for (size_t i = 0; i < ts->n_labels; i++)
+        if (label_read(&ts->labels[i], &l)) return -1;
+    return 0;
+}
+
+/* Labels of one series into v (room for ts->n_labels unless that is past
+ * the limit) and their lengths into len (room for twice that, see
+ * sm_labels_hash_len): sorted, empty values dropped, the size limits
+ * checked, *hash (OUT) their sm_labels_hash, *first (OUT) the first label
+ * as it came (for a message).  0; SM_EINVAL with err set (the series is left
+ * out); SM_ECORRUPT for a Label that is not well formed (the request is
+ * refused: every label is read, also those of a series left out).  The
+ * label rules (sm_labels_check) are left to the caller: it checks them only
+ * for the series the head does not have, whose labels nobody checked yet.
+ * Each string is measured once, here, and the hash uses those lengths. */
+static int series_labels(const Rwdecode__TimeSeries *ts, const rw_limits *lim, sm_label *v, uint32_t *len,
+                         sm_labels *ls, uint64_t *hash, sm_label *first, sm_error *err) {
+    int rc = 0;
     if (ts->n_labels > lim->max_labels)
-        return SM_ERR(err, SM_EINVAL, "%zu labels, more than the limit of %u", ts->n_labels, lim->max_labels);
+        rc = SM_ERR(err, SM_EINVAL, "%zu labels, more than the limit of %u", ts->n_labels, lim->max_labels);
     uint32_t n = 0;
     bool sorted = true;
     for (size_t i = 0; i < ts->n_labels; i++) {
-        const char *name = ts->labels[i]->name, *value = ts->labels[i]->value;
-        if (!name) name = "";
-        if (!value) value = "";
+        sm_label l;
+        if (label_read(&ts->labels[i], &l)) return SM_ECORRUPT;
+        if (i == 0) *first = l;
+        if (rc) continue; /* left out already: only read */
+        const char *name = l.name, *value = l.value;
         size_t nlen = strlen(name), vlen = strlen(value);
-        if (nlen > lim->max_label_bytes || vlen > lim->max_label_bytes)
-            return SM_ERR(err, SM_EINVAL, "label %.64s is longer than %u bytes", name, lim->max_label_bytes);
+        if (nlen > lim->max_label_bytes || vlen > lim->max_label_bytes) {
+            rc = SM_ERR(err, SM_EINVAL, "label %.64s is longer than %u bytes", name, lim->max_label_bytes);
+            continue;
+        }
         if (!vlen) continue; /* an empty value means the label is absent */
         /* (sorted names mostly differ in their first byte) */
         if (n && sorted && (unsigned char)v[n - 1].name[0] >= (unsigned char)name[0] &&
@@ -95,8 +228,9 @@ static int series_labels(const Prometheus__TimeSeries *ts, const rw_limits *lim,
             sorted = false;
         len[2 * n] = (uint32_t)nlen;
         len[2 * n + 1] = (uint32_t)vlen;
-        v[n++] = (sm_label){name, value};
+        v[n++] = l;
     }
+    if (rc) return rc;
     if (n == 0) return SM_ERR(err, SM_EINVAL, "empty label set");
     if (!sorted) qsort(v, n, sizeof *v, cmp_label);
     *ls = (sm_labels){v, n};
@@ -104,21 +238,26 @@ static int series_labels(const Prometheus__TimeSeries *ts, const rw_limits *lim,
     return 0;
 }
 
-/* Note series i as left out because of lerr.  The one with the lowest
- * index is described (the label rules are checked after the other
- * checks, so a later series may have been described first). */
-static void reject_series(rw_request *out, const Prometheus__TimeSeries *ts, size_t i, const sm_error *lerr) {
+/* Where out->series[j] came from: its index in the request and its first
+ * label as it came (the labels were sorted and the Label bytes read). */
+typedef struct origin {
+    size_t i;
+    sm_label first;
+} origin;
+
+/* Note series i (with first label first, NULL when it has none) as left
+ * out because of lerr.  The one with the lowest index is described (the
+ * label rules are checked after the other checks, so a later series may
+ * have been described first). */
+static void reject_series(rw_request *out, size_t n_samples, size_t i, const sm_label *first,
+                          const sm_error *lerr) {
     out->rejected_series++;
-    out->rejected_samples += ts->n_samples;
+    out->rejected_samples += n_samples;
     if (out->reject.code && out->reject.index < (int64_t)i) return;
-    char first[160] = "";
-    if (ts->n_labels) {
-        snprintf(first, sizeof first, " (first label %.60s=\"%.60s\")",
-                 ts->labels[0]->name ? ts->labels[0]->name : "",
-                 ts->labels[0]->value ? ts->labels[0]->value : "");
-    }
+    char head[160] = "";
+    if (first) snprintf(head, sizeof head, " (first label %.60s=\"%.60s\")", first->name, first->value);
     out->reject.code = 0;
-    SM_ERR(&out->reject, SM_EINVAL, "series %zu%s: %s", i, first, lerr->msg);
+    SM_ERR(&out->reject, SM_EINVAL, "series %zu%s: %s", i, head, lerr->msg);
     out->reject.index = (int64_t)i;
 }
 
@@ -146,10 +285,10 @@ int rw_decode_for(tsdb *db, const uint8_t *body, size_t len, const rw_limits *li
     size_t bb = dlen * 2;
     bump bp = {a, NULL, NULL, bb < (64u << 10) ? (64u << 10) : bb > (4u << 20) ? (4u << 20) : bb};
     ProtobufCAllocator alloc = {bump_alloc, bump_free, &bp};
-    Prometheus__WriteRequest *wr = prometheus__write_request__unpack(&alloc, dlen, (const uint8_t *)raw);
+    Rwdecode__WriteRequest *wr = rwdecode__write_request__unpack(&alloc, dlen, (const uint8_t *)raw);
     if (!wr) {
         if (sm_arena_limit_hit(a)) return SM_ERR(err, SM_ENOMEM, "out of memory decoding the request");
-        return SM_ERR(err, SM_ECORRUPT, "invalid protobuf WriteRequest (%zu bytes after snappy)", dlen);
+        goto corrupt;
     }
     out->metadata = wr->n_metadata;
     /* One pass over the decoded message; the label, length and sample
@@ -157,17 +296,20 @@ int rw_decode_for(tsdb *db, const uint8_t *body, size_t len, const rw_limits *li
      * first. */
     size_t nl = 0, ns = 0;
     for (size_t i = 0; i < wr->n_timeseries; i++) {
-        const Prometheus__TimeSeries *ts = wr->timeseries[i];
+        const Rwdecode__TimeSeries *ts = wr->timeseries[i];
         out->histograms += ts->n_histograms;
         out->exemplars += ts->n_exemplars;
-        if (!ts->n_samples) continue;
+        if (!ts->n_samples) {
+            if (labels_wellformed(ts)) goto corrupt;
+            continue;
+        }
         nl += ts->n_labels <= lim->max_labels ? ts->n_labels : 0;
         ns += ts->n_samples;
     }
     size_t nts = wr->n_timeseries ? wr->n_timeseries : 1;
     out->series = bump_alloc(&bp, nts * sizeof *out->series);
     out->hints = bump_alloc(&bp, nts * sizeof *out->hints);
-    size_t *from = bump_alloc(&bp, nts * sizeof *from); /* request index of out->series[j] */
+    origin *from = bump_alloc(&bp, nts * sizeof *from); /* of out->series[j] */
     sm_label *lv = bump_alloc(&bp, (nl ? nl : 1) * sizeof *lv);
     uint32_t *lenv = bump_alloc(&bp, (nl ? 2 * nl : 1) * sizeof *lenv);
     tsdb_sample *sv = bump_alloc(&bp, (ns ? ns : 1) * sizeof *sv);
@@ -175,20 +317,23 @@ int rw_decode_for(tsdb *db, const uint8_t *body, size_t len, const rw_limits *li
         return SM_ERR(err, SM_ENOMEM, "out of memory decoding the request");
     sm_error lerr; /* only its code is reset per series: clearing all of it showed in profiles */
     for (size_t i = 0; i < wr->n_timeseries; i++) {
-        const Prometheus__TimeSeries *ts = wr->timeseries[i];
+        const Rwdecode__TimeSeries *ts = wr->timeseries[i];
         if (ts->n_samples == 0) continue;
         sm_labels ls;
         uint64_t hash = 0;
+        sm_label first;
         lerr.code = 0;
-        if (series_labels(ts, lim, lv, lenv, &ls, &hash, &lerr)) {
-            reject_series(out, ts, i, &lerr);
+        int rc = series_labels(ts, lim, lv, lenv, &ls, &hash, &first, &lerr);
+        if (rc == SM_ECORRUPT) goto corrupt;
+        if (rc) {
+            reject_series(out, ts->n_samples, i, ts->n_labels ? &first : NULL, &lerr);
             continue;
         }
         lv += ts->n_labels; /* room for every label, also the dropped ones */
         lenv += 2 * ts->n_labels;
         for (size_t k = 0; k < ts->n_samples; k++)
             sv[k] = (tsdb_sample){ts->samples[k]->timestamp, ts->samples[k]->value};
-        from[out->n] = i;
+        from[out->n] = (origin){i, first};
         out->hints[out->n] = (tsdb_series_hint){hash, 0};
         out->series[out->n++] = (tsdb_series_in){ls, sv, (uint32_t)ts->n_samples};
         sv += ts->n_samples;
@@ -201,7 +346,7 @@ int rw_decode_for(tsdb *db, const uint8_t *body, size_t len, const rw_limits *li
         const tsdb_series_in *s = &out->series[j];
         lerr.code = 0;
         if (!out->hints[j].ref && sm_labels_check(&s->labels, true, &lerr)) {
-            reject_series(out, wr->timeseries[from[j]], from[j], &lerr);
+            reject_series(out, s->n, from[j].i, &from[j].first, &lerr);
             continue;
         }
         out->samples += s->n;
@@ -210,6 +355,9 @@ int rw_decode_for(tsdb *db, const uint8_t *body, size_t len, const rw_limits *li
     }
     out->n = kept;
     return 0;
+corrupt: /* the unpack failed, or a Label would have (protobuf-c refused both) */
+    memset(out, 0, sizeof *out);
+    return SM_ERR(err, SM_ECORRUPT, "invalid protobuf WriteRequest (%zu bytes after snappy)", dlen);
 }
 
 int rw_encode(const tsdb_series_in *series, size_t n, sm_buf *out) {

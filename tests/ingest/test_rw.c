@@ -368,6 +368,19 @@ static void test_label_bytes(void) {
         }
         free(longs);
     }
+    /* A two-byte name length whose Label would also read as name-then-value
+     * if the length were taken for its first byte alone (0x80: 128). */
+    char name[128], value[17];
+    memset(name, 'n', sizeof name);
+    name[127] = 0x12;
+    memset(value, 'v', sizeof value);
+    sm_buf lb = SM_BUF_INIT, pb = SM_BUF_INIT;
+    put_field(&lb, 0x0a, name, sizeof name);
+    put_field(&lb, 0x12, value, sizeof value);
+    wrap_label(lb.p, lb.len, 0, &pb);
+    CHECK(like_protobuf_c(&pb, a, "a two-byte name length", 0));
+    sm_buf_fini(&lb);
+    sm_buf_fini(&pb);
     sm_arena_free(a);
 }
 

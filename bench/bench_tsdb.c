@@ -87,6 +87,42 @@ static unsigned long long du_blocks(const char *dir) {
     return total;
 }
 
+/* Select and iterate every sample, reps passes (1 to 64): the median
+ * pass's seconds, and the samples one pass read. */
+static double read_all(tsdb *db, int reps, uint64_t *read) {
+    sm_matcher m;
+    sm_matcher_init(&m, SM_MATCH_RE, "__name__", ".+", NULL);
+    if (reps < 1) reps = 1;
+    if (reps > 64) reps = 64;
+    uint64_t pass_ns[64];
+    sm_error err = {0};
+    for (int rep = 0; rep < reps; rep++) {
+        uint64_t t0 = sm_mono_ns();
+        tsdb_series_set *set;
+        *read = 0;
+        if (tsdb_select(db, &m, 1, SM_MS_MIN, SM_MS_MAX, NULL, &set, &err) == 0) {
+            sm_ms_t bt[1024];
+            double bv[1024];
+            for (size_t i = 0; i < tsdb_series_set_count(set); i++) {
+                tsdb_iter *it;
+                tsdb_series_set_iter(set, i, &it);
+                int n;
+                while ((n = tsdb_iter_next_batch(it, bt, bv, 1024)) > 0) *read += (uint64_t)n;
+            }
+            tsdb_series_set_free(set);
+        }
+        pass_ns[rep] = sm_mono_ns() - t0;
+    }
+    for (int i = 1; i < reps; i++)
+        for (int j = i; j > 0 && pass_ns[j - 1] > pass_ns[j]; j--) {
+            uint64_t x = pass_ns[j];
+            pass_ns[j] = pass_ns[j - 1];
+            pass_ns[j - 1] = x;
+        }
+    sm_matcher_fini(&m);
+    return (double)pass_ns[reps / 2] / 1e9;
+}
+
 int main(int argc, char **argv) {
     uint32_t hosts = 20, threads = 2;
     double hours = 2;
@@ -167,6 +203,10 @@ int main(int argc, char **argv) {
     sm_alloc_stats heap1;
     sm_alloc_get_stats(&heap1);
     double heap_db = (double)(heap1.allocated_bytes - heap0.allocated_bytes);
+    /* Read everything from the head (what dashboards of the last hours
+     * read), then flush. */
+    uint64_t head_read;
+    double head_read_s = read_all(db, read_reps, &head_read);
     t0 = sm_mono_ns();
     if (tsdb_flush(db, &err)) {
         fprintf(stderr, "flush: %s\n", err.msg);
@@ -176,38 +216,9 @@ int main(int argc, char **argv) {
     tsdb_get_stats(db, &st);
     unsigned long long blocks_bytes = du_blocks(dir);
 
-    /* Read everything back. */
-    sm_matcher m;
-    sm_matcher_init(&m, SM_MATCH_RE, "__name__", ".+", NULL);
-    /* Select + iterate everything, read_reps times; the median pass. */
-    if (read_reps < 1) read_reps = 1;
-    if (read_reps > 64) read_reps = 64;
-    uint64_t read = 0, pass_ns[64];
-    for (int rep = 0; rep < read_reps; rep++) {
-        t0 = sm_mono_ns();
-        tsdb_series_set *set;
-        read = 0;
-        if (tsdb_select(db, &m, 1, SM_MS_MIN, SM_MS_MAX, NULL, &set, &err) == 0) {
-            sm_ms_t bt[1024];
-            double bv[1024];
-            for (size_t i = 0; i < tsdb_series_set_count(set); i++) {
-                tsdb_iter *it;
-                tsdb_series_set_iter(set, i, &it);
-                int n;
-                while ((n = tsdb_iter_next_batch(it, bt, bv, 1024)) > 0) read += (uint64_t)n;
-            }
-            tsdb_series_set_free(set);
-        }
-        pass_ns[rep] = sm_mono_ns() - t0;
-    }
-    for (int i = 1; i < read_reps; i++)
-        for (int j = i; j > 0 && pass_ns[j - 1] > pass_ns[j]; j--) {
-            uint64_t x = pass_ns[j];
-            pass_ns[j] = pass_ns[j - 1];
-            pass_ns[j - 1] = x;
-        }
-    double read_s = (double)pass_ns[read_reps / 2] / 1e9;
-    sm_matcher_fini(&m);
+    /* Read everything back from the blocks. */
+    uint64_t read;
+    double read_s = read_all(db, read_reps, &read);
     tsdb_close(db, NULL);
 
     printf("workload: %s, %u hosts, %zu series, %zu scrapes (%.1f h) every %lld s, jitter %lld ms, %u appender threads\n",
@@ -226,6 +237,8 @@ int main(int argc, char **argv) {
     if (heap1.allocated_bytes)
         printf("heap of the open database before flush (%s): %.1f MiB (%.0f B/series)\n", sm_alloc_name(),
                heap_db / 1048576, heap_db / (double)d.ns);
+    printf("read from the head: %llu samples in %.3f s = %.1f M samples/s (median of %d passes)\n",
+           (unsigned long long)head_read, head_read_s, (double)head_read / head_read_s / 1e6, read_reps);
     printf("flush to blocks: %.2f s; %llu blocks\n", flush_s, (unsigned long long)st.blocks);
     printf("seismo blocks on disk: %llu bytes = %.3f bytes/sample\n", blocks_bytes, (double)blocks_bytes / samples);
     printf("read back: %llu samples in %.3f s = %.1f M samples/s (median of %d passes)\n",

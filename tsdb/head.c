@@ -1333,8 +1333,7 @@ static int filter_detached(const head *h, const view *d, const view *all, uint32
 }
 
 /* The chunk refs of one series overlapping [mint, maxt], copied into the
- * arena and sorted by mint.  Series lock held.  ob: two scratch buffers.
- * *nout 0: none. */
+ * arena and sorted by mint.  Series lock held.  *nout 0: none. */
 static int series_chunks(const head *h, hseries *s, sm_ms_t mint, sm_ms_t maxt, uint32_t prio, sm_arena *a,
                          sm_buf *ob, tsdb_chunk_ref **out, uint32_t *nout) {
     uint32_t nall = s->nch + s->ndet + 1;
@@ -1357,11 +1356,11 @@ static int series_chunks(const head *h, hseries *s, sm_ms_t mint, sm_ms_t maxt, 
     int rc = 0;
     uint32_t oc = open_count(s);
     if (oc) {
-        sm_buf_clear(&ob[0]);
-        if (chunk_enc_snapshot(s->open, &ob[0])) rc = SM_ENOMEM; /* a copy: queries need no re-encoding */
+        sm_buf_clear(ob);
+        if (chunk_enc_snapshot(s->open, ob)) rc = SM_ENOMEM; /* a copy: queries need no re-encoding */
         else
-            all[nv++] = (view){chunk_enc_mint(s->open), chunk_enc_maxt(s->open), ob[0].p,
-                               (uint32_t)ob[0].len, oc, RANK_LIVE};
+            all[nv++] = (view){chunk_enc_mint(s->open), chunk_enc_maxt(s->open), ob->p,
+                               (uint32_t)ob->len, oc, RANK_LIVE};
         any |= chunk_enc_mint(s->open) <= maxt && chunk_enc_maxt(s->open) >= mint;
     }
     tsdb_chunk_ref *refs = NULL;
@@ -1380,24 +1379,20 @@ static int series_chunks(const head *h, hseries *s, sm_ms_t mint, sm_ms_t maxt, 
             if (!rc && keep) refs[r++].prio = prio;
             continue;
         }
-        /* A copy, whole: a shared column goes back inline (the column may be
-         * gone once the series lock is released). */
-        const uint8_t *src = c->data;
-        uint32_t len = c->len;
-        const hcol *col = chunk_col(h, src, len);
-        if (col) {
-            sm_buf_clear(&ob[1]);
-            if ((rc = chunk_ref_expand_to(src, len, col->b, col->len, &ob[1])) != 0) break;
-            src = ob[1].p;
-            len = (uint32_t)ob[1].len;
-        }
-        uint8_t *copy = sm_arena_alloc(a, len);
+        /* A copy, with a copy of its shared column beside it (the column
+         * may be gone once the series lock is released); the reader decodes
+         * the pair as it does a block's (chunk_decode_ref). */
+        const hcol *col = chunk_col(h, c->data, c->len);
+        size_t tl = col ? col->len : 0;
+        uint8_t *copy = sm_arena_alloc(a, c->len + tl);
         if (!copy) {
             rc = SM_ENOMEM;
             break;
         }
-        memcpy(copy, src, len);
-        refs[r++] = (tsdb_chunk_ref){.mint = c->mint, .maxt = c->maxt, .data = copy, .len = len, .prio = prio};
+        memcpy(copy, c->data, c->len);
+        if (col) memcpy(copy + c->len, col->b, tl);
+        refs[r++] = (tsdb_chunk_ref){.mint = c->mint, .maxt = c->maxt, .data = copy, .len = c->len, .prio = prio,
+                                     .tcol = col ? copy + c->len : NULL, .tlen = (uint32_t)tl};
     }
     sm_free(all);
     if (rc) return rc;
@@ -1428,13 +1423,13 @@ int head_select(head *h, const sm_matcher *ms, size_t nms, sm_ms_t mint, sm_ms_t
     tsdb_sel_series *res = sm_arena_alloc(a, (n ? n : 1) * sizeof *res);
     size_t k = 0;
     int rc = res ? 0 : SM_ENOMEM;
-    sm_buf ob[2] = {SM_BUF_INIT, SM_BUF_INIT}; /* the open chunk's snapshot; an expanded chunk */
+    sm_buf ob = SM_BUF_INIT; /* the open chunk's snapshot */
     for (size_t i = 0; i < n && !rc; i++) {
         hseries *s = v[i];
         tsdb_chunk_ref *refs = NULL;
         uint32_t r = 0;
         pthread_mutex_lock(&s->mu);
-        rc = series_chunks(h, s, mint, maxt, prio, a, ob, &refs, &r);
+        rc = series_chunks(h, s, mint, maxt, prio, a, &ob, &refs, &r);
         pthread_mutex_unlock(&s->mu);
         if (rc || r == 0) continue;
         if (sm_labels_copy(a, &s->ls, &res[k].labels)) {
@@ -1445,8 +1440,7 @@ int head_select(head *h, const sm_matcher *ms, size_t nms, sm_ms_t mint, sm_ms_t
         res[k].nchunks = r;
         k++;
     }
-    sm_buf_fini(&ob[0]);
-    sm_buf_fini(&ob[1]);
+    sm_buf_fini(&ob);
     pthread_rwlock_unlock(&h->idx);
     sm_free(v);
     if (rc == SM_ENOMEM) return SM_ERR(err, rc, "out of memory selecting head series");

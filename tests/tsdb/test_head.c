@@ -926,13 +926,24 @@ static void test_shared_columns(uint64_t *rng) {
     sm_arena *a = sm_arena_new(0, 0);
     tsdb_sel sel;
     CHECK_OK(head_select(h, &all, 1, SM_MS_MIN, SM_MS_MAX, 1, a, &sel, NULL));
-    uint64_t inline_bytes = 0;
+    uint64_t inline_bytes = 0, refs = 0;
+    sm_buf xb = SM_BUF_INIT;
     for (size_t x = 0; x < sel.n; x++)
         for (uint32_t c = 0; c + 1 < sel.v[x].nchunks; c++) { /* the last is the open chunk */
-            CHECK(sel.v[x].chunks[c].tcol == NULL && !chunk_is_ref(sel.v[x].chunks[c].data, sel.v[x].chunks[c].len));
-            inline_bytes += sel.v[x].chunks[c].len;
+            const tsdb_chunk_ref *cr = &sel.v[x].chunks[c];
+            CHECK(chunk_is_ref(cr->data, cr->len) == (cr->tcol != NULL)); /* a column comes with its chunk */
+            sm_buf_clear(&xb);
+            if (cr->tcol) {
+                CHECK_OK(chunk_ref_expand_to(cr->data, cr->len, cr->tcol, cr->tlen, &xb));
+                inline_bytes += xb.len;
+                refs++;
+            } else {
+                inline_bytes += cr->len;
+            }
         }
+    sm_buf_fini(&xb);
     sm_arena_free(a);
+    CHECK_EQ_INT(refs, (uint64_t)SH * sealed + LONE); /* every sharer chunk and each loner's newest */
     sm_matcher_fini(&all);
     CHECK_MSG(st.sealed_bytes + (uint64_t)(SH - 1) * sealed * 4 <= inline_bytes, "sealed %llu bytes, %llu inline",
               (unsigned long long)st.sealed_bytes, (unsigned long long)inline_bytes);

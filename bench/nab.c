@@ -55,6 +55,7 @@ typedef struct options {
     const char *nab_thresholds; /* --nab-thresholds: NAB's config/thresholds.json */
     double threshold;       /* the detector's documented fixed threshold */
     int per_file;           /* print one line per file too */
+    int per_window;         /* print each window's first detection and each false alarm */
 } options;
 
 typedef struct nab_file {
@@ -63,6 +64,9 @@ typedef struct nab_file {
     size_t corpus_file;  /* index in the scoring corpus */
     size_t rows;
     int shared;          /* the data set here has this file (the shared subset) */
+    const double *scores;        /* rows detector scores (in the arena) */
+    const nab_score_window_t *win; /* its label windows (in the arena) */
+    size_t nwin;
 } nab_file;
 
 typedef struct run {
@@ -528,6 +532,9 @@ static int load_corpus(run *r, sm_error *err) {
         f->corpus_file = (size_t)rc;
         f->rows = rows.n;
         f->shared = path_exists(data_path);
+        f->scores = rows.values;
+        f->win = win;
+        f->nwin = nwin;
         r->nfiles++;
     }
     return 0;
@@ -662,6 +669,78 @@ typedef struct summary {
     int64_t windows_shared;                                /* windows of the shared subset */
 } summary;
 
+/* --per-window: where in each window the first detection at threshold t
+ * fell, what it earned, and every false-alarm row.  NAB centres a window on
+ * its label, so a detection on the labelled row sits at about 0.5 of the
+ * window and earns S(-0.5) / S(-1) = 0.86 of A_TP; the first row earns 1,
+ * the last about 0. */
+static void report_windows(const run *r, const nab_score_profile_t *p, double t) {
+    static const double edges[] = {0.25, 0.5, 0.75, 1.01};
+    int64_t hist[4] = {0}, detected = 0, windows = 0, fp_rows = 0;
+    double credit = 0.0, lost = 0.0, fp_cost = 0.0, max_tp = nab_score_sigmoid(-1.0);
+    printf("\n  per window, profile %s at t = %.6g (pos: first detection as a share of the window; "
+           "the label is at about 0.5)\n", p->name, t);
+    for (size_t fi = 0; fi < r->nfiles; fi++) {
+        const nab_file *f = &r->files[fi];
+        size_t probation = nab_score_probation_rows(f->rows);
+        for (size_t k = 0; k < f->nwin; k++) {
+            const nab_score_window_t *w = &f->win[k];
+            if (w->last < probation) continue;
+            double width = (double)(w->last - w->first + 1);
+            size_t first = SIZE_MAX, top = w->first;
+            for (size_t i = w->first; i <= w->last; i++) {
+                if (i < probation) continue;
+                if (f->scores[i] > f->scores[top]) top = i;
+                if (first == SIZE_MAX && f->scores[i] >= t) first = i;
+            }
+            windows++;
+            printf("    %-48s w%zu [%zu, %zu] W %4.0f: ", f->key, k, w->first, w->last, width);
+            if (first == SIZE_MAX) {
+                printf("missed, max %.3f at pos %.2f\n", f->scores[top], (double)(top - w->first) / width);
+                continue;
+            }
+            double pos = (double)(first - w->first) / width;
+            double wt = p->tp_weight * nab_score_sigmoid(-(double)(w->last - first + 1) / width) / max_tp;
+            size_t b = 0;
+            while (pos >= edges[b] && b < 3) b++;
+            hist[b]++;
+            detected++;
+            credit += wt;
+            lost += p->tp_weight - wt;
+            printf("row %zu pos %.2f score %.3f earns %.3f; max %.3f at pos %.2f\n", first, pos,
+                   f->scores[first], wt, f->scores[top], (double)(top - w->first) / width);
+        }
+        /* false alarms, after probation and outside every window */
+        size_t k = 0;
+        int have_prev = 0;
+        double prev_w = 0.0;
+        size_t prev_r = 0;
+        for (size_t i = probation; i < f->rows; i++) {
+            while (k < f->nwin && f->win[k].last < i) {
+                have_prev = 1;
+                prev_r = f->win[k].last;
+                prev_w = (double)(f->win[k].last - f->win[k].first + 1);
+                k++;
+            }
+            if ((k < f->nwin && i >= f->win[k].first) || f->scores[i] < t) continue;
+            double wt = have_prev ? p->fp_weight * nab_score_sigmoid((double)(i - prev_r) / (prev_w - 1.0))
+                                  : -p->fp_weight;
+            fp_rows++;
+            fp_cost -= wt;
+            printf("    %-48s FP row %zu score %.3f costs %.3f", f->key, i, f->scores[i], -wt);
+            if (have_prev) printf(" (%zu rows after a window)", i - prev_r);
+            printf("\n");
+        }
+    }
+    printf("  windows %" PRId64 ", detected %" PRId64 ": first detection at pos [0, .25) %" PRId64
+           ", [.25, .5) %" PRId64 ", [.5, .75) %" PRId64 ", [.75, 1] %" PRId64 "\n",
+           windows, detected, hist[0], hist[1], hist[2], hist[3]);
+    printf("  credit %.3f of %" PRId64 " detected (%.3f lost to lateness), missed %" PRId64
+           " (cost %.1f); %" PRId64 " false-alarm rows cost %.3f\n",
+           credit, detected, lost, windows - detected, (double)(windows - detected) * p->fn_weight, fp_rows,
+           fp_cost);
+}
+
 static int report_profile(run *r, size_t pi, summary *s, sm_error *err) {
     const nab_score_profile_t *p = &r->profiles[pi];
     double t, raw;
@@ -710,6 +789,7 @@ static int report_profile(run *r, size_t pi, summary *s, sm_error *err) {
     s->opt_sh[pi] = nab_score_normalise(o.shared.raw, o.shared.windows, p);
     s->fixed_sh[pi] = nab_score_normalise(fx.shared.raw, fx.shared.windows, p);
     s->windows_shared = o.shared.windows;
+    if (r->opt.per_window && pi == 0) report_windows(r, p, t);
     return 0;
 }
 
@@ -910,7 +990,7 @@ static void report_scoreboard(run *r, const summary *s) {
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: bench_nab [--data DIR] [--seismo PATH] [--threshold X] [--per-file]\n"
+            "usage: bench_nab [--data DIR] [--seismo PATH] [--threshold X] [--per-file] [--per-window]\n"
             "       bench_nab --results DIR --detector NAME [--nab-thresholds FILE] [--data DIR] ...\n"
             "Runs `seismo score --online FILE.csv` over every NAB file and scores it as NAB does.\n"
             "  --data DIR       the NAB data set (default $SEISMO_SHARED_DIR/datasets/nab,\n"
@@ -923,7 +1003,10 @@ static void usage(FILE *f) {
             "  --detector NAME  the detector name in the results tree\n"
             "  --nab-thresholds FILE  also score at the thresholds NAB recorded for NAME\n"
             "                   (numenta/NAB config/thresholds.json)\n"
-            "  --per-file       print every file's raw score too\n");
+            "  --per-file       print every file's raw score too\n"
+            "  --per-window     for the first profile at its NAB-optimised threshold: where in\n"
+            "                   each window the first detection fell and what it earned, and\n"
+            "                   every false-alarm row\n");
 }
 
 /* build/bench/bench_nab -> build/seismo, from /proc/self/exe; NULL if unknown. */
@@ -963,6 +1046,9 @@ static int nab_run(run *r, int argc, char **argv) {
             return 0;
         } else if (strcmp(arg, "--per-file") == 0) {
             r->opt.per_file = 1;
+            continue;
+        } else if (strcmp(arg, "--per-window") == 0) {
+            r->opt.per_window = 1;
             continue;
         }
         if (!val) {

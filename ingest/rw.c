@@ -3,11 +3,11 @@
  * rw.c - remote_write request bodies: snappy block, then protobuf-c with an
  * arena allocator, then label checks per series (see rw.h).  The decoder
  * is protobuf-c's, generated from ingest/proto/remote_write_decode.proto: a
- * view of remote_write.proto in which each series' Labels stay raw bytes,
- * read here by label_read (a wire reader for that one two-string message,
- * as strict as protobuf-c).  What else is done here to keep it cheap is the
- * allocator (a bump pointer, no call into the arena per message or string)
- * and a single pass over its result.  Encoding (rw_encode) uses the full
+ * view of remote_write.proto in which each series' Labels and Samples stay
+ * raw bytes, read here by label_read and sample_read (wire readers for
+ * those two small messages, as strict as protobuf-c).  What else is done
+ * here to keep it cheap is the allocator (a bump pointer, no call into the
+ * arena per message or string) and a single pass over its result.  Encoding (rw_encode) uses the full
  * schema, remote_write.proto.
  */
 #include "rw.h"
@@ -19,6 +19,7 @@
 
 #include "remote_write.pb-c.h"
 #include "remote_write_decode.pb-c.h"
+#include "tsdb/base/endian.h"
 #include "tsdb/base/sm_alloc.h"
 #include "tsdb/labels.h"
 
@@ -73,6 +74,73 @@ static int cmp_label(const void *a, const void *b) {
     return strcmp(((const sm_label *)a)->name, ((const sm_label *)b)->name);
 }
 
+/* The field at *qp (before end), as protobuf-c 1.4.1's
+ * protobuf_c_message_unpack scans it: its number (OUT *field) and wire type
+ * (OUT *wire); for a varint its value (OUT *v: the low 64 bits of at most
+ * 10 bytes, as parse_uint64 takes them, bits past the 64th dropped), for
+ * 64 bits the 8 bytes little-endian, for length-delimited the length, with
+ * the bytes at *str (OUT); *qp moves past the field.  0, or -1 for bytes
+ * protobuf-c refuses:
+ *   - a tag is a varint of at most 5 bytes, whose first byte must carry some
+ *     field-number bits (0x00-0x07 is an error, an overlong tag is not);
+ *   - a varint has at most 10 bytes; a length at most 5, within the bytes
+ *     (protobuf-c's INT_MAX bound is implied, as the enclosing message's
+ *     own length passed it); 64 and 32 bits must be there in full;
+ *   - wire types 3, 4 (groups), 6 and 7 are errors. */
+static inline int wire_field(const uint8_t **qp, const uint8_t *end, uint32_t *field, unsigned *wire, uint64_t *v,
+                             const uint8_t **str) {
+    const uint8_t *q = *qp;
+    if (!(*q & 0xf8)) return -1;
+    *wire = *q & 7;
+    uint32_t f = (*q & 0x7f) >> 3;
+    if (*q++ & 0x80) {
+        for (unsigned i = 1, shift = 4;; i++, shift += 7) {
+            if (i == 5 || q == end) return -1;
+            f |= (uint32_t)(*q & 0x7f) << shift;
+            if (!(*q++ & 0x80)) break;
+        }
+    }
+    *field = f;
+    size_t rem = (size_t)(end - q), i = 0, max;
+    uint64_t n = 0;
+    switch (*wire) {
+    case 0: /* varint */
+        max = rem < 10 ? rem : 10;
+        for (; i < max; i++) {
+            n |= (uint64_t)(q[i] & 0x7f) << (7 * i);
+            if (!(q[i] & 0x80)) break;
+        }
+        if (i == max) return -1;
+        q += i + 1;
+        break;
+    case 1: /* 64-bit */
+        if (rem < 8) return -1;
+        n = sm_load_le64(q);
+        q += 8;
+        break;
+    case 5: /* 32-bit */
+        if (rem < 4) return -1;
+        q += 4;
+        break;
+    case 2: /* length-delimited */
+        max = rem < 5 ? rem : 5;
+        for (; i < max; i++) {
+            n |= (uint64_t)(q[i] & 0x7f) << (7 * i);
+            if (!(q[i] & 0x80)) break;
+        }
+        if (i == max || n > rem - i - 1) return -1;
+        q += i + 1;
+        *str = q;
+        q += n;
+        break;
+    default: /* groups, and wire types protobuf does not have */
+        return -1;
+    }
+    *v = n;
+    *qp = q;
+    return 0;
+}
+
 /* One Label, from the raw bytes the decode-only schema leaves it in, into
  * *l (OUT): name and value as NUL-terminated strings, "" for an absent
  * field.  0, or -1 for bytes protobuf-c would refuse as a Label (which makes
@@ -82,13 +150,9 @@ static int cmp_label(const void *a, const void *b) {
  * strings and three allocations per label, and it was most of the unpack's
  * time (bench/RESULTS.md).  This reads the same bytes with the same rules as
  * protobuf-c 1.4's protobuf_c_message_unpack and parse_required_member:
- *   - a tag is a varint of at most 5 bytes, whose first byte must carry some
- *     field-number bits (0x00-0x07 is an error, an overlong tag is not);
- *   - fields other than 1 and 2 are skipped by wire type: varint (at most 10
- *     bytes), 64-bit, length-delimited (length a varint of at most 5 bytes,
- *     within the bytes: protobuf-c's INT_MAX bound is implied, as the Label's
- *     own length passed it), 32-bit; wire types 3, 4 (groups), 6 and 7 are
- *     errors; nothing may be cut short;
+ *   - each field is scanned by wire_field (tags, varints, lengths, wire
+ *     types and truncation as protobuf-c takes them), and fields other than
+ *     1 and 2 are skipped;
  *   - fields 1 (name) and 2 (value) must be length-delimited; when one
  *     repeats, the last wins (proto3), in any order;
  *   - no UTF-8 check (protobuf-c makes none; sm_labels_check does).
@@ -123,54 +187,17 @@ static int label_read(ProtobufCBinaryData *lb, sm_label *l) {
     }
     uint8_t *s[2] = {NULL, NULL}; /* the last name and value, at their first byte */
     size_t sl[2] = {0, 0};
-    uint8_t *q = d, *end = d + lb->len;
+    const uint8_t *q = d, *end = d + lb->len;
     while (q < end) {
-        if (!(*q & 0xf8)) return -1;
-        unsigned wire = *q & 7;
-        uint32_t field = (*q & 0x7f) >> 3;
-        if (*q++ & 0x80) {
-            for (unsigned i = 1, shift = 4;; i++, shift += 7) {
-                if (i == 5 || q == end) return -1;
-                field |= (uint32_t)(*q & 0x7f) << shift;
-                if (!(*q++ & 0x80)) break;
-            }
-        }
-        size_t rem = (size_t)(end - q), i = 0, max;
-        switch (wire) {
-        case 0: /* varint */
-            max = rem < 10 ? rem : 10;
-            while (i < max && (q[i] & 0x80)) i++;
-            if (i == max) return -1;
-            q += i + 1;
-            break;
-        case 1: /* 64-bit */
-            if (rem < 8) return -1;
-            q += 8;
-            break;
-        case 5: /* 32-bit */
-            if (rem < 4) return -1;
-            q += 4;
-            break;
-        case 2: { /* length-delimited */
-            uint64_t n = 0;
-            max = rem < 5 ? rem : 5;
-            for (; i < max; i++) {
-                n |= (uint64_t)(q[i] & 0x7f) << (7 * i);
-                if (!(q[i] & 0x80)) break;
-            }
-            if (i == max || n > rem - i - 1) return -1;
-            q += i + 1;
-            if (field == 1 || field == 2) {
-                s[field - 1] = q;
-                sl[field - 1] = (size_t)n;
-            }
-            q += n;
-            continue;
-        }
-        default: /* groups, and wire types protobuf does not have */
-            return -1;
-        }
-        if (field == 1 || field == 2) return -1; /* a string that is not length-delimited */
+        uint32_t field;
+        unsigned wire;
+        uint64_t v;
+        const uint8_t *str;
+        if (wire_field(&q, end, &field, &wire, &v, &str)) return -1;
+        if (field != 1 && field != 2) continue;
+        if (wire != 2) return -1; /* a string that is not length-delimited */
+        s[field - 1] = d + (str - d);
+        sl[field - 1] = (size_t)v;
     }
     const char *str[2] = {"", ""};
     for (int f = 0; f < 2; f++) {
@@ -181,6 +208,55 @@ static int label_read(ProtobufCBinaryData *lb, sm_label *l) {
         str[f] = (const char *)to;
     }
     *l = (sm_label){str[0], str[1]};
+    return 0;
+}
+
+/* One Sample, from the raw bytes the decode-only schema leaves it in, into
+ * *smp (OUT): field 1, double value, and field 2, int64 timestamp, 0 for an
+ * absent one.  0, or -1 for bytes protobuf-c would refuse as a Sample.
+ *
+ * Why the Sample too is read from its bytes: after the Labels, protobuf-c's
+ * unpack of one Sample message per series (a scan, a message allocation and
+ * init, a pointer in the array) was most of what was left of its 24 % of the
+ * server's time (bench/RESULTS.md, issue 4), for two fixed fields.
+ * WriteRequest and TimeSeries stay protobuf-c's.  The rules are protobuf-c 1.4.1's, as for
+ * label_read: fields scanned by wire_field, unknown ones skipped; field 1
+ * must be 64-bit (a length-delimited one is refused too: for a proto3
+ * double, parse_required_member wants wire type 1 and never reads it as
+ * packed) and field 2 a varint (two's complement, the low 64 bits of up to
+ * 10 bytes, as parse_uint64 keeps them); the last of a repeated field wins,
+ * in any order.  The value's bits are kept exactly (NaN payloads, the stale
+ * marker).  First, the one encoding clients send: 0x09, 8 bytes, 0x10, a
+ * varint ending at the last byte. */
+static int sample_read(const ProtobufCBinaryData *sb, tsdb_sample *smp) {
+    const uint8_t *d = sb->data, *end = d + sb->len;
+    uint64_t bits = 0, t = 0;
+    if (sb->len >= 11 && sb->len <= 20 && d[0] == 0x09 && d[9] == 0x10) {
+        bits = sm_load_le64(d + 1);
+        const uint8_t *q = d + 10;
+        for (unsigned sh = 0; q < end; q++, sh += 7) {
+            t |= (uint64_t)(*q & 0x7f) << sh;
+            if (!(*q & 0x80)) break;
+        }
+        if (q + 1 == end) goto done;
+        bits = t = 0; /* not that encoding after all */
+    }
+    for (const uint8_t *q = d; q < end;) {
+        uint32_t field;
+        unsigned wire;
+        uint64_t v;
+        const uint8_t *str;
+        if (wire_field(&q, end, &field, &wire, &v, &str)) return -1;
+        if (field == 1) {
+            if (wire != 1) return -1;
+            bits = v;
+        } else if (field == 2) {
+            if (wire != 0) return -1;
+            t = v;
+        }
+    }
+done:
+    *smp = (tsdb_sample){(int64_t)t, sm_f64_from_bits(bits)};
     return 0;
 }
 
@@ -319,6 +395,9 @@ int rw_decode_for(tsdb *db, const uint8_t *body, size_t len, const rw_limits *li
     for (size_t i = 0; i < wr->n_timeseries; i++) {
         const Rwdecode__TimeSeries *ts = wr->timeseries[i];
         if (ts->n_samples == 0) continue;
+        /* (read first: a bad Sample refuses the request, also in a series left out) */
+        for (size_t k = 0; k < ts->n_samples; k++)
+            if (sample_read(&ts->samples[k], &sv[k])) goto corrupt;
         sm_labels ls;
         uint64_t hash = 0;
         sm_label first;
@@ -331,8 +410,6 @@ int rw_decode_for(tsdb *db, const uint8_t *body, size_t len, const rw_limits *li
         }
         lv += ts->n_labels; /* room for every label, also the dropped ones */
         lenv += 2 * ts->n_labels;
-        for (size_t k = 0; k < ts->n_samples; k++)
-            sv[k] = (tsdb_sample){ts->samples[k]->timestamp, ts->samples[k]->value};
         from[out->n] = (origin){i, first};
         out->hints[out->n] = (tsdb_series_hint){hash, 0};
         out->series[out->n++] = (tsdb_series_in){ls, sv, (uint32_t)ts->n_samples};

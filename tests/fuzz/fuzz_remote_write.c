@@ -6,8 +6,9 @@
  * protobuf decoder and the label checks directly.  A decoded request must
  * hold only valid label sets, and agree with protobuf-c's own unpack of the
  * same bytes under the full schema, remote_write.proto
- * (rw_against_protobuf_c): however rw_decode reads the Labels, it must
- * refuse and accept exactly what protobuf-c does, and find the same labels.
+ * (rw_against_protobuf_c): however rw_decode reads the Labels and Samples,
+ * it must refuse and accept exactly what protobuf-c does, and find the same
+ * labels and the same samples, bit for bit.
  * tests/ingest/test_rw.c includes this file for that check.
  */
 #include <snappy-c.h>
@@ -26,9 +27,10 @@ static int cmp_name(const void *a, const void *b) {
 /* rw_decode's answer (rc, *r) for the WriteRequest bytes pb, decoded with
  * the limits given, against protobuf-c's unpack of pb with remote_write.proto:
  * both refuse pb, or every series with samples is, in request order, kept
- * with the labels protobuf-c gives it (empty values dropped, sorted) or left
- * out because those labels break a limit or a rule, and the reason names
- * the first series left out and its first label as protobuf-c has it.
+ * with the labels protobuf-c gives it (empty values dropped, sorted) and its
+ * samples bit for bit, or left out because those labels break a limit or a
+ * rule, and the reason names the first series left out and its first label
+ * as protobuf-c has it.
  * NULL when they agree, else why (what differs, in the cap bytes at why). */
 static const char *rw_against_protobuf_c(const uint8_t *pb, size_t n, const rw_limits *limits, int rc,
                                          const rw_request *r, char *why, size_t cap) {
@@ -61,6 +63,17 @@ static const char *rw_against_protobuf_c(const uint8_t *pb, size_t n, const rw_l
         if (keep && m && sm_labels_check(&ls, true, NULL) == 0) {
             if (kept == r->n || !sm_labels_equal(&r->series[kept].labels, &ls) || r->series[kept].n != ts->n_samples)
                 res = why, snprintf(why, cap, "series %zu: protobuf-c's labels are not those kept", i);
+            for (size_t k = 0; !res && k < ts->n_samples; k++) {
+                const tsdb_sample *got = &r->series[kept].samples[k];
+                uint64_t gb, wb;
+                double want = ts->samples[k]->value;
+                memcpy(&gb, &got->v, 8);
+                memcpy(&wb, &want, 8);
+                if (got->t != ts->samples[k]->timestamp || gb != wb)
+                    res = why, snprintf(why, cap, "series %zu sample %zu: protobuf-c has %lld %016llx, rw_decode %lld %016llx",
+                                        i, k, (long long)ts->samples[k]->timestamp, (unsigned long long)wb,
+                                        (long long)got->t, (unsigned long long)gb);
+            }
             kept++;
         } else if (left_out++ == 0) {
             char head[200];

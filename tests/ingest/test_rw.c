@@ -6,8 +6,10 @@
  * stays; limits checked before decompressing; corrupt snappy and protobuf
  * refused; decoding for a database (known series carry their refs); Label
  * bytes of every kind (unknown fields, repeats, wrong wire types, cut
- * short), decoded by rw_decode against protobuf-c's own unpack of the full
- * schema (hand-made edge cases and seeded random ones).
+ * short), and Sample bytes of every kind (the same, plus negative and
+ * overlong timestamps, NaN payloads and the stale marker), decoded by
+ * rw_decode against protobuf-c's own unpack of the full schema (hand-made
+ * edge cases and seeded random ones).
  */
 #include <snappy-c.h>
 #include <string.h>
@@ -338,19 +340,26 @@ static const label_case label_cases[] = {
     LC("the metric name again", "\x0a\x08__name__\x12\x01x", true),
 };
 
-static void test_label_bytes(void) {
-    sm_arena *a = sm_arena_new(0, 0);
-    for (size_t c = 0; c < sizeof label_cases / sizeof *label_cases; c++) {
-        const label_case *lc = &label_cases[c];
-        for (int where = 0; where < 3; where++) {
+/* Each of the n cases, wrapped by wrap in each of places places: rw_decode
+ * against protobuf-c, and protobuf-c as the case says. */
+static void cases_like_protobuf_c(const label_case *cases, size_t n, int places, sm_arena *a,
+                                  void (*wrap)(const uint8_t *, size_t, int, sm_buf *)) {
+    for (size_t c = 0; c < n; c++) {
+        const label_case *lc = &cases[c];
+        for (int where = 0; where < places; where++) {
             sm_buf pb = SM_BUF_INIT;
-            wrap_label((const uint8_t *)lc->bytes, lc->len, where, &pb);
+            wrap((const uint8_t *)lc->bytes, lc->len, where, &pb);
             bool ok = like_protobuf_c(&pb, a, lc->what, where);
             CHECK_MSG(ok == lc->pbc_accepts, "%s: protobuf-c %s it, the case says otherwise", lc->what,
                       ok ? "accepts" : "refuses");
             sm_buf_fini(&pb);
         }
     }
+}
+
+static void test_label_bytes(void) {
+    sm_arena *a = sm_arena_new(0, 0);
+    cases_like_protobuf_c(label_cases, sizeof label_cases / sizeof *label_cases, 3, a, wrap_label);
     /* Long strings: two-byte lengths, and the size limit on both sides. */
     size_t sizes[] = {127, 128, 300, lim.max_label_bytes, lim.max_label_bytes + 1};
     for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
@@ -429,26 +438,168 @@ static void put_random_field(sm_buf *b, uint64_t *rng) {
     }
 }
 
-static void test_label_bytes_random(uint64_t *rng) {
+/* rounds of random message bytes, up to max_fields fields each from put,
+ * sometimes cut short or with a byte flipped, wrapped by wrap in one of
+ * places places: rw_decode against protobuf-c on each. */
+static void random_bytes(uint64_t *rng, const char *kind, uint64_t max_fields, int places,
+                         void (*put)(sm_buf *, uint64_t *), void (*wrap)(const uint8_t *, size_t, int, sm_buf *)) {
     sm_arena *a = sm_arena_new(0, 0);
     unsigned accepted = 0, refused = 0;
     for (int round = 0; round < 20000; round++) {
-        sm_buf lb = SM_BUF_INIT, pb = SM_BUF_INIT;
-        for (uint64_t i = 0, n = check_rand_below(rng, 6); i < n; i++) put_random_field(&lb, rng);
-        if (lb.len && check_rand_below(rng, 8) == 0) lb.len = check_rand_below(rng, lb.len); /* cut short */
-        if (lb.len && check_rand_below(rng, 8) == 0) lb.p[check_rand_below(rng, lb.len)] ^= (uint8_t)check_rand(rng);
-        int where = (int)check_rand_below(rng, 3);
-        wrap_label(lb.p, lb.len, where, &pb);
+        sm_buf mb = SM_BUF_INIT, pb = SM_BUF_INIT;
+        for (uint64_t i = 0, n = check_rand_below(rng, max_fields + 1); i < n; i++) put(&mb, rng);
+        if (mb.len && check_rand_below(rng, 8) == 0) mb.len = check_rand_below(rng, mb.len); /* cut short */
+        if (mb.len && check_rand_below(rng, 8) == 0) mb.p[check_rand_below(rng, mb.len)] ^= (uint8_t)check_rand(rng);
+        int where = (int)check_rand_below(rng, (uint64_t)places);
+        wrap(mb.p, mb.len, where, &pb);
         char what[48];
-        snprintf(what, sizeof what, "random Label %d", round);
+        snprintf(what, sizeof what, "random %s %d", kind, round);
         if (like_protobuf_c(&pb, a, what, where)) accepted++;
         else refused++;
-        sm_buf_fini(&lb);
+        sm_buf_fini(&mb);
         sm_buf_fini(&pb);
     }
     /* Both sides of the line were reached (the seed decides how often). */
-    CHECK_MSG(accepted > 2000 && refused > 2000, "accepted %u, refused %u", accepted, refused);
+    CHECK_MSG(accepted > 2000 && refused > 2000, "%s: accepted %u, refused %u", kind, accepted, refused);
     sm_arena_free(a);
+}
+
+static void test_label_bytes_random(uint64_t *rng) {
+    random_bytes(rng, "Label", 5, 3, put_random_field, wrap_label);
+}
+
+/* ---- Sample bytes: rw_decode against protobuf-c ---- */
+
+/* The WriteRequest bytes (into pb) of a request holding the Sample bytes
+ * sb, whatever they are, in one of four places (where): 0, the only sample
+ * of a kept series; 1, the second of three in a kept series, between two
+ * ordinary ones; 2, in a series left out for its labels (an invalid metric
+ * name); 3, in a series over the label-count limit. */
+static void wrap_sample(const uint8_t *sb, size_t n, int where, sm_buf *pb) {
+    sm_buf lb = SM_BUF_INIT, smp = SM_BUF_INIT, ts = SM_BUF_INIT;
+    put_field(&lb, 0x0a, "__name__", 8);
+    put_field(&lb, 0x12, where == 2 ? "9up" : "up", where == 2 ? 3 : 2);
+    sm_buf_put_u8(&smp, 0x09); /* value 2.5, timestamp 7 */
+    sm_buf_put_le64(&smp, sm_f64_bits(2.5));
+    sm_buf_put_u8(&smp, 0x10);
+    sm_buf_put_uvarint(&smp, 7);
+    for (uint32_t i = 0; i < (where == 3 ? lim.max_labels + 1 : 1); i++) put_field(&ts, 0x0a, lb.p, lb.len);
+    if (where == 1) put_field(&ts, 0x12, smp.p, smp.len);
+    put_field(&ts, 0x12, sb, n);
+    if (where == 1) put_field(&ts, 0x12, smp.p, smp.len);
+    put_field(pb, 0x0a, ts.p, ts.len);
+    sm_buf_fini(&lb);
+    sm_buf_fini(&smp);
+    sm_buf_fini(&ts);
+}
+
+#define SC LC /* the same shape: what, bytes, whether protobuf-c accepts them */
+#define V1 "\x09\x00\x00\x00\x00\x00\x00\xf0\x3f" /* value 1.0 */
+#define T1000 "\x10\xe8\x07"                      /* timestamp 1000 */
+
+static const label_case sample_cases[] = {
+    SC("value then timestamp", V1 T1000, true),
+    SC("an empty Sample", "", true),
+    SC("timestamp before value", T1000 V1, true),
+    SC("value only", V1, true),
+    SC("timestamp only", T1000, true),
+    SC("repeated value: last wins", V1 T1000 "\x09\x00\x00\x00\x00\x00\x00\x00\x40", true),
+    SC("repeated timestamp: last wins", V1 T1000 "\x10\x05", true),
+    SC("repeated value, then timestamp", V1 "\x09\x01\x02\x03\x04\x05\x06\x07\x08" T1000, true),
+    SC("the stale marker", "\x09\x02\x00\x00\x00\x00\x00\xf0\x7f" T1000, true),
+    SC("a NaN with a payload", "\x09\x01\x00\x00\x00\x00\x00\xf8\xff" T1000, true),
+    SC("a signalling NaN", "\x09\x01\x00\x00\x00\x00\x00\xf0\x7f" T1000, true),
+    SC("-0.0", "\x09\x00\x00\x00\x00\x00\x00\x00\x80" T1000, true),
+    SC("+Inf", "\x09\x00\x00\x00\x00\x00\x00\xf0\x7f" T1000, true),
+    SC("timestamp -1 (10 bytes)", V1 "\x10\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", true),
+    SC("timestamp INT64_MIN", V1 "\x10\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01", true),
+    SC("timestamp INT64_MAX", V1 "\x10\xff\xff\xff\xff\xff\xff\xff\xff\x7f", true),
+    SC("a 10-byte varint past 64 bits", V1 "\x10\xff\xff\xff\xff\xff\xff\xff\xff\xff\x7f", true),
+    SC("an overlong timestamp", V1 "\x10\x85\x80\x80\x00", true),
+    SC("an 11-byte timestamp", V1 "\x10\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", false),
+    SC("an 11-byte timestamp first", "\x10\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01" V1, false),
+    SC("a timestamp cut short", V1 "\x10\xe8", false),
+    SC("a timestamp tag alone", V1 "\x10", false),
+    SC("a value cut short", "\x09\x00\x00\x00\x00\x00\x00\xf0" , false),
+    SC("a 7-byte value before a timestamp", "\x09\x00\x00\x00\x00\x00\x00\xf0\x10\x01", false),
+    SC("value as a varint", "\x08\x01" T1000, false),
+    SC("value as 32 bits", "\x0d\x00\x00\x80\x3f" T1000, false),
+    SC("value length-delimited (packed)", "\x0a\x08\x00\x00\x00\x00\x00\x00\xf0\x3f" T1000, false),
+    SC("value length-delimited, empty", "\x0a\x00" T1000, false),
+    SC("timestamp as 64 bits", V1 "\x11\xe8\x03\x00\x00\x00\x00\x00\x00", false),
+    SC("timestamp as 32 bits", V1 "\x15\xe8\x03\x00\x00", false),
+    SC("timestamp length-delimited (packed)", V1 "\x12\x02\xe8\x07", false),
+    SC("unknown varint field", "\x18\x96\x01" V1 T1000, true),
+    SC("unknown 64-bit field", V1 "\x21\x01\x02\x03\x04\x05\x06\x07\x08" T1000, true),
+    SC("unknown length-delimited field", V1 T1000 "\x2a\x02hi", true),
+    SC("unknown 32-bit field", "\x35\x01\x02\x03\x04" V1 T1000, true),
+    SC("unknown fields only", "\x18\x01\x2a\x00", true),
+    SC("unknown field with a two-byte tag", V1 "\xf8\x01\x05" T1000, true),
+    SC("value in an overlong tag", "\x89\x00\x00\x00\x00\x00\x00\x00\xf0\x3f" T1000, true),
+    SC("a six-byte tag", V1 "\x90\x80\x80\x80\x80\x00\x01", false),
+    SC("tag byte 0", "\x00" V1 T1000, false),
+    SC("a group start", V1 T1000 "\x1b\x1c", false),
+    SC("a group end", V1 T1000 "\x1c", false),
+    SC("wire type 6", V1 "\x1e\x00" T1000, false),
+    SC("wire type 7", V1 T1000 "\x1f\x00", false),
+    SC("an unknown string cut short", V1 T1000 "\x2a\x09hi", false),
+    SC("an unknown 64-bit field cut short", V1 T1000 "\x21\x01\x02", false),
+    SC("value, timestamp, then trailing byte", V1 T1000 "\x18", false),
+    SC("fast path shape with trailing field", V1 T1000 "\x18\x01", true),
+};
+
+static void test_sample_bytes(void) {
+    sm_arena *a = sm_arena_new(0, 0);
+    cases_like_protobuf_c(sample_cases, sizeof sample_cases / sizeof *sample_cases, 4, a, wrap_sample);
+    sm_arena_free(a);
+}
+
+/* A random Sample-ish field into b: value or timestamp (mostly of the right
+ * wire type, sometimes with an overlong tag), or an unknown field. */
+static void put_random_sample_field(sm_buf *b, uint64_t *rng) {
+    static const uint32_t fields[] = {1, 2, 1, 2, 1, 2, 3, 15, 16, 0};
+    static const uint64_t bits[] = {SM_STALE_NAN_BITS, 0x7ff8000000000001ull, 0xfff0000000000000ull, 0, 0x8000000000000000ull};
+    uint32_t field = fields[check_rand_below(rng, sizeof fields / sizeof *fields)];
+    unsigned wire = (unsigned)check_rand_below(rng, 8);
+    if (field == 1 && check_rand_below(rng, 8)) wire = 1;
+    if (field == 2 && check_rand_below(rng, 8)) wire = 0;
+    uint64_t key = (uint64_t)field << 3 | wire;
+    if (field == 0 || check_rand_below(rng, 16) == 0) {
+        sm_buf_put_u8(b, (uint8_t)(key | 0x80));
+        sm_buf_put_uvarint(b, key >> 7);
+    } else {
+        sm_buf_put_uvarint(b, key);
+    }
+    switch (wire) {
+    case 0:
+        if (check_rand_below(rng, 2)) {
+            sm_buf_put_uvarint(b, check_rand_below(rng, 2) ? (uint64_t)-(int64_t)check_rand_below(rng, 1000)
+                                                          : check_rand(rng) >> check_rand_below(rng, 64));
+        } else {
+            for (uint64_t i = 0, n = check_rand_below(rng, 11); i < n; i++)
+                sm_buf_put_u8(b, 0x80 | (uint8_t)check_rand(rng));
+            sm_buf_put_u8(b, 0x7f & (uint8_t)check_rand(rng));
+        }
+        break;
+    case 1:
+        sm_buf_put_le64(b, check_rand_below(rng, 2) ? bits[check_rand_below(rng, 5)] : check_rand(rng));
+        break;
+    case 5:
+        sm_buf_put_le32(b, (uint32_t)check_rand(rng));
+        break;
+    case 2: {
+        size_t n = check_rand_below(rng, 10);
+        sm_buf_put_uvarint(b, n);
+        for (size_t i = 0; i < n; i++) sm_buf_put_u8(b, (uint8_t)check_rand(rng));
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+static void test_sample_bytes_random(uint64_t *rng) {
+    random_bytes(rng, "Sample", 4, 4, put_random_sample_field, wrap_sample);
 }
 
 int main(void) {
@@ -461,5 +612,7 @@ int main(void) {
     test_decode_for_db();
     test_label_bytes();
     test_label_bytes_random(&rng);
+    test_sample_bytes();
+    test_sample_bytes_random(&rng);
     return check_done();
 }

@@ -229,6 +229,10 @@ static int label_read(ProtobufCBinaryData *lb, sm_label *l) {
  * marker).  First, the one encoding clients send: 0x09, 8 bytes, 0x10, a
  * varint ending at the last byte. */
 static int sample_read(const ProtobufCBinaryData *sb, tsdb_sample *smp) {
+    if (!sb->len) { /* an empty Sample (protobuf-c leaves data NULL) */
+        *smp = (tsdb_sample){0, 0.0};
+        return 0;
+    }
     const uint8_t *d = sb->data, *end = d + sb->len;
     uint64_t bits = 0, t = 0;
     if (sb->len >= 11 && sb->len <= 20 && d[0] == 0x09 && d[9] == 0x10) {

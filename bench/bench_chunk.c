@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "tsdb/base/sm_alloc.h"
+#include "tsdb/base/sm_hash.h"
 #include "tsdb/base/sm_time.h"
 #include "tsdb/chunk.h"
 #include "workload.h"
@@ -35,8 +36,7 @@ typedef struct col_slot {
 } col_slot;
 
 static col_slot *col_find(col_slot *t, size_t cap, const uint8_t *p, size_t len) {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < len; i++) h = (h ^ p[i]) * 1099511628211ull;
+    uint64_t h = sm_hash_bytes(p, len, 0x5453434f4cull);
     size_t j = (size_t)h & (cap - 1);
     while (t[j].p && (t[j].hash != h || t[j].len != len || memcmp(t[j].p, p, len) != 0)) j = (j + 1) & (cap - 1);
     if (!t[j].p) t[j] = (col_slot){p, len, h, 0, 0};

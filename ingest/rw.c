@@ -7,8 +7,8 @@
  * raw bytes, read here by label_read and sample_read (wire readers for
  * those two small messages, as strict as protobuf-c).  What else is done
  * here to keep it cheap is the allocator (a bump pointer, no call into the
- * arena per message or string) and a single pass over its result.  Encoding (rw_encode) uses the full
- * schema, remote_write.proto.
+ * arena per message or string) and a single pass over its result.
+ * Encoding (rw_encode) uses the full schema, remote_write.proto.
  */
 #include "rw.h"
 
@@ -87,6 +87,21 @@ static int cmp_label(const void *a, const void *b) {
  *     (protobuf-c's INT_MAX bound is implied, as the enclosing message's
  *     own length passed it); 64 and 32 bits must be there in full;
  *   - wire types 3, 4 (groups), 6 and 7 are errors. */
+/* A varint of at most max bytes at q (rem bytes left) into *n, the low 64
+ * bits: the bytes it took, or 0 when it does not end within them. */
+static inline size_t varint_at(const uint8_t *q, size_t rem, size_t max, uint64_t *n) {
+    uint64_t x = 0;
+    if (rem < max) max = rem;
+    for (size_t i = 0; i < max; i++) {
+        x |= (uint64_t)(q[i] & 0x7f) << (7 * i);
+        if (!(q[i] & 0x80)) {
+            *n = x;
+            return i + 1;
+        }
+    }
+    return 0;
+}
+
 static inline int wire_field(const uint8_t **qp, const uint8_t *end, uint32_t *field, unsigned *wire, uint64_t *v,
                              const uint8_t **str) {
     const uint8_t *q = *qp;
@@ -101,17 +116,12 @@ static inline int wire_field(const uint8_t **qp, const uint8_t *end, uint32_t *f
         }
     }
     *field = f;
-    size_t rem = (size_t)(end - q), i = 0, max;
+    size_t rem = (size_t)(end - q), used;
     uint64_t n = 0;
     switch (*wire) {
     case 0: /* varint */
-        max = rem < 10 ? rem : 10;
-        for (; i < max; i++) {
-            n |= (uint64_t)(q[i] & 0x7f) << (7 * i);
-            if (!(q[i] & 0x80)) break;
-        }
-        if (i == max) return -1;
-        q += i + 1;
+        if (!(used = varint_at(q, rem, 10, &n))) return -1;
+        q += used;
         break;
     case 1: /* 64-bit */
         if (rem < 8) return -1;
@@ -123,13 +133,8 @@ static inline int wire_field(const uint8_t **qp, const uint8_t *end, uint32_t *f
         q += 4;
         break;
     case 2: /* length-delimited */
-        max = rem < 5 ? rem : 5;
-        for (; i < max; i++) {
-            n |= (uint64_t)(q[i] & 0x7f) << (7 * i);
-            if (!(q[i] & 0x80)) break;
-        }
-        if (i == max || n > rem - i - 1) return -1;
-        q += i + 1;
+        if (!(used = varint_at(q, rem, 5, &n)) || n > rem - used) return -1;
+        q += used;
         *str = q;
         q += n;
         break;
@@ -237,12 +242,8 @@ static int sample_read(const ProtobufCBinaryData *sb, tsdb_sample *smp) {
     uint64_t bits = 0, t = 0;
     if (sb->len >= 11 && sb->len <= 20 && d[0] == 0x09 && d[9] == 0x10) {
         bits = sm_load_le64(d + 1);
-        const uint8_t *q = d + 10;
-        for (unsigned sh = 0; q < end; q++, sh += 7) {
-            t |= (uint64_t)(*q & 0x7f) << sh;
-            if (!(*q & 0x80)) break;
-        }
-        if (q + 1 == end) goto done;
+        size_t used = varint_at(d + 10, sb->len - 10, 10, &t);
+        if (used && d + 10 + used == end) goto done;
         bits = t = 0; /* not that encoding after all */
     }
     for (const uint8_t *q = d; q < end;) {

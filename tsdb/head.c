@@ -289,14 +289,21 @@ static hcol *col_get(const coltab *t, uint32_t id) {
     return t->pages[id >> HCOL_PAGE_BITS][id & (HCOL_PAGE - 1)];
 }
 
+/* Does chunk bytes p name a shared column, and which (*id)? */
+static bool chunk_col_id(const uint8_t *p, uint32_t len, uint32_t *id) {
+    uint64_t off;
+    uint32_t tlen;
+    if (!p || !chunk_is_ref(p, len) || chunk_ref_target(p, len, &off, &tlen)) return false;
+    *id = (uint32_t)off;
+    return true;
+}
+
 /* The shared column that chunk bytes p name, NULL when their time column is
  * inline.  The bytes are the head's own, so the id is one of its live
  * columns (C1). */
 static const hcol *chunk_col(const head *h, const uint8_t *p, uint32_t len) {
-    uint64_t id;
-    uint32_t tlen;
-    if (!chunk_is_ref(p, len) || chunk_ref_target(p, len, &id, &tlen)) return NULL;
-    return col_get(&h->cols, (uint32_t)id);
+    uint32_t id;
+    return chunk_col_id(p, len, &id) ? col_get(&h->cols, id) : NULL;
 }
 
 static int col_grow_buckets(coltab *t) {
@@ -410,10 +417,8 @@ static void coltab_fini(coltab *t) {
 
 /* Free a chunk's bytes, dropping its column reference (C1). */
 static void chunk_bytes_free(head *h, uint8_t *data, uint32_t len) {
-    uint64_t id;
-    uint32_t tlen;
-    if (data && chunk_is_ref(data, len) && chunk_ref_target(data, len, &id, &tlen) == 0)
-        col_release(h, (uint32_t)id);
+    uint32_t id;
+    if (chunk_col_id(data, len, &id)) col_release(h, id);
     sm_free(data);
 }
 

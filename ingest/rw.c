@@ -3,9 +3,10 @@
  * rw.c - remote_write request bodies: snappy block, then protobuf-c with an
  * arena allocator, then label checks per series (see rw.h).  The decoder
  * is protobuf-c's, generated from ingest/proto/remote_write_decode.proto: a
- * view of remote_write.proto in which each series' Labels and Samples stay
- * raw bytes, read here by label_read and sample_read (wire readers for
- * those two small messages, as strict as protobuf-c).  What else is done
+ * view of remote_write.proto in which each series stays raw bytes, read
+ * here by series_read, label_read and sample_read (wire readers for the
+ * TimeSeries, Label and Sample messages, as strict as protobuf-c; a series
+ * with exemplars or histograms is protobuf-c's whole).  What else is done
  * here to keep it cheap is the allocator (a bump pointer, no call into the
  * arena per message or string) and a single pass over its result.
  * Encoding (rw_encode) uses the full schema, remote_write.proto.
@@ -34,7 +35,9 @@ void rw_limits_default(rw_limits *l) {
  * with 8-byte alignment (protobuf-c needs no more; the arena's 16 would
  * waste a third of the many short label strings).  The fast path is a
  * compare and an add; a block is sized from the decompressed length, so a
- * request takes a handful of blocks.  Nothing is freed before the arena. */
+ * request takes a handful of blocks.  Nothing is freed before the arena.
+ * Every allocation has at least one byte after it that belongs to no other
+ * (label_read writes a NUL there). */
 typedef struct bump {
     sm_arena *a;
     uint8_t *cur, *end;
@@ -57,7 +60,7 @@ static __attribute__((noinline)) void *bump_refill(bump *b, size_t need) {
 
 static void *bump_alloc(void *data, size_t n) {
     bump *b = data;
-    size_t need = n ? (n + 7) & ~(size_t)7 : 8;
+    size_t need = (n + 8) & ~(size_t)7; /* at least one byte to spare: see label_read */
     if (need < n) return NULL;
     if ((size_t)(b->end - b->cur) < need) return bump_refill(b, need);
     void *p = b->cur;
@@ -148,7 +151,8 @@ static inline int wire_field(const uint8_t **qp, const uint8_t *end, uint32_t *f
 
 /* One Label, from the raw bytes the decode-only schema leaves it in, into
  * *l (OUT): name and value as NUL-terminated strings, "" for an absent
- * field.  0, or -1 for bytes protobuf-c would refuse as a Label (which makes
+ * field, and len[0], len[1] (OUT) their lengths on the wire (strlen unless
+ * the bytes hold a NUL: protobuf-c's strings end at the first one).  0, or -1 for bytes protobuf-c would refuse as a Label (which makes
  * it refuse the whole WriteRequest).
  *
  * Why a reader of our own: protobuf-c's unpack of a Label is a message, two
@@ -173,21 +177,26 @@ static inline int wire_field(const uint8_t **qp, const uint8_t *end, uint32_t *f
  *
  * First, the one encoding clients send (name, then value, each once and
  * shorter than 128 bytes, nothing else): 0x0a, name length, name, 0x12,
- * value length, value.  There the name is NUL-terminated over the value's
- * tag, and only the value moves. */
-static int label_read(ProtobufCBinaryData *lb, sm_label *l) {
+ * value length, value.  There nothing moves: the name is NUL-terminated
+ * over the value's tag, and the value over the byte after the Label, which
+ * is the tag of the series' next field (scanned already, by series_read,
+ * and never read again) or the byte bump_alloc leaves spare after every
+ * allocation. */
+static int label_read(ProtobufCBinaryData *lb, sm_label *l, uint32_t *len) {
     uint8_t *d = lb->data;
     size_t nl, vl;
     if (!lb->len) { /* an empty Label (protobuf-c leaves data NULL) */
         *l = (sm_label){"", ""};
+        len[0] = len[1] = 0;
         return 0;
     }
     if (lb->len >= 4 && d[0] == 0x0a && (nl = d[1]) < 0x80 && nl + 4 <= lb->len && d[nl + 2] == 0x12 &&
         (vl = d[nl + 3]) < 0x80 && nl + vl + 4 == lb->len) {
         d[nl + 2] = 0;
-        memmove(d + nl + 3, d + nl + 4, vl);
-        d[nl + 3 + vl] = 0;
-        *l = (sm_label){(const char *)d + 2, (const char *)d + nl + 3};
+        d[nl + 4 + vl] = 0;
+        *l = (sm_label){(const char *)d + 2, (const char *)d + nl + 4};
+        len[0] = (uint32_t)nl;
+        len[1] = (uint32_t)vl;
         return 0;
     }
     uint8_t *s[2] = {NULL, NULL}; /* the last name and value, at their first byte */
@@ -213,6 +222,8 @@ static int label_read(ProtobufCBinaryData *lb, sm_label *l) {
         str[f] = (const char *)to;
     }
     *l = (sm_label){str[0], str[1]};
+    len[0] = (uint32_t)sl[0]; /* (a length prefix of at most 5 bytes) */
+    len[1] = (uint32_t)sl[1];
     return 0;
 }
 
@@ -265,12 +276,87 @@ done:
     return 0;
 }
 
+/* One series of the request: its Labels and Samples, each still its raw
+ * bytes, and what it carries that is not stored. */
+typedef struct series_view {
+    size_t n_labels, n_samples, n_exemplars, n_histograms;
+    ProtobufCBinaryData *labels, *samples;
+    size_t first_label, first_sample; /* in series_read's arrays, until they stop growing */
+} series_view;
+
+/* A growing array of byte ranges, from the bump allocator (an outgrown
+ * array stays there: at most as much again), first sized for hint. */
+typedef struct bd_vec {
+    ProtobufCBinaryData *v;
+    size_t n, cap, hint;
+} bd_vec;
+
+static int bd_push(bump *bp, bd_vec *a, const uint8_t *p, size_t len) {
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? 2 * a->cap : a->hint + 16;
+        ProtobufCBinaryData *v = bump_alloc(bp, cap * sizeof *v);
+        if (!v) return -1;
+        if (a->n) memcpy(v, a->v, a->n * sizeof *v);
+        a->v = v;
+        a->cap = cap;
+    }
+    a->v[a->n++] = (ProtobufCBinaryData){len, (uint8_t *)p};
+    return 0;
+}
+
+/* The fields of one TimeSeries, from its raw bytes tb, as protobuf-c 1.4.1's
+ * unpack of remote_write.proto's TimeSeries takes them: each scanned by
+ * wire_field; labels (1), samples (2), exemplars (3) and histograms (4)
+ * must be length-delimited (repeated messages, never packed); other fields
+ * are skipped.  The Labels' and Samples' byte ranges are appended to labs
+ * and smps, in order, and counted in *v (OUT; its pointers are the caller's
+ * to set once the arrays stop growing), exemplars and histograms only
+ * counted.  0; SM_ECORRUPT for bytes protobuf-c would refuse; SM_ENOMEM.
+ *
+ * Why a reader of our own: protobuf-c's unpack of a TimeSeries is a scan,
+ * a message, two pointer arrays and a copy of every Label and Sample into
+ * an allocation of its own, per series, and that was most of what was left
+ * of its share of the server's time (bench/RESULTS.md, issue 4).  A series
+ * with exemplars or histograms is left to protobuf-c whole (the caller
+ * unpacks it), so those messages are checked by protobuf-c's rules. */
+static int series_read(const ProtobufCBinaryData *tb, bump *bp, bd_vec *labs, bd_vec *smps, series_view *v) {
+    *v = (series_view){0};
+    if (!tb->len) return 0; /* an empty series (protobuf-c leaves data NULL) */
+    const uint8_t *q = tb->data, *end = q + tb->len;
+    while (q < end) {
+        uint32_t field;
+        unsigned wire;
+        uint64_t n;
+        const uint8_t *str;
+        if (wire_field(&q, end, &field, &wire, &n, &str)) return SM_ECORRUPT;
+        if (field - 1 > 3) continue; /* (field 0 too) */
+        if (wire != 2) return SM_ECORRUPT;
+        switch (field) {
+        case 1:
+            if (bd_push(bp, labs, str, (size_t)n)) return SM_ENOMEM;
+            v->n_labels++;
+            break;
+        case 2:
+            if (bd_push(bp, smps, str, (size_t)n)) return SM_ENOMEM;
+            v->n_samples++;
+            break;
+        case 3:
+            v->n_exemplars++;
+            break;
+        default:
+            v->n_histograms++;
+        }
+    }
+    return 0;
+}
+
 /* The labels of a series the request is refused for if they are not well
  * formed, though nothing else reads them (protobuf-c read every Label). */
-static int labels_wellformed(const Rwdecode__TimeSeries *ts) {
+static int labels_wellformed(const series_view *ts) {
     sm_label l;
+    uint32_t len[2];
     for (size_t i = 0; i < ts->n_labels; i++)
-        if (label_read(&ts->labels[i], &l)) return -1;
+        if (label_read(&ts->labels[i], &l, len)) return -1;
     return 0;
 }
 
@@ -283,21 +369,28 @@ static int labels_wellformed(const Rwdecode__TimeSeries *ts) {
  * refused: every label is read, also those of a series left out).  The
  * label rules (sm_labels_check) are left to the caller: it checks them only
  * for the series the head does not have, whose labels nobody checked yet.
- * Each string is measured once, here, and the hash uses those lengths. */
-static int series_labels(const Rwdecode__TimeSeries *ts, const rw_limits *lim, sm_label *v, uint32_t *len,
+ *
+ * No string is measured: the lengths are label_read's, from the wire, and
+ * the hash (sm_labels_hash_bytes) says whether one of them passes a NUL.
+ * Only then (protobuf-c's strings end at the first NUL, so the labels are
+ * shorter, perhaps empty, than the wire says), and for labels that came
+ * unsorted, are the kept labels measured with strlen and filtered again. */
+static int series_labels(const series_view *ts, const rw_limits *lim, sm_label *v, uint32_t *len,
                          sm_labels *ls, uint64_t *hash, sm_label *first, sm_error *err) {
     int rc = 0;
     if (ts->n_labels > lim->max_labels)
         rc = SM_ERR(err, SM_EINVAL, "%zu labels, more than the limit of %u", ts->n_labels, lim->max_labels);
-    uint32_t n = 0;
+    uint32_t n = 0, wl[2];
     bool sorted = true;
     for (size_t i = 0; i < ts->n_labels; i++) {
         sm_label l;
-        if (label_read(&ts->labels[i], &l)) return SM_ECORRUPT;
+        if (label_read(&ts->labels[i], &l, wl)) return SM_ECORRUPT;
         if (i == 0) *first = l;
         if (rc) continue; /* left out already: only read */
         const char *name = l.name, *value = l.value;
-        size_t nlen = strlen(name), vlen = strlen(value);
+        /* (past the limit on the wire, the string itself may not be) */
+        size_t nlen = wl[0] > lim->max_label_bytes ? strlen(name) : wl[0];
+        size_t vlen = wl[1] > lim->max_label_bytes ? strlen(value) : wl[1];
         if (nlen > lim->max_label_bytes || vlen > lim->max_label_bytes) {
             rc = SM_ERR(err, SM_EINVAL, "label %.64s is longer than %u bytes", name, lim->max_label_bytes);
             continue;
@@ -312,10 +405,23 @@ static int series_labels(const Rwdecode__TimeSeries *ts, const rw_limits *lim, s
         v[n++] = l;
     }
     if (rc) return rc;
-    if (n == 0) return SM_ERR(err, SM_EINVAL, "empty label set");
-    if (!sorted) qsort(v, n, sizeof *v, cmp_label);
+    bool nul = false;
     *ls = (sm_labels){v, n};
-    *hash = sorted ? sm_labels_hash_len(ls, len) : sm_labels_hash(ls);
+    if (sorted) *hash = sm_labels_hash_bytes(ls, len, &nul);
+    if (!sorted || nul) { /* the lengths as protobuf-c's strings have them */
+        uint32_t m = 0;
+        for (uint32_t j = 0; j < n; j++) {
+            if (!*v[j].value) continue;
+            len[2 * m] = (uint32_t)strlen(v[j].name);
+            len[2 * m + 1] = (uint32_t)strlen(v[j].value);
+            v[m++] = v[j];
+        }
+        n = m;
+        *ls = (sm_labels){v, n};
+        if (!sorted) qsort(v, n, sizeof *v, cmp_label);
+        *hash = sorted ? sm_labels_hash_len(ls, len) : sm_labels_hash(ls);
+    }
+    if (n == 0) return SM_ERR(err, SM_EINVAL, "empty label set");
     return 0;
 }
 
@@ -361,8 +467,9 @@ int rw_decode_for(tsdb *db, const uint8_t *body, size_t len, const rw_limits *li
     size_t got = dlen;
     if (snappy_uncompress((const char *)body, len, raw, &got) != SNAPPY_OK || got != dlen)
         return SM_ERR(err, SM_ECORRUPT, "snappy: corrupt input");
-    /* protobuf-c's structures take about 4 to 6 times the wire bytes for
-     * remote_write's many small messages. */
+    /* What is allocated below (protobuf-c's copy of each series, the arrays
+     * of their fields, the series and labels handed on) is a few times the
+     * wire bytes: two blocks of twice them, or a few more. */
     size_t bb = dlen * 2;
     bump bp = {a, NULL, NULL, bb < (64u << 10) ? (64u << 10) : bb > (4u << 20) ? (4u << 20) : bb};
     ProtobufCAllocator alloc = {bump_alloc, bump_free, &bp};
@@ -372,12 +479,42 @@ int rw_decode_for(tsdb *db, const uint8_t *body, size_t len, const rw_limits *li
         goto corrupt;
     }
     out->metadata = wr->n_metadata;
-    /* One pass over the decoded message; the label, length and sample
-     * arrays of every series come from allocations sized by a count
-     * first. */
+    /* Pass 1: each series' fields, by series_read (or protobuf-c, for one
+     * with exemplars or histograms); the label, length and sample arrays
+     * of pass 2 come from allocations sized by the counts. */
+    size_t nts = wr->n_timeseries ? wr->n_timeseries : 1;
+    series_view *views = bump_alloc(&bp, nts * sizeof *views);
+    /* (a Label takes 15 bytes or more on the wire with its tag, a Sample
+     * 13; an ordinary series is about 10 labels and 1 sample in 250 bytes) */
+    bd_vec labs = {NULL, 0, 0, dlen / 20}, smps = {NULL, 0, 0, dlen / 128};
+    if (!views) return SM_ERR(err, SM_ENOMEM, "out of memory decoding the request");
+    for (size_t i = 0; i < wr->n_timeseries; i++) {
+        series_view *ts = &views[i];
+        size_t l0 = labs.n, s0 = smps.n;
+        int rc = series_read(&wr->timeseries[i], &bp, &labs, &smps, ts);
+        if (rc == SM_ENOMEM) return SM_ERR(err, SM_ENOMEM, "out of memory decoding the request");
+        if (rc) goto corrupt;
+        if (ts->n_exemplars || ts->n_histograms) { /* protobuf-c's, whole */
+            Rwdecode__TimeSeries *full =
+                rwdecode__time_series__unpack(&alloc, wr->timeseries[i].len, wr->timeseries[i].data);
+            if (!full) {
+                if (sm_arena_limit_hit(a)) return SM_ERR(err, SM_ENOMEM, "out of memory decoding the request");
+                goto corrupt;
+            }
+            labs.n = l0;
+            smps.n = s0;
+            *ts = (series_view){full->n_labels,    full->n_samples, full->n_exemplars, full->n_histograms,
+                                full->labels,      full->samples,   0,                 0};
+        } else {
+            ts->first_label = l0;
+            ts->first_sample = s0;
+        }
+    }
     size_t nl = 0, ns = 0;
     for (size_t i = 0; i < wr->n_timeseries; i++) {
-        const Rwdecode__TimeSeries *ts = wr->timeseries[i];
+        series_view *ts = &views[i];
+        if (!ts->labels && ts->n_labels) ts->labels = labs.v + ts->first_label;
+        if (!ts->samples && ts->n_samples) ts->samples = smps.v + ts->first_sample;
         out->histograms += ts->n_histograms;
         out->exemplars += ts->n_exemplars;
         if (!ts->n_samples) {
@@ -387,7 +524,6 @@ int rw_decode_for(tsdb *db, const uint8_t *body, size_t len, const rw_limits *li
         nl += ts->n_labels <= lim->max_labels ? ts->n_labels : 0;
         ns += ts->n_samples;
     }
-    size_t nts = wr->n_timeseries ? wr->n_timeseries : 1;
     out->series = bump_alloc(&bp, nts * sizeof *out->series);
     out->hints = bump_alloc(&bp, nts * sizeof *out->hints);
     origin *from = bump_alloc(&bp, nts * sizeof *from); /* of out->series[j] */
@@ -398,7 +534,7 @@ int rw_decode_for(tsdb *db, const uint8_t *body, size_t len, const rw_limits *li
         return SM_ERR(err, SM_ENOMEM, "out of memory decoding the request");
     sm_error lerr; /* only its code is reset per series: clearing all of it showed in profiles */
     for (size_t i = 0; i < wr->n_timeseries; i++) {
-        const Rwdecode__TimeSeries *ts = wr->timeseries[i];
+        const series_view *ts = &views[i];
         if (ts->n_samples == 0) continue;
         /* (read first: a bad Sample refuses the request, also in a series left out) */
         for (size_t k = 0; k < ts->n_samples; k++)

@@ -209,6 +209,9 @@ static inline uint64_t tail_word(const unsigned char *p, size_t r) {
     return r ? (uint64_t)p[0] << 16 | (uint64_t)p[r / 2] << 8 | p[r - 1] : 0;
 }
 
+/* Whether any byte of w is 0. */
+static inline bool word_has_nul(uint64_t w) { return ((w - 0x0101010101010101u) & ~w & 0x8080808080808080u) != 0; }
+
 /* The hash of a label set: seeded with the count, then every name and
  * value in order, each as its 8-byte words read in place and a last word
  * for its tail, mixed with its length (so ("ab","c") differs from
@@ -216,20 +219,34 @@ static inline uint64_t tail_word(const unsigned char *p, size_t r) {
  * the strings into one buffer to hash them in one call (the way before)
  * cost a library call a string, and the hash's 8-byte loads of bytes just
  * stored by those copies waited for the stores (store forwarding fails on
- * such overlaps), which was most of the hash's time in ingest profiles. */
-uint64_t sm_labels_hash_len(const sm_labels *ls, const uint32_t *len) {
+ * such overlaps), which was most of the hash's time in ingest profiles.
+ * With check, also whether a NUL is among the len bytes hashed (*nul): the
+ * words are in registers anyway, so the caller needs no strlen. */
+static inline uint64_t labels_hash(const sm_labels *ls, const uint32_t *len, bool check, bool *nul) {
     uint64_t h = (uint64_t)ls->n ^ SM_HASH_K0;
+    bool z = false;
     for (uint32_t i = 0; i < 2 * ls->n; i++) {
         const unsigned char *str = (const unsigned char *)(i & 1 ? ls->v[i / 2].value : ls->v[i / 2].name);
         size_t n = len ? len[i] : strlen((const char *)str), k = 0;
         for (; k + 8 <= n; k += 8) {
             uint64_t w;
             memcpy(&w, str + k, 8);
+            if (check) z |= word_has_nul(w);
             h = sm_hash_mix(h ^ w, SM_HASH_K1);
         }
-        h = sm_hash_mix(h ^ tail_word(str + k, n - k) ^ SM_HASH_K2, SM_HASH_K1 ^ (uint64_t)n);
+        uint64_t t = tail_word(str + k, n - k);
+        if (check && n > k) /* (under 4 bytes, tail_word's three cover each one) */
+            z |= n - k >= 4 ? word_has_nul(t) : !str[k] || !str[k + (n - k) / 2] || !str[n - 1];
+        h = sm_hash_mix(h ^ t ^ SM_HASH_K2, SM_HASH_K1 ^ (uint64_t)n);
     }
+    if (check) *nul = z;
     return sm_hash_mix(h, SM_HASH_K0);
+}
+
+uint64_t sm_labels_hash_len(const sm_labels *ls, const uint32_t *len) { return labels_hash(ls, len, false, NULL); }
+
+uint64_t sm_labels_hash_bytes(const sm_labels *ls, const uint32_t *len, bool *nul) {
+    return labels_hash(ls, len, true, nul);
 }
 
 uint64_t sm_labels_hash(const sm_labels *ls) { return sm_labels_hash_len(ls, NULL); }

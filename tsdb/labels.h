@@ -64,6 +64,11 @@ uint64_t sm_labels_hash(const sm_labels *ls);
 /* The same hash from lengths the caller already has: len[2i] and len[2i+1]
  * are strlen of pair i's name and value (NULL: measured here). */
 uint64_t sm_labels_hash_len(const sm_labels *ls, const uint32_t *len);
+/* The same from byte counts that may pass a NUL (strings read off the
+ * wire, NUL-terminated where they end): *nul (OUT) says whether any of the
+ * len[i] bytes of a string is 0.  When none is, len[i] is strlen and this
+ * is sm_labels_hash_len; when one is, the hash is not of the C strings. */
+uint64_t sm_labels_hash_bytes(const sm_labels *ls, const uint32_t *len, bool *nul);
 
 /* Prometheus text form: {__name__="up", job="x"} is written as
  * up{job="x"}; values are escaped.  Always NUL-terminates; returns the length

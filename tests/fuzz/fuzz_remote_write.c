@@ -30,7 +30,8 @@ static int cmp_name(const void *a, const void *b) {
  * with the labels protobuf-c gives it (empty values dropped, sorted) and its
  * samples bit for bit, or left out because those labels break a limit or a
  * rule, and the reason names the first series left out and its first label
- * as protobuf-c has it.
+ * as protobuf-c has it; a kept series' hint carries its labels' hash; the
+ * exemplars, histograms and metadata counted are protobuf-c's.
  * NULL when they agree, else why (what differs, in the cap bytes at why). */
 static const char *rw_against_protobuf_c(const uint8_t *pb, size_t n, const rw_limits *limits, int rc,
                                          const rw_request *r, char *why, size_t cap) {
@@ -63,6 +64,8 @@ static const char *rw_against_protobuf_c(const uint8_t *pb, size_t n, const rw_l
         if (keep && m && sm_labels_check(&ls, true, NULL) == 0) {
             if (kept == r->n || !sm_labels_equal(&r->series[kept].labels, &ls) || r->series[kept].n != ts->n_samples)
                 res = why, snprintf(why, cap, "series %zu: protobuf-c's labels are not those kept", i);
+            else if (r->hints[kept].hash != sm_labels_hash(&ls))
+                res = why, snprintf(why, cap, "series %zu: the hint's hash is not that of the labels", i);
             for (size_t k = 0; !res && k < ts->n_samples; k++) {
                 const tsdb_sample *got = &r->series[kept].samples[k];
                 uint64_t gb, wb;
@@ -88,6 +91,16 @@ static const char *rw_against_protobuf_c(const uint8_t *pb, size_t n, const rw_l
         }
         free(v);
     }
+    uint64_t exemplars = 0, histograms = 0;
+    for (size_t i = 0; i < full->n_timeseries; i++) {
+        exemplars += full->timeseries[i]->n_exemplars;
+        histograms += full->timeseries[i]->n_histograms;
+    }
+    if (!res && (exemplars != r->exemplars || histograms != r->histograms || full->n_metadata != r->metadata))
+        res = why, snprintf(why, cap, "protobuf-c counts %llu exemplars, %llu histograms, %zu metadata; rw_decode "
+                            "%llu, %llu, %llu", (unsigned long long)exemplars, (unsigned long long)histograms,
+                            full->n_metadata, (unsigned long long)r->exemplars, (unsigned long long)r->histograms,
+                            (unsigned long long)r->metadata);
     if (!res && (kept != r->n || left_out != r->rejected_series))
         res = why, snprintf(why, cap, "protobuf-c's labels keep %zu series and leave out %llu; rw_decode %zu and %llu",
                             kept, (unsigned long long)left_out, r->n, (unsigned long long)r->rejected_series);

@@ -226,28 +226,46 @@ static void put_field(sm_buf *b, uint8_t tag, const void *p, size_t n) {
     sm_buf_put_str(b, p, n);
 }
 
+/* The bytes of a Label (name, then value) and of a Sample (value, then
+ * timestamp), as clients send them. */
+static void put_label_bytes(sm_buf *b, const char *name, const char *value) {
+    put_field(b, 0x0a, name, strlen(name));
+    put_field(b, 0x12, value, strlen(value));
+}
+
+static void put_sample_bytes(sm_buf *b, double v, uint64_t t) {
+    sm_buf_put_u8(b, 0x09);
+    sm_buf_put_le64(b, sm_f64_bits(v));
+    sm_buf_put_u8(b, 0x10);
+    sm_buf_put_uvarint(b, t);
+}
+
+/* A series of the Label bytes lb and the Sample bytes smp into the
+ * WriteRequest bytes pb. */
+static void put_plain_series(sm_buf *pb, const sm_buf *lb, const sm_buf *smp) {
+    sm_buf ts = SM_BUF_INIT;
+    put_field(&ts, 0x0a, lb->p, lb->len);
+    put_field(&ts, 0x12, smp->p, smp->len);
+    put_field(pb, 0x0a, ts.p, ts.len);
+    sm_buf_fini(&ts);
+}
+
 /* The WriteRequest bytes (into pb) of a request holding the Label bytes
- * lb, whatever they are, in one of three places (where): 0, beside
+ * lb, whatever they are, in one of four places (where): 0, before
  * __name__="up" in a series with a sample (kept, or left out for its
  * labels); 1, in a series without samples (nothing reads its labels but the
  * decoder), after one that is kept; 2, in a series with more labels than the
- * limit (left out before its labels are looked at). */
+ * limit (left out before its labels are looked at); 3, after __name__="up"
+ * (so in order when the name sorts after it, as most do: the labels are
+ * then hashed from their lengths on the wire, see series_labels). */
 static void wrap_label(const uint8_t *lb, size_t n, int where, sm_buf *pb) {
     sm_buf up = SM_BUF_INIT, smp = SM_BUF_INIT, ts = SM_BUF_INIT;
-    put_field(&up, 0x0a, "__name__", 8);
-    put_field(&up, 0x12, "up", 2);
-    sm_buf_put_u8(&smp, 0x09); /* value 1.0, timestamp 1000 */
-    sm_buf_put_le64(&smp, sm_f64_bits(1.0));
-    sm_buf_put_u8(&smp, 0x10);
-    sm_buf_put_uvarint(&smp, 1000);
-    if (where == 1) {
-        put_field(&ts, 0x0a, up.p, up.len);
-        put_field(&ts, 0x12, smp.p, smp.len);
-        put_field(pb, 0x0a, ts.p, ts.len);
-        ts.len = 0;
-    }
-    put_field(&ts, 0x0a, lb, n);
+    put_label_bytes(&up, "__name__", "up");
+    put_sample_bytes(&smp, 1.0, 1000);
+    if (where == 1) put_plain_series(pb, &up, &smp);
+    if (where != 3) put_field(&ts, 0x0a, lb, n);
     for (uint32_t i = 0; i < (where == 2 ? lim.max_labels : 1); i++) put_field(&ts, 0x0a, up.p, up.len);
+    if (where == 3) put_field(&ts, 0x0a, lb, n);
     if (where != 1) put_field(&ts, 0x12, smp.p, smp.len);
     put_field(pb, 0x0a, ts.p, ts.len);
     sm_buf_fini(&up);
@@ -359,7 +377,7 @@ static void cases_like_protobuf_c(const label_case *cases, size_t n, int places,
 
 static void test_label_bytes(void) {
     sm_arena *a = sm_arena_new(0, 0);
-    cases_like_protobuf_c(label_cases, sizeof label_cases / sizeof *label_cases, 3, a, wrap_label);
+    cases_like_protobuf_c(label_cases, sizeof label_cases / sizeof *label_cases, 4, a, wrap_label);
     /* Long strings: two-byte lengths, and the size limit on both sides. */
     size_t sizes[] = {127, 128, 300, lim.max_label_bytes, lim.max_label_bytes + 1};
     for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
@@ -465,7 +483,7 @@ static void random_bytes(uint64_t *rng, const char *kind, uint64_t max_fields, i
 }
 
 static void test_label_bytes_random(uint64_t *rng) {
-    random_bytes(rng, "Label", 5, 3, put_random_field, wrap_label);
+    random_bytes(rng, "Label", 5, 4, put_random_field, wrap_label);
 }
 
 /* ---- Sample bytes: rw_decode against protobuf-c ---- */
@@ -477,12 +495,8 @@ static void test_label_bytes_random(uint64_t *rng) {
  * name); 3, in a series over the label-count limit. */
 static void wrap_sample(const uint8_t *sb, size_t n, int where, sm_buf *pb) {
     sm_buf lb = SM_BUF_INIT, smp = SM_BUF_INIT, ts = SM_BUF_INIT;
-    put_field(&lb, 0x0a, "__name__", 8);
-    put_field(&lb, 0x12, where == 2 ? "9up" : "up", where == 2 ? 3 : 2);
-    sm_buf_put_u8(&smp, 0x09); /* value 2.5, timestamp 7 */
-    sm_buf_put_le64(&smp, sm_f64_bits(2.5));
-    sm_buf_put_u8(&smp, 0x10);
-    sm_buf_put_uvarint(&smp, 7);
+    put_label_bytes(&lb, "__name__", where == 2 ? "9up" : "up");
+    put_sample_bytes(&smp, 2.5, 7);
     for (uint32_t i = 0; i < (where == 3 ? lim.max_labels + 1 : 1); i++) put_field(&ts, 0x0a, lb.p, lb.len);
     if (where == 1) put_field(&ts, 0x12, smp.p, smp.len);
     put_field(&ts, 0x12, sb, n);
@@ -602,6 +616,98 @@ static void test_sample_bytes_random(uint64_t *rng) {
     random_bytes(rng, "Sample", 4, 4, put_random_sample_field, wrap_sample);
 }
 
+/* ---- TimeSeries bytes: rw_decode against protobuf-c ---- */
+
+/* The WriteRequest bytes (into pb) of a request holding the TimeSeries
+ * fields fb, whatever they are, in one of four places (where): 0, after a
+ * label and a sample of a series; 1, before them; 2, as a series of their
+ * own; 3, as 1 in the second series of the request, after an ordinary one. */
+static void wrap_series(const uint8_t *fb, size_t n, int where, sm_buf *pb) {
+    sm_buf lb = SM_BUF_INIT, smp = SM_BUF_INIT, ts = SM_BUF_INIT;
+    put_label_bytes(&lb, "__name__", "up");
+    put_sample_bytes(&smp, 3.0, 9);
+    if (where == 3) put_plain_series(pb, &lb, &smp);
+    if (where != 0 && where != 2) sm_buf_append(&ts, fb, n);
+    if (where != 2) {
+        put_field(&ts, 0x0a, lb.p, lb.len);
+        put_field(&ts, 0x12, smp.p, smp.len);
+    }
+    if (where == 0 || where == 2) sm_buf_append(&ts, fb, n);
+    put_field(pb, 0x0a, ts.p, ts.len);
+    sm_buf_fini(&lb);
+    sm_buf_fini(&smp);
+    sm_buf_fini(&ts);
+}
+
+#define FC LC /* the same shape: what, bytes, whether protobuf-c accepts them */
+#define EXEMPLAR "\x0a\x0f\x0a\x08trace_id\x12\x03" "abc\x11\x00\x00\x00\x00\x00\x00\xf0\x3f\x18\xe8\x07"
+
+static const label_case series_cases[] = {
+    FC("nothing", "", true),
+    FC("an exemplar", "\x1a\x1d" EXEMPLAR, true),
+    FC("two exemplars", "\x1a\x1d" EXEMPLAR "\x1a\x1d" EXEMPLAR, true),
+    FC("an empty exemplar", "\x1a\x00", true),
+    FC("a histogram (count, timestamp)", "\x22\x05\x08\x05\x78\xe8\x07", true),
+    FC("an empty histogram", "\x22\x00", true),
+    FC("an exemplar and a histogram", "\x1a\x1d" EXEMPLAR "\x22\x02\x08\x05", true),
+    FC("an exemplar whose label's name is a varint", "\x1a\x04\x0a\x02\x08\x01", false),
+    FC("an exemplar whose value is a varint", "\x1a\x02\x10\x01", false),
+    FC("an exemplar cut short", "\x1a\x05\x0a\x02", false),
+    FC("a histogram whose count is 64 bits", "\x22\x09\x09\x01\x02\x03\x04\x05\x06\x07\x08", false),
+    FC("a histogram with an unknown field", "\x22\x03\xf8\x01\x00", true),
+    FC("a histogram with a group", "\x22\x01\x0b", false),
+    FC("exemplars as a varint", "\x18\x01", false),
+    FC("exemplars as 64 bits", "\x19\x01\x02\x03\x04\x05\x06\x07\x08", false),
+    FC("histograms as a varint", "\x20\x01", false),
+    FC("histograms as 32 bits", "\x25\x01\x02\x03\x04", false),
+    FC("labels as a varint", "\x08\x01", false),
+    FC("labels as 64 bits", "\x09\x01\x02\x03\x04\x05\x06\x07\x08", false),
+    FC("samples as a varint", "\x10\x01", false),
+    FC("samples as 32 bits", "\x15\x01\x02\x03\x04", false),
+    FC("an unknown varint field", "\x28\x96\x01", true),
+    FC("an unknown length-delimited field", "\x2a\x02hi", true),
+    FC("an unknown 64-bit field", "\x31\x01\x02\x03\x04\x05\x06\x07\x08", true),
+    FC("an unknown 32-bit field", "\x3d\x01\x02\x03\x04", true),
+    FC("field number 0 in a two-byte tag", "\x82\x00\x00", true),
+    FC("labels in an overlong tag", "\x8a\x00\x0a\x0a\x03job\x12\x03" "abc", true),
+    FC("a six-byte tag", "\x8a\x80\x80\x80\x80\x00\x00", false),
+    FC("tag byte 0", "\x00", false),
+    FC("a group start", "\x2b\x2c", false),
+    FC("wire type 7", "\x2f\x00", false),
+    FC("a label whose name is cut short", "\x0a\x05\x0a\x07job", false),
+    FC("a length cut short", "\x2a\x80", false),
+    FC("a second label", "\x0a\x0a\x0a\x03job\x12\x03" "abc", true),
+    FC("a second sample", "\x12\x0b\x09\x00\x00\x00\x00\x00\x00\x10\x40\x10\x0a", true),
+};
+
+static void test_series_bytes(void) {
+    sm_arena *a = sm_arena_new(0, 0);
+    cases_like_protobuf_c(series_cases, sizeof series_cases / sizeof *series_cases, 4, a, wrap_series);
+    sm_arena_free(a);
+}
+
+/* A random TimeSeries field into b: one of the cases above, or an exemplar
+ * or histogram of random Label-ish fields (protobuf-c's rules for those
+ * nested messages decide), or a random field of put_random_field's. */
+static void put_random_series_field(sm_buf *b, uint64_t *rng) {
+    uint64_t pick = check_rand_below(rng, 4);
+    if (pick == 0) {
+        const label_case *c = &series_cases[check_rand_below(rng, sizeof series_cases / sizeof *series_cases)];
+        sm_buf_append(b, c->bytes, c->len);
+    } else if (pick == 1) {
+        sm_buf in = SM_BUF_INIT;
+        for (uint64_t i = 0, n = check_rand_below(rng, 4); i < n; i++) put_random_field(&in, rng);
+        put_field(b, check_rand_below(rng, 2) ? 0x1a : 0x22, in.p, in.len);
+        sm_buf_fini(&in);
+    } else {
+        put_random_field(b, rng);
+    }
+}
+
+static void test_series_bytes_random(uint64_t *rng) {
+    random_bytes(rng, "TimeSeries", 4, 4, put_random_series_field, wrap_series);
+}
+
 int main(void) {
     uint64_t rng = check_seed();
     rw_limits_default(&lim);
@@ -614,5 +720,7 @@ int main(void) {
     test_label_bytes_random(&rng);
     test_sample_bytes();
     test_sample_bytes_random(&rng);
+    test_series_bytes();
+    test_series_bytes_random(&rng);
     return check_done();
 }

@@ -291,15 +291,18 @@ typedef struct bd_vec {
     size_t n, cap, hint;
 } bd_vec;
 
-static int bd_push(bump *bp, bd_vec *a, const uint8_t *p, size_t len) {
-    if (a->n == a->cap) {
-        size_t cap = a->cap ? 2 * a->cap : a->hint + 16;
-        ProtobufCBinaryData *v = bump_alloc(bp, cap * sizeof *v);
-        if (!v) return -1;
-        if (a->n) memcpy(v, a->v, a->n * sizeof *v);
-        a->v = v;
-        a->cap = cap;
-    }
+static __attribute__((noinline)) int bd_grow(bump *bp, bd_vec *a) {
+    size_t cap = a->cap ? 2 * a->cap : a->hint + 16;
+    ProtobufCBinaryData *v = bump_alloc(bp, cap * sizeof *v);
+    if (!v) return -1;
+    if (a->n) memcpy(v, a->v, a->n * sizeof *v);
+    a->v = v;
+    a->cap = cap;
+    return 0;
+}
+
+static inline int bd_push(bump *bp, bd_vec *a, const uint8_t *p, size_t len) {
+    if (a->n == a->cap && bd_grow(bp, a)) return -1;
     a->v[a->n++] = (ProtobufCBinaryData){len, (uint8_t *)p};
     return 0;
 }
@@ -328,7 +331,17 @@ static int series_read(const ProtobufCBinaryData *tb, bump *bp, bd_vec *labs, bd
         unsigned wire;
         uint64_t n;
         const uint8_t *str;
-        if (wire_field(&q, end, &field, &wire, &n, &str)) return SM_ECORRUPT;
+        /* First, the fields clients send: a Label or a Sample (tag 0x0a or
+         * 0x12) shorter than 128 bytes, taken as wire_field would take it. */
+        if ((*q == 0x0a || *q == 0x12) && end - q >= 2 && q[1] < 0x80 && q[1] <= end - q - 2) {
+            field = *q >> 3;
+            wire = 2;
+            n = q[1];
+            str = q + 2;
+            q = str + n;
+        } else if (wire_field(&q, end, &field, &wire, &n, &str)) {
+            return SM_ECORRUPT;
+        }
         if (field - 1 > 3) continue; /* (field 0 too) */
         if (wire != 2) return SM_ECORRUPT;
         switch (field) {

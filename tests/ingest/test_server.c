@@ -382,6 +382,48 @@ static void test_bad_input(void) {
     rw_encode(&in3, 1, &b);
     CHECK_OK(rwc_write(c, b.p, b.len, &r));
     CHECK_MSG(r.status == 400 && strstr(r.body, "too old"), "too old: %u %s", r.status, r.body);
+    /* A native histogram beside a sample with an exemplar: the sample is
+     * stored, the exemplar counted as dropped, and 400 says histograms are
+     * not stored (each such series is unpacked by protobuf-c whole). */
+    sm_buf ts = SM_BUF_INIT, pb = SM_BUF_INIT, fld = SM_BUF_INIT;
+    static const char exemplar[] = "\x0a\x0f\x0a\x08trace_id\x12\x03" "abc\x11\x00\x00\x00\x00\x00\x00\xf0\x3f";
+    static const char histogram[] = "\x08\x05\x78\xe8\x07"; /* count 5, timestamp 1000 */
+    for (int k = 0; k < 2; k++) {
+        const char *name = k ? "hist_metric" : "ok_metric";
+        sm_buf_clear(&ts);
+        sm_buf_clear(&fld); /* one Label: __name__ */
+        sm_buf_put_u8(&fld, 0x0a);
+        sm_buf_put_str(&fld, "__name__", 8);
+        sm_buf_put_u8(&fld, 0x12);
+        sm_buf_put_str(&fld, name, strlen(name));
+        sm_buf_put_u8(&ts, 0x0a);
+        sm_buf_put_str(&ts, (const char *)fld.p, fld.len);
+        if (!k) {
+            sm_buf_clear(&fld); /* a Sample, then the exemplar */
+            sm_buf_put_u8(&fld, 0x09);
+            sm_buf_put_le64(&fld, sm_f64_bits(5.0));
+            sm_buf_put_u8(&fld, 0x10);
+            sm_buf_put_uvarint(&fld, (uint64_t)(T0 + 3 * 3600000 + 5000)); /* (after the newest above) */
+            sm_buf_put_u8(&ts, 0x12);
+            sm_buf_put_str(&ts, (const char *)fld.p, fld.len);
+            sm_buf_put_u8(&ts, 0x1a);
+            sm_buf_put_str(&ts, exemplar, sizeof exemplar - 1);
+        } else {
+            sm_buf_put_u8(&ts, 0x22);
+            sm_buf_put_str(&ts, histogram, sizeof histogram - 1);
+        }
+        sm_buf_put_u8(&pb, 0x0a);
+        sm_buf_put_str(&pb, (const char *)ts.p, ts.len);
+    }
+    char hz[512];
+    size_t hl = sizeof hz;
+    CHECK(snappy_compress((const char *)pb.p, pb.len, hz, &hl) == SNAPPY_OK);
+    CHECK_OK(rwc_write(c, hz, hl, &r));
+    CHECK_MSG(r.status == 400 && strstr(r.body, "stored 1 of 2") && strstr(r.body, "native histograms"),
+              "histogram: %u %s", r.status, r.body);
+    sm_buf_fini(&ts);
+    sm_buf_fini(&pb);
+    sm_buf_fini(&fld);
     /* Other methods and paths. */
     CHECK_OK(rwc_request(c, "GET", "/api/v1/write", NULL, NULL, NULL, 0, &r));
     CHECK(r.status == 405);
@@ -414,7 +456,9 @@ static void test_bad_input(void) {
     CHECK(metric(port, "seismo_samples_rejected_total{reason=\"too_old\"} ") >= 1);
     CHECK(metric(port, "seismo_remote_write_requests_total{status=\"413\"} ") == 2);
     CHECK(metric(port, "seismo_remote_write_requests_total{status=\"415\"} ") == 2);
-    CHECK(metric(port, "seismo_samples_stored_total ") == 3);
+    CHECK(metric(port, "seismo_samples_stored_total ") == 4);
+    CHECK(metric(port, "seismo_exemplars_dropped_total ") == 1);
+    CHECK(metric(port, "seismo_samples_rejected_total{reason=\"unsupported\"} ") == 1);
     CHECK(metric(port, "seismo_wal_fsync_duration_seconds_count ") >= 1);
 
     /* Flush: 204, and a block on disk. */

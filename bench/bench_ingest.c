@@ -141,11 +141,20 @@ static bool wait_ready(uint16_t port, const char *path) {
 
 typedef struct result {
     double samples_per_s, p50_ms, p99_ms;
-    double cpu_s; /* the server's user + system CPU, start to exit */
+    double cpu_s;     /* the server's user + system CPU, start to exit */
+    double gen_cpu_s; /* this process's, while the connections send */
+    double secs;      /* wall time of the sending */
     long rss_kib;
     uint64_t errors, retries, samples;
     bool ok;
 } result;
+
+/* This process's user + system CPU so far, in seconds. */
+static double self_cpu_s(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
 
 static int cmp_f64(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -235,10 +244,13 @@ static result run_target(const char *target, conn_work *cw, uint32_t conns, cons
         cw[i].errors = cw[i].retries = cw[i].samples = 0;
         cw[i].first_error[0] = '\0';
     }
+    double g0 = self_cpu_s();
     uint64_t t0 = sm_mono_ns();
     for (uint32_t i = 0; i < conns; i++) pthread_create(&th[i], NULL, run_conn, &cw[i]);
     for (uint32_t i = 0; i < conns; i++) pthread_join(th[i], NULL);
     double secs = (double)(sm_mono_ns() - t0) / 1e9;
+    res.gen_cpu_s = self_cpu_s() - g0;
+    res.secs = secs;
     res.rss_kib = peak_rss_kib(pid);
     size_t nlat = 0;
     for (uint32_t i = 0; i < conns; i++) nlat += cw[i].n;
@@ -271,6 +283,9 @@ static result run_target(const char *target, conn_work *cw, uint32_t conns, cons
      * cores run. */
     printf("%-10s server CPU %.2f s, %.0f ns/sample (user + system, start to exit)\n", target, res.cpu_s,
            res.samples ? res.cpu_s * 1e9 / (double)res.samples : 0.0);
+    /* The load generator shares the cores: what it took while it sent. */
+    printf("%-10s load generator CPU %.2f s in %.2f s of sending (%.2f cores)\n", target, res.gen_cpu_s, res.secs,
+           res.secs > 0 ? res.gen_cpu_s / res.secs : 0.0);
     fflush(stdout);
     return res;
 }

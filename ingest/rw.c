@@ -8,7 +8,8 @@
  * TimeSeries, Label and Sample messages, as strict as protobuf-c; a series
  * with exemplars or histograms is protobuf-c's whole).  What else is done
  * here to keep it cheap is the allocator (a bump pointer, no call into the
- * arena per message or string) and a single pass over its result.
+ * arena per message or string) and two passes over the series (their
+ * fields, then their labels and samples).
  * Encoding (rw_encode) uses the full schema, remote_write.proto.
  */
 #include "rw.h"
@@ -152,8 +153,9 @@ static inline int wire_field(const uint8_t **qp, const uint8_t *end, uint32_t *f
 /* One Label, from the raw bytes the decode-only schema leaves it in, into
  * *l (OUT): name and value as NUL-terminated strings, "" for an absent
  * field, and len[0], len[1] (OUT) their lengths on the wire (strlen unless
- * the bytes hold a NUL: protobuf-c's strings end at the first one).  0, or -1 for bytes protobuf-c would refuse as a Label (which makes
- * it refuse the whole WriteRequest).
+ * the bytes hold a NUL: protobuf-c's strings end at the first one).  0, or
+ * -1 for bytes protobuf-c would refuse as a Label (which makes it refuse
+ * the whole WriteRequest).
  *
  * Why a reader of our own: protobuf-c's unpack of a Label is a message, two
  * strings and three allocations per label, and it was most of the unpack's

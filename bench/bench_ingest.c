@@ -149,11 +149,17 @@ typedef struct result {
     bool ok;
 } result;
 
-/* This process's user + system CPU so far, in seconds. */
+/* User + system CPU of ru, in seconds. */
+static double rusage_cpu_s(const struct rusage *ru) {
+    return (double)(ru->ru_utime.tv_sec + ru->ru_stime.tv_sec) +
+           (double)(ru->ru_utime.tv_usec + ru->ru_stime.tv_usec) / 1e6;
+}
+
+/* This process's CPU so far, in seconds. */
 static double self_cpu_s(void) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+    return rusage_cpu_s(&ru);
 }
 
 static int cmp_f64(const void *a, const void *b) {
@@ -274,7 +280,7 @@ static result run_target(const char *target, conn_work *cw, uint32_t conns, cons
     kill(pid, SIGTERM);
     struct rusage ru;
     if (wait4(pid, NULL, 0, &ru) == pid)
-        res.cpu_s = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+        res.cpu_s = rusage_cpu_s(&ru);
     sm_fs_remove_all(dir);
     printf("%-10s %10.0f samples/s  p50 %7.2f ms  p99 %7.2f ms  peak RSS %7.1f MiB  (%llu samples, %llu errors, %llu retries after 503)\n",
            target, res.samples_per_s, res.p50_ms, res.p99_ms, (double)res.rss_kib / 1024, (unsigned long long)res.samples,

@@ -11,14 +11,20 @@
  *   }
  *
  * Skips: check_skip("reason") prints the reason and exits 77.
+ *
+ * The integration tests also share the handling of their child processes
+ * (`seismo serve`, Prometheus): a free loopback port, fork+exec with the
+ * output in a log file, polling /-/ready, stopping.
  */
 #ifndef SEISMO_TESTS_CHECK_H
 #define SEISMO_TESTS_CHECK_H
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "tsdb/base/sm_error.h"
 
@@ -86,5 +92,43 @@ void check_skip(const char *reason) __attribute__((noreturn));
  * storage owned by check.  check_rmdir removes a tree. */
 const char *check_tmpdir(const char *tag);
 void check_rmdir(const char *path);
+
+/* ---- child processes and loopback HTTP ---- */
+
+void check_sleep_ms(int ms);
+/* A loopback port nobody listens on right now (the kernel's pick); 0 if
+ * there is none. */
+uint16_t check_free_port(void);
+/* $SEISMO_BINARY_DIR/seismo (./seismo when unset or empty); static storage. */
+const char *check_seismo_bin(void);
+/* fork+exec argv (argv[0] is the path, NULL-terminated) with stdout and
+ * stderr to log, appended to when append, else truncated.  The child's pid
+ * (-1 if fork failed); a child that cannot exec exits 127. */
+pid_t check_spawn(const char *const *argv, const char *log, bool append);
+/* GET path from 127.0.0.1:port over a fresh connection (HTTP/1.1,
+ * Connection: close): the status code, 0 when there is no answer. */
+unsigned check_http_status(uint16_t port, const char *path);
+/* Poll GET /-/ready on port up to tries times, interval_ms apart, until it
+ * answers 200: true then.  With pid > 0 it gives up (false) as soon as that
+ * child has exited, and *exit_status (when not NULL) gets its wait status;
+ * otherwise *exit_status is -1. */
+bool check_wait_ready(uint16_t port, int tries, int interval_ms, pid_t pid, int *exit_status);
+/* kill(pid, sig), then wait for it: its wait status. */
+int check_stop(pid_t pid, int sig);
+
+/* How check_serve starts `seismo serve` and waits for it. */
+typedef struct check_serve_opts {
+    bool log_append; /* keep <dir>.log's earlier runs (restarts over one directory) */
+    int tries;       /* /-/ready polls ... */
+    int interval_ms; /* ... this far apart */
+} check_serve_opts;
+
+/* check_seismo_bin() serve --listen 127.0.0.1:<port> --data-dir <dir>
+ * --log.level warn, then extra (NULL-terminated, may be NULL; up to 22),
+ * with stdout and stderr in <dir>.log.  Its pid once /-/ready answers 200.
+ * -1 when it exited first (*exit_status, when not NULL, is its wait status)
+ * or never got ready (killed with SIGKILL; *exit_status is -1). */
+pid_t check_serve(const char *dir, uint16_t port, const char *const *extra, const check_serve_opts *o,
+                  int *exit_status);
 
 #endif

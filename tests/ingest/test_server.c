@@ -17,7 +17,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -27,7 +26,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <snappy-c.h>
@@ -38,65 +36,13 @@
 #include "tsdb/base/endian.h"
 #include "tsdb/fsutil.h"
 
-static char g_bin[1024];
 static const char *g_base;
 
-static uint16_t free_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {0};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd, (struct sockaddr *)&sa, sizeof sa);
-    socklen_t sl = sizeof sa;
-    getsockname(fd, (struct sockaddr *)&sa, &sl);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
-
-/* Start the server; returns its pid once /-/ready says 200 (or -1). */
+/* Start the server; returns its pid once /-/ready says 200 (or -1).  A
+ * restart over the same directory appends to its log. */
 static pid_t start(const char *dir, uint16_t port, const char *const *extra) {
-    char listen[64], log[1100];
-    snprintf(listen, sizeof listen, "127.0.0.1:%u", port);
-    snprintf(log, sizeof log, "%s.log", dir);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open(log, O_CREAT | O_WRONLY | O_APPEND, 0644);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        const char *argv[32] = {g_bin, "serve", "--listen", listen, "--data-dir", dir, "--log.level", "warn"};
-        int n = 8;
-        for (int i = 0; extra && extra[i] && n < 30; i++) argv[n++] = extra[i];
-        argv[n] = NULL;
-        execv(g_bin, (char *const *)argv);
-        _exit(127);
-    }
-    for (int i = 0; i < 200; i++) {
-        rwc *c;
-        if (rwc_connect("127.0.0.1", port, &c) == 0) {
-            rwc_resp r;
-            int rc = rwc_request(c, "GET", "/-/ready", NULL, NULL, NULL, 0, &r);
-            rwc_close(c);
-            if (rc == 0 && r.status == 200) return pid;
-        }
-        int st;
-        if (waitpid(pid, &st, WNOHANG) == pid) return -1;
-        sleep_ms(50);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    return -1;
-}
-
-static int stop(pid_t pid, int sig) {
-    kill(pid, sig);
-    int st = 0;
-    waitpid(pid, &st, 0);
-    return st;
+    static const check_serve_opts o = {.log_append = true, .tries = 200, .interval_ms = 50};
+    return check_serve(dir, port, extra, &o, NULL);
 }
 
 /* ---- a model of what was acknowledged ---- */
@@ -171,7 +117,7 @@ static void *writer_main(void *arg) {
         rwc_resp r;
         int rc = rwc_write(c, b.p, b.len, &r);
         if (rc == 0 && r.status == 503) { /* back off and retry, as Prometheus does */
-            sleep_ms(20);
+            check_sleep_ms(20);
             k--;
             continue;
         }
@@ -255,7 +201,7 @@ static size_t verify(const char *dir, writer *ws, int nw) {
 static void test_push_and_read_back(void) {
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/push", g_base);
-    uint16_t port = free_port();
+    uint16_t port = check_free_port();
     pid_t pid = start(dir, port, NULL);
     CHECK_MSG(pid > 0, "server did not start (see %s.log)", dir);
     if (pid <= 0) return;
@@ -269,7 +215,7 @@ static void test_push_and_read_back(void) {
         pthread_join(th[i], NULL);
         CHECK_MSG(ws[i].errors == 0, "writer %d: %d errors", i, ws[i].errors);
     }
-    int st = stop(pid, SIGTERM);
+    int st = check_stop(pid, SIGTERM);
     CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "SIGTERM: exit status %d", st);
     size_t bad = verify(dir, ws, MW);
     CHECK_MSG(bad == 0, "%zu samples differ after a clean restart", bad);
@@ -318,7 +264,7 @@ static double metric(uint16_t port, const char *line_prefix) {
 static void test_bad_input(void) {
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/bad", g_base);
-    uint16_t port = free_port();
+    uint16_t port = check_free_port();
     const char *extra[] = {"--remote-write.max-body-bytes", "1MiB", "--remote-write.max-decoded-bytes", "256KiB", NULL};
     pid_t pid = start(dir, port, extra);
     CHECK_MSG(pid > 0, "server did not start");
@@ -467,14 +413,14 @@ static void test_bad_input(void) {
     CHECK_MSG(r.status == 204, "flush: %u %s", r.status, r.body);
     rwc_close(c);
     CHECK(metric(port, "seismo_blocks ") >= 1);
-    int st = stop(pid, SIGTERM);
+    int st = check_stop(pid, SIGTERM);
     CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "SIGTERM: exit status %d", st);
 }
 
 static void test_kill9(uint64_t *rng) {
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/kill9", g_base);
-    uint16_t port = free_port();
+    uint16_t port = check_free_port();
     static writer ws[3];
     for (int round = 0; round < 2; round++) {
         pid_t pid = start(dir, port, NULL);
@@ -486,8 +432,8 @@ static void test_kill9(uint64_t *rng) {
             ws[i].until_killed = true;
             pthread_create(&th[i], NULL, writer_main, &ws[i]);
         }
-        sleep_ms(500 + (int)check_rand_below(rng, 1000));
-        stop(pid, SIGKILL);
+        check_sleep_ms(500 + (int)check_rand_below(rng, 1000));
+        check_stop(pid, SIGKILL);
         for (int i = 0; i < 3; i++) pthread_join(th[i], NULL);
         int64_t total = 0;
         for (int i = 0; i < 3; i++) total += atomic_load(&ws[i].acked);
@@ -495,7 +441,7 @@ static void test_kill9(uint64_t *rng) {
         /* Restart once (replay), stop cleanly, then read. */
         pid = start(dir, port, NULL);
         CHECK_MSG(pid > 0, "server did not restart after kill -9");
-        if (pid > 0) stop(pid, SIGTERM);
+        if (pid > 0) check_stop(pid, SIGTERM);
         size_t bad = verify(dir, ws, 3);
         printf("kill -9 round %d: %lld batches acknowledged, %zu samples missing or wrong\n", round, (long long)total, bad);
         CHECK_MSG(bad == 0, "kill -9 round %d: %zu acknowledged samples lost", round, bad);
@@ -505,7 +451,7 @@ static void test_kill9(uint64_t *rng) {
 static void test_query_api(void) {
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/query", g_base);
-    uint16_t port = free_port();
+    uint16_t port = check_free_port();
     pid_t pid = start(dir, port, NULL);
     CHECK_MSG(pid > 0, "server did not start (see %s.log)", dir);
     if (pid <= 0) return;
@@ -547,16 +493,14 @@ static void test_query_api(void) {
     CHECK_OK(rwc_request(c, "GET", "/api/v1/label/x/y", NULL, NULL, NULL, 0, &r));
     CHECK_EQ_INT(r.status, 404);
     rwc_close(c);
-    int st = stop(pid, SIGTERM);
+    int st = check_stop(pid, SIGTERM);
     CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "SIGTERM: exit status %d", st);
 }
 
 int main(void) {
     uint64_t rng = check_seed();
-    const char *bindir = getenv("SEISMO_BINARY_DIR");
-    snprintf(g_bin, sizeof g_bin, "%s/seismo", bindir ? bindir : ".");
-    if (access(g_bin, X_OK) != 0) {
-        printf("skip: %s not built\n", g_bin);
+    if (access(check_seismo_bin(), X_OK) != 0) {
+        printf("skip: %s not built\n", check_seismo_bin());
         return 77;
     }
     signal(SIGPIPE, SIG_IGN);

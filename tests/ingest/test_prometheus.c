@@ -8,66 +8,17 @@
  * have nearly all of what Prometheus sent.  Skipped, with a message, where
  * prometheus or promtool is not installed.
  */
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <math.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
-#include "rwclient.h"
 #include "tsdb/base/endian.h"
 #include "tsdb/tsdb.h"
-
-static uint16_t free_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {0};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd, (struct sockaddr *)&sa, sizeof sa);
-    socklen_t sl = sizeof sa;
-    getsockname(fd, (struct sockaddr *)&sa, &sl);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
-
-static pid_t spawn(const char *const *argv, const char *log) {
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open(log, O_CREAT | O_WRONLY | O_TRUNC, 0644);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    return pid;
-}
-
-static bool wait_ready(uint16_t port, const char *path) {
-    for (int i = 0; i < 200; i++) {
-        rwc *c;
-        if (rwc_connect("127.0.0.1", port, &c) == 0) {
-            rwc_resp r;
-            int rc = rwc_request(c, "GET", path, NULL, NULL, NULL, 0, &r);
-            rwc_close(c);
-            if (rc == 0 && r.status == 200) return true;
-        }
-        sleep_ms(50);
-    }
-    return false;
-}
 
 /* One sample of Prometheus's dump. */
 typedef struct psample {
@@ -116,9 +67,7 @@ int main(void) {
         printf("skip: Debian's prometheus package is not installed (scripts/deps.sh test installs it)\n");
         return 77;
     }
-    const char *bindir = getenv("SEISMO_BINARY_DIR");
-    char bin[1024];
-    snprintf(bin, sizeof bin, "%s/seismo", bindir ? bindir : ".");
+    const char *bin = check_seismo_bin();
     const char *base = check_tmpdir("prom");
     char sdir[1024], pdir[1024], cfg[1100], slog[1100], plog[1100], listen[64], plisten[64];
     snprintf(sdir, sizeof sdir, "%s/seismo", base);
@@ -126,7 +75,7 @@ int main(void) {
     snprintf(cfg, sizeof cfg, "%s/prometheus.yml", base);
     snprintf(slog, sizeof slog, "%s/seismo.log", base);
     snprintf(plog, sizeof plog, "%s/prometheus.log", base);
-    uint16_t sport = free_port(), pport = free_port();
+    uint16_t sport = check_free_port(), pport = check_free_port();
     snprintf(listen, sizeof listen, "127.0.0.1:%u", sport);
     snprintf(plisten, sizeof plisten, "127.0.0.1:%u", pport);
     FILE *f = fopen(cfg, "w");
@@ -139,22 +88,19 @@ int main(void) {
             listen, plisten, listen);
     fclose(f);
     const char *sargv[] = {bin, "serve", "--listen", listen, "--data-dir", sdir, NULL};
-    pid_t spid = spawn(sargv, slog);
-    CHECK_MSG(wait_ready(sport, "/-/ready"), "seismo did not start: see %s", slog);
+    pid_t spid = check_spawn(sargv, slog, false);
+    CHECK_MSG(check_wait_ready(sport, 200, 50, 0, NULL), "seismo did not start: see %s", slog);
     char pdata[1100];
     snprintf(pdata, sizeof pdata, "--storage.tsdb.path=%s", pdir);
     char pcfg[1200], pweb[128];
     snprintf(pcfg, sizeof pcfg, "--config.file=%s", cfg);
     snprintf(pweb, sizeof pweb, "--web.listen-address=%s", plisten);
     const char *pargv[] = {"/usr/bin/prometheus", pcfg, pdata, pweb, NULL};
-    pid_t ppid = spawn(pargv, plog);
-    CHECK_MSG(wait_ready(pport, "/-/ready"), "prometheus did not start: see %s", plog);
-    sleep_ms(12000); /* about ten scrapes of each target */
-    kill(ppid, SIGTERM);
-    waitpid(ppid, NULL, 0);
-    kill(spid, SIGTERM);
-    int st;
-    waitpid(spid, &st, 0);
+    pid_t ppid = check_spawn(pargv, plog, false);
+    CHECK_MSG(check_wait_ready(pport, 200, 50, 0, NULL), "prometheus did not start: see %s", plog);
+    check_sleep_ms(12000); /* about ten scrapes of each target */
+    check_stop(ppid, SIGTERM);
+    int st = check_stop(spid, SIGTERM);
     CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "seismo exit status %d", st);
 
     /* What Prometheus stored. */

@@ -48,13 +48,7 @@
 #include "ui.h"
 #include "tsdb/base/sm_buf.h"
 
-static char g_bin[1024];
 static const char *g_base;
-
-static void nap_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
 
 /* ---- a raw HTTP/1.1 exchange, headers kept (rwclient keeps only the body) ---- */
 
@@ -148,58 +142,28 @@ static unsigned status_of(uint16_t port, const char *method, const char *path) {
 
 /* ---- the server ---- */
 
-static uint16_t free_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {0};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t sl = sizeof sa;
-    uint16_t port = 0;
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
-        port = ntohs(sa.sin_port);
-    close(fd);
-    return port;
-}
-
 /* seismo serve with extra flags; its pid once /-/ready is 200, -1 if it
  * never got there, -2 if it exited with 2 (a flag it does not have). */
 static pid_t serve(const char *dir, uint16_t port, const char *const *extra) {
-    char listen[64], log[1100];
-    snprintf(listen, sizeof listen, "127.0.0.1:%u", port);
-    snprintf(log, sizeof log, "%s.log", dir);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open(log, O_CREAT | O_WRONLY | O_TRUNC, 0644);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        /* A 4 h out-of-order window takes the pushed history in one go. */
-        const char *argv[26] = {g_bin, "serve", "--listen", listen, "--data-dir", dir, "--log.level", "warn",
-                                "--ooo-window", "4h"};
-        int n = 10;
-        while (extra && extra[n - 10] && n < 24) {
-            argv[n] = extra[n - 10];
-            n++;
-        }
-        argv[n] = NULL;
-        execv(g_bin, (char *const *)argv);
-        _exit(127);
+    static const check_serve_opts o = {.log_append = false, .tries = 300, .interval_ms = 30};
+    /* A 4 h out-of-order window takes the pushed history in one go. */
+    const char *argv[17] = {"--ooo-window", "4h"};
+    int n = 2;
+    while (extra && extra[n - 2] && n < 16) {
+        argv[n] = extra[n - 2];
+        n++;
     }
-    for (int i = 0; i < 300; i++) {
-        if (status_of(port, "GET", "/-/ready") == 200) return pid;
-        int st;
-        if (waitpid(pid, &st, WNOHANG) == pid) return WIFEXITED(st) && WEXITSTATUS(st) == 2 ? -2 : -1;
-        nap_ms(30);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    return -1;
+    argv[n] = NULL;
+    int st;
+    pid_t pid = check_serve(dir, port, argv, &o, &st);
+    return pid < 0 && st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 2 ? -2 : pid;
 }
 
 /* serve with flags other people wire (extra[0] names the first): their pid,
  * or 0 after a note when this binary does not have them yet (what is the
  * part of the test that needs them), or 0 after a failed check. */
 static pid_t serve_if_flags(const char *dir, const char *const *extra, const char *what, uint16_t *port) {
-    *port = free_port();
+    *port = check_free_port();
     pid_t pid = serve(dir, *port, extra);
     if (pid == -2) {
         printf("note: this seismo has no %s flag yet: %s is not checked\n", extra[0], what);
@@ -207,13 +171,6 @@ static pid_t serve_if_flags(const char *dir, const char *const *extra, const cha
     }
     CHECK_MSG(pid > 0, "seismo serve %s did not start (see %s.log)", extra[0], dir);
     return pid > 0 ? pid : 0;
-}
-
-static int shut(pid_t pid) {
-    kill(pid, SIGTERM);
-    int st = 0;
-    waitpid(pid, &st, 0);
-    return st;
 }
 
 /* ---- static files ---- */
@@ -331,7 +288,7 @@ static void test_disk(void) {
     CHECK_EQ_INT(r.status, 503);
     CHECK_MSG(r.body && strstr(r.body, "libjs-dygraphs") && strstr(r.body, libdir), "503 body: %s", r.body ? r.body : "");
     resp_fini(&r);
-    CHECK_EQ_INT(shut(pid), 0);
+    CHECK_EQ_INT(check_stop(pid, SIGTERM), 0);
 }
 
 /* ---- chromium ---- */
@@ -398,7 +355,7 @@ static int load(const char *chromium, uint16_t port, const char *path_query, pag
             fprintf(stderr, "chromium did not finish %s in 90 s\n", url);
             break;
         }
-        nap_ms(50);
+        check_sleep_ms(50);
     }
     out->dom = slurp(dom);
     out->log = slurp(log);
@@ -634,7 +591,7 @@ static void test_rules(const char *chromium, int nseries, uint64_t *rng) {
             wrote = w && strtoll(w + 18, NULL, 10) > 0;
             resp_fini(&r);
         }
-        if (!wrote) nap_ms(100);
+        if (!wrote) check_sleep_ms(100);
     }
     CHECK_MSG(wrote, "the rule wrote nothing in 60 s");
     page p;
@@ -651,20 +608,18 @@ static void test_rules(const char *chromium, int nseries, uint64_t *rng) {
         check_clean(&p, "rules");
         page_fini(&p);
     } else CHECK_MSG(0, "chromium could not load /anomalies with a rule");
-    CHECK_EQ_INT(shut(pid), 0);
+    CHECK_EQ_INT(check_stop(pid, SIGTERM), 0);
 }
 
 int main(void) {
     uint64_t rng = check_seed();
-    const char *bindir = getenv("SEISMO_BINARY_DIR");
-    snprintf(g_bin, sizeof g_bin, "%s/seismo", bindir ? bindir : ".");
-    if (access(g_bin, X_OK) != 0) check_skip("seismo is not built (set SEISMO_BINARY_DIR)");
+    if (access(check_seismo_bin(), X_OK) != 0) check_skip("seismo is not built (set SEISMO_BINARY_DIR)");
     signal(SIGPIPE, SIG_IGN);
     g_base = check_tmpdir("ui");
 
     char dir[1100];
     snprintf(dir, sizeof dir, "%s/data", g_base);
-    uint16_t port = free_port();
+    uint16_t port = check_free_port();
     pid_t pid = serve(dir, port, NULL);
     CHECK_MSG(pid > 0, "seismo serve did not start (see %s.log)", dir);
     if (pid <= 0) return check_done();
@@ -698,7 +653,7 @@ int main(void) {
         test_anomalies(chromium, port);
         if (api != 404) test_rules(chromium, nseries, &rng);
     }
-    CHECK_EQ_INT(shut(pid), 0);
+    CHECK_EQ_INT(check_stop(pid, SIGTERM), 0);
     if (check_failed == 0) check_rmdir(g_base);
     if (skipped && check_failed == 0) {
         check_done();

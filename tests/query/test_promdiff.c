@@ -36,7 +36,6 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -79,37 +78,10 @@ static void stop_children(void) {
     }
 }
 
-/* A loopback port nobody listens on right now (the kernel's pick). */
-static uint16_t pick_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return 0;
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t sl = sizeof sa;
-    uint16_t port = 0;
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
-        port = ntohs(sa.sin_port);
-    close(fd);
-    return port;
-}
-
-/* fork+exec with stdout and stderr to `log`; the pid is remembered in
- * g_pids[slot] so that every exit path stops it. */
+/* check_spawn, with the pid remembered in g_pids[slot] so that every exit
+ * path stops it. */
 static pid_t launch(int slot, const char *const *argv, const char *log) {
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open(log, O_CREAT | O_WRONLY | O_TRUNC, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    g_pids[slot] = pid;
-    return pid;
+    return g_pids[slot] = check_spawn(argv, log, false);
 }
 
 /* ---------------------------------------------------------------------
@@ -181,18 +153,6 @@ out:
     sm_buf_fini(&req);
     close(fd);
     return rc;
-}
-
-static bool wait_ready(uint16_t port, int tries) {
-    sm_buf b = SM_BUF_INIT;
-    bool ok = false;
-    for (int i = 0; i < tries && !ok; i++) {
-        int st = 0;
-        if (http_do(port, "GET", "/-/ready", NULL, NULL, 0, &st, &b) == 0 && st == 200) ok = true;
-        else usleep(100000);
-    }
-    sm_buf_fini(&b);
-    return ok;
 }
 
 /* ---------------------------------------------------------------------
@@ -1377,9 +1337,7 @@ int main(void) {
     uint64_t rng = check_seed();
     if (access("/usr/bin/prometheus", X_OK) != 0)
         check_skip("Debian's prometheus package is not installed (/usr/bin/prometheus; scripts/deps.sh test)");
-    const char *bindir = getenv("SEISMO_BINARY_DIR");
-    char bin[1024];
-    snprintf(bin, sizeof bin, "%s/seismo", bindir && *bindir ? bindir : ".");
+    const char *bin = check_seismo_bin();
     if (access(bin, X_OK) != 0 && !getenv("SEISMO_PROMDIFF_SELFCHECK")) {
         printf("FAILED: no seismo binary at %s (set SEISMO_BINARY_DIR)\n", bin);
         return 1;
@@ -1394,8 +1352,8 @@ int main(void) {
     snprintf(cfg, sizeof cfg, "%s/prometheus.yml", base);
     snprintf(slog, sizeof slog, "%s/seismo.log", base);
     snprintf(plog, sizeof plog, "%s/prometheus.log", base);
-    servers sv = {pick_port(), pick_port()};
-    while (sv.prom == sv.seismo) sv.prom = pick_port();
+    servers sv = {check_free_port(), check_free_port()};
+    while (sv.prom == sv.seismo) sv.prom = check_free_port();
     snprintf(listen, sizeof listen, "127.0.0.1:%u", sv.seismo);
     snprintf(pweb, sizeof pweb, "--web.listen-address=127.0.0.1:%u", sv.prom);
     snprintf(pcfg, sizeof pcfg, "--config.file=%s", cfg);
@@ -1418,11 +1376,11 @@ int main(void) {
     launch(0, self && *self == '1' ? s2argv : sargv, slog);
     const char *pargv[] = {"/usr/bin/prometheus", pcfg, pdata, pweb, "--web.enable-remote-write-receiver", NULL};
     launch(1, pargv, plog);
-    if (!wait_ready(sv.seismo, 600)) {
+    if (!check_wait_ready(sv.seismo, 600, 100, 0, NULL)) {
         printf("FAILED: seismo serve did not become ready; see %s\n", slog);
         return 1;
     }
-    if (!wait_ready(sv.prom, 600)) {
+    if (!check_wait_ready(sv.prom, 600, 100, 0, NULL)) {
         printf("FAILED: prometheus did not become ready; see %s\n", plog);
         return 1;
     }

@@ -20,21 +20,18 @@
  * of the thread's CPU time (and of wall time) for each pass, their median
  * and the fastest (the cores are shared: CPU time is the steadier).
  */
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "benchutil.h"
 #include "rw.h"
 #include "rwclient.h"
 #include "tsdb/base/sm_alloc.h"
@@ -57,23 +54,6 @@ typedef struct conn_work {
     char first_error[256];
 } conn_work;
 
-static uint16_t free_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {0};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd, (struct sockaddr *)&sa, sizeof sa);
-    socklen_t sl = sizeof sa;
-    getsockname(fd, (struct sockaddr *)&sa, &sl);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
-
 static void *run_conn(void *arg) {
     conn_work *w = arg;
     rwc *c;
@@ -89,7 +69,7 @@ static void *run_conn(void *arg) {
             rc = rwc_write(c, w->b[i].p, w->b[i].len, &r);
             if (rc == 0 && (r.status == 503 || r.status == 429)) {
                 w->retries++;
-                sleep_ms(5);
+                bench_sleep_ms(5);
                 continue;
             }
             break;
@@ -111,32 +91,6 @@ static void *run_conn(void *arg) {
 static int cmp_u64(const void *a, const void *b) {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? -1 : x > y;
-}
-
-static long peak_rss_kib(pid_t pid) {
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    long v = -1;
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, "VmHWM:", 6)) v = strtol(line + 6, NULL, 10);
-    fclose(f);
-    return v;
-}
-
-static bool wait_ready(uint16_t port, const char *path) {
-    for (int i = 0; i < 400; i++) {
-        rwc *c;
-        if (rwc_connect("127.0.0.1", port, &c) == 0) {
-            rwc_resp r;
-            int rc = rwc_request(c, "GET", path, NULL, NULL, NULL, 0, &r);
-            rwc_close(c);
-            if (rc == 0 && r.status == 200) return true;
-        }
-        sleep_ms(50);
-    }
-    return false;
 }
 
 typedef struct result {
@@ -205,45 +159,13 @@ static void run_decode_only(const conn_work *cw, uint32_t conns) {
 
 static result run_target(const char *target, conn_work *cw, uint32_t conns, const char *wal_sync) {
     result res = {0};
-    char dir[256], log[300], listen[64];
-    uint16_t port = free_port();
+    char dir[256], sync[64];
+    uint16_t port = bench_free_port();
     snprintf(dir, sizeof dir, "/tmp/seismo-bench-ingest-%s", target);
-    snprintf(log, sizeof log, "%s.log", dir);
-    snprintf(listen, sizeof listen, "127.0.0.1:%u", port);
-    sm_fs_remove_all(dir);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open(log, O_CREAT | O_WRONLY | O_TRUNC, 0644);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        if (!strcmp(target, "seismo")) {
-            char bin[1024];
-            const char *bd = getenv("SEISMO_BINARY_DIR");
-            snprintf(bin, sizeof bin, "%s/seismo", bd ? bd : ".");
-            char sync[64];
-            snprintf(sync, sizeof sync, "--wal-sync=%s", wal_sync);
-            execl(bin, bin, "serve", "--listen", listen, "--data-dir", dir, sync, "--log.level", "warn", (char *)NULL);
-        } else {
-            char cfg[300], data[300], web[100];
-            snprintf(cfg, sizeof cfg, "%s.yml", dir);
-            FILE *f = fopen(cfg, "w");
-            fprintf(f, "global:\n  scrape_interval: 1h\n");
-            fclose(f);
-            snprintf(data, sizeof data, "--storage.tsdb.path=%s", dir);
-            snprintf(web, sizeof web, "--web.listen-address=%s", listen);
-            char cfgf[320];
-            snprintf(cfgf, sizeof cfgf, "--config.file=%s", cfg);
-            execl("/usr/bin/prometheus", "prometheus", cfgf, data, web, "--web.enable-remote-write-receiver",
-                  (char *)NULL);
-        }
-        _exit(127);
-    }
-    if (!wait_ready(port, "/-/ready")) {
-        fprintf(stderr, "%s did not start; see %s\n", target, log);
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-        return res;
-    }
+    snprintf(sync, sizeof sync, "--wal-sync=%s", wal_sync);
+    const char *seismo_extra[] = {sync, NULL};
+    pid_t pid = bench_server_start(target, dir, port, strcmp(target, "seismo") ? NULL : seismo_extra, NULL);
+    if (!pid) return res;
     pthread_t *th = sm_calloc(conns, sizeof *th);
     for (uint32_t i = 0; i < conns; i++) {
         cw[i].port = port;
@@ -257,7 +179,7 @@ static result run_target(const char *target, conn_work *cw, uint32_t conns, cons
     double secs = (double)(sm_mono_ns() - t0) / 1e9;
     res.gen_cpu_s = self_cpu_s() - g0;
     res.secs = secs;
-    res.rss_kib = peak_rss_kib(pid);
+    res.rss_kib = bench_peak_rss_kib(pid);
     size_t nlat = 0;
     for (uint32_t i = 0; i < conns; i++) nlat += cw[i].n;
     uint64_t *lat = sm_malloc((nlat ? nlat : 1) * sizeof *lat);

@@ -26,19 +26,15 @@
  *
  * SEISMO_BINARY_DIR names the directory of the seismo binary.
  */
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <math.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "benchutil.h"
 #include "querycmd.h"
 #include "rw.h"
 #include "rwclient.h"
@@ -49,23 +45,6 @@
 
 #define START_MS 1699999200000LL
 #define NBUCKETS 11
-
-static uint16_t free_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {0};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd, (struct sockaddr *)&sa, sizeof sa);
-    socklen_t sl = sizeof sa;
-    getsockname(fd, (struct sockaddr *)&sa, &sl);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
 
 typedef struct target {
     const char *name;
@@ -78,57 +57,12 @@ typedef struct target {
 } target;
 
 static bool start_target(target *t) {
-    char log[300], listen[64];
-    t->port = free_port();
+    static const char *const prom_extra[] = {"--log.level=warn", NULL};
+    t->port = bench_free_port();
     snprintf(t->dir, sizeof t->dir, "/tmp/seismo-bench-query-%s", t->name);
-    snprintf(log, sizeof log, "%s.log", t->dir);
-    snprintf(listen, sizeof listen, "127.0.0.1:%u", t->port);
-    snprintf(t->url, sizeof t->url, "http://%s", listen);
-    sm_fs_remove_all(t->dir);
-    t->pid = fork();
-    if (t->pid == 0) {
-        int fd = open(log, O_CREAT | O_WRONLY | O_TRUNC, 0644);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        if (!strcmp(t->name, "seismo")) {
-            char bin[1024];
-            const char *bd = getenv("SEISMO_BINARY_DIR");
-            snprintf(bin, sizeof bin, "%s/seismo", bd ? bd : ".");
-            execl(bin, bin, "serve", "--listen", listen, "--data-dir", t->dir, "--log.level", "warn", (char *)NULL);
-        } else {
-            char cfg[300], cfgf[320], data[300], web[100];
-            snprintf(cfg, sizeof cfg, "%s.yml", t->dir);
-            FILE *f = fopen(cfg, "w");
-            if (f) {
-                fprintf(f, "global:\n  scrape_interval: 1h\n");
-                fclose(f);
-            }
-            snprintf(cfgf, sizeof cfgf, "--config.file=%s", cfg);
-            snprintf(data, sizeof data, "--storage.tsdb.path=%s", t->dir);
-            snprintf(web, sizeof web, "--web.listen-address=%s", listen);
-            execl("/usr/bin/prometheus", "prometheus", cfgf, data, web, "--web.enable-remote-write-receiver",
-                  "--log.level=warn", (char *)NULL);
-        }
-        _exit(127);
-    }
-    for (int i = 0; i < 400; i++) {
-        rwc *c;
-        if (rwc_connect("127.0.0.1", t->port, &c) == 0) {
-            rwc_resp r;
-            int rc = rwc_request(c, "GET", "/-/ready", NULL, NULL, NULL, 0, &r);
-            if (rc == 0 && r.status == 200) {
-                t->c = c;
-                return true;
-            }
-            rwc_close(c);
-        }
-        sleep_ms(50);
-    }
-    fprintf(stderr, "%s did not start; see %s\n", t->name, log);
-    kill(t->pid, SIGKILL);
-    waitpid(t->pid, NULL, 0);
-    t->pid = 0;
-    return false;
+    snprintf(t->url, sizeof t->url, "http://127.0.0.1:%u", t->port);
+    t->pid = bench_server_start(t->name, t->dir, t->port, strcmp(t->name, "seismo") ? prom_extra : NULL, &t->c);
+    return t->pid != 0;
 }
 
 static bool keep_dirs;
@@ -142,18 +76,6 @@ static void stop_target(target *t) {
     else sm_fs_remove_all(t->dir);
 }
 
-static long peak_rss_kib(pid_t pid) {
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    long v = -1;
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, "VmHWM:", 6)) v = strtol(line + 6, NULL, 10);
-    fclose(f);
-    return v;
-}
-
 static void send_batch(target *ts, int nt, const tsdb_series_in *in, size_t n) {
     sm_buf b = SM_BUF_INIT;
     rw_encode(in, n, &b);
@@ -163,7 +85,7 @@ static void send_batch(target *ts, int nt, const tsdb_series_in *in, size_t n) {
             rwc_resp r;
             int rc = rwc_write(ts[i].c, b.p, b.len, &r);
             if (rc == 0 && (r.status == 503 || r.status == 429)) {
-                sleep_ms(5);
+                bench_sleep_ms(5);
                 continue;
             }
             if (rc || r.status / 100 != 2) {
@@ -376,7 +298,7 @@ int main(int argc, char **argv) {
                    p50[0] > 0 && nt == 2 ? p50[1] / p50[0] : 0.0, same[q][r] ? "yes" : "no");
         }
     printf("\npeak RSS after the queries: seismo %.1f MiB, prometheus %.1f MiB; query errors %llu\n",
-           (double)peak_rss_kib(ts[0].pid) / 1024, nt == 2 ? (double)peak_rss_kib(ts[1].pid) / 1024 : 0.0,
+           (double)bench_peak_rss_kib(ts[0].pid) / 1024, nt == 2 ? (double)bench_peak_rss_kib(ts[1].pid) / 1024 : 0.0,
            (unsigned long long)errors);
     for (int i = 0; i < nt; i++) stop_target(&ts[i]);
     sm_free(lat);

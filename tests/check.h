@@ -76,6 +76,22 @@ extern unsigned long check_passed, check_failed;
                       e_ && e_->msg[0] ? e_->msg : "no message");                       \
     } while (0)
 
+/* For the tests over a real database (they include tsdb/tsdb.h and link
+ * seismo_tsdb): open a scratch one at dir, checked like CHECK_OK, with the
+ * WAL unsynced, no background work, no retention and an out-of-order window
+ * of ooo_ms, so that a test can load its history in any order.  A macro, not
+ * a testutil function, so that the test library links no storage code. */
+#define CHECK_TSDB_OPEN(dir, ooo_ms, dbp)                               \
+    do {                                                                \
+        tsdb_opts o_;                                                   \
+        tsdb_opts_default(&o_);                                         \
+        o_.wal_sync = WAL_SYNC_NONE;                                    \
+        o_.background = false;                                          \
+        o_.retention_ms = 0;                                            \
+        o_.ooo_window_ms = (ooo_ms);                                    \
+        CHECK_OK(tsdb_open((dir), &o_, (dbp), NULL));                   \
+    } while (0)
+
 /* The run's seed: SEISMO_TEST_SEED if set, else a fixed default.  Printed. */
 uint64_t check_seed(void);
 /* Deterministic PRNG (splitmix64 then xorshift) for tests. */

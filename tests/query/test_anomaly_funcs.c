@@ -45,14 +45,8 @@ int main(void) {
     const char *dir = check_tmpdir("anomfn");
     char dd[512];
     snprintf(dd, sizeof dd, "%s/data", dir);
-    tsdb_opts o;
-    tsdb_opts_default(&o);
-    o.wal_sync = WAL_SYNC_NONE;
-    o.background = false;
-    o.retention_ms = 0;
-    o.ooo_window_ms = 30 * 86400000LL;
     tsdb *db;
-    CHECK_OK(tsdb_open(dd, &o, &db, NULL));
+    CHECK_TSDB_OPEN(dd, 30 * 86400000LL, &db);
     const sm_ms_t from = NOW - 9 * 86400000LL, spike = NOW - 30 * MIN;
     size_t n = (size_t)((NOW - from) / MIN) + 1;
     tsdb_sample *s = calloc(n, sizeof *s);

@@ -138,14 +138,8 @@ static void test_report(void) {
     const char *dir = check_tmpdir("report");
     char dd[512];
     snprintf(dd, sizeof dd, "%s/data", dir);
-    tsdb_opts o;
-    tsdb_opts_default(&o);
-    o.wal_sync = WAL_SYNC_NONE;
-    o.background = false;
-    o.ooo_window_ms = 365LL * 86400000;
-    o.retention_ms = 0;
     tsdb *db;
-    CHECK_OK(tsdb_open(dd, &o, &db, NULL));
+    CHECK_TSDB_OPEN(dd, 365LL * 86400000, &db);
     load(db);
     engine_opts eo;
     engine_opts_default(&eo);

@@ -143,14 +143,8 @@ int main(void) {
     snprintf(dd, sizeof dd, "%s/data", dir);
     snprintf(arch, sizeof arch, "%s/archive", dir);
     snprintf(sink, sizeof sink, "%s/sink", dir);
-    tsdb_opts o;
-    tsdb_opts_default(&o);
-    o.wal_sync = WAL_SYNC_NONE;
-    o.background = false;
-    o.retention_ms = 0;
-    o.ooo_window_ms = 365LL * 86400000;
     tsdb *db;
-    CHECK_OK(tsdb_open(dd, &o, &db, NULL));
+    CHECK_TSDB_OPEN(dd, 365LL * 86400000, &db);
     load(db);
     engine_opts eo;
     engine_opts_default(&eo);

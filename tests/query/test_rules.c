@@ -79,14 +79,8 @@ int main(void) {
     char dd[512], sd[512];
     snprintf(dd, sizeof dd, "%s/data", dir);
     snprintf(sd, sizeof sd, "%s/data/rules", dir);
-    tsdb_opts o;
-    tsdb_opts_default(&o);
-    o.wal_sync = WAL_SYNC_NONE;
-    o.background = false;
-    o.retention_ms = 0;
-    o.ooo_window_ms = 6 * 86400000LL;
     tsdb *db;
-    CHECK_OK(tsdb_open(dd, &o, &db, NULL));
+    CHECK_TSDB_OPEN(dd, 6 * 86400000LL, &db);
     const sm_ms_t spike = NOW - 20 * MIN;
     put(db, "a", NOW - 5 * 86400000LL, NOW, &rng, spike);
     engine_opts eo;

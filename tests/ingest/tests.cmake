@@ -1,11 +1,13 @@
 # tests/ingest: the remote_write decoder, and integration tests against a
 # real `seismo serve` process (and a real Prometheus when installed).
 seismo_test(ingest rw LIBS sm_rw)
+seismo_test(ingest rw2 LIBS sm_rw)
 seismo_test(ingest import LIBS seismo_ingest)
 seismo_test(ingest server LIBS sm_rw TIMEOUT 600)
 seismo_test(ingest prometheus LIBS sm_rw TIMEOUT 300 LABELS slow)
 seismo_test(ingest ui LIBS sm_rw TIMEOUT 300)
 seismo_fuzz(remote_write LIBS sm_rw)
+seismo_fuzz(remote_write2 LIBS sm_rw)
 # The integration tests start the binary: build it first.
 foreach(t server prometheus ui)
   if(TARGET test_${t})

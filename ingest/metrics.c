@@ -52,6 +52,12 @@ int metrics_render(const ingest_metrics *m, tsdb *db, bool ready, sm_buf *out) {
                  "remote_write requests answered, by status.");
     for (int i = 0; i < 6; i++)
         rc |= put(out, "seismo_remote_write_requests_total{status=\"%s\"} %llu\n", status_names[i], ld(&m->requests[i]));
+    rc |= family(out, "seismo_remote_write_protocol_requests_total", "counter",
+                 "remote_write requests whose Content-Type was accepted, by protocol version.");
+    rc |= put(out, "seismo_remote_write_protocol_requests_total{protocol=\"1.0\"} %llu\n",
+              ld(&m->requests_by_protocol[0]));
+    rc |= put(out, "seismo_remote_write_protocol_requests_total{protocol=\"2.0\"} %llu\n",
+              ld(&m->requests_by_protocol[1]));
     rc |= family(out, "seismo_remote_write_bytes_received_total", "counter", "Compressed remote_write body bytes.");
     rc |= put(out, "seismo_remote_write_bytes_received_total %llu\n", ld(&m->bytes_received));
     rc |= family(out, "seismo_samples_received_total", "counter", "Samples received through remote_write.");

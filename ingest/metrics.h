@@ -28,6 +28,11 @@ typedef enum {
 
 typedef struct ingest_metrics {
     _Atomic uint64_t requests[6];  /* by status class: 2xx, 400, 413, 415, 429/503, 5xx */
+    /* Requests whose Content-Type was accepted, by the message it named:
+     * [0] remote_write 1.0 (prometheus.WriteRequest), [1] 2.0
+     * (io.prometheus.write.v2.Request).  Samples are counted by reason
+     * alike for both. */
+    _Atomic uint64_t requests_by_protocol[2];
     _Atomic uint64_t samples_received;
     _Atomic uint64_t samples_stored;
     _Atomic uint64_t samples_duplicate;

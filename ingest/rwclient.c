@@ -102,11 +102,13 @@ static int read_head(rwc *c, size_t *hlen) {
 static int once(rwc *c, const char *method, const char *path, const char *ctype, const char *enc,
                 const void *body, size_t len, rwc_resp *resp) {
     char head[1024];
+    bool v2 = ctype && strstr(ctype, "proto=io.prometheus.write.v2.Request");
     int n = snprintf(head, sizeof head,
                      "%s %s HTTP/1.1\r\nHost: %s:%u\r\nUser-Agent: seismo-rwclient\r\n"
-                     "X-Prometheus-Remote-Write-Version: 0.1.0\r\nContent-Length: %zu\r\n%s%s%s%s%s%s\r\n",
-                     method, path, c->host, c->port, len, ctype ? "Content-Type: " : "", ctype ? ctype : "",
-                     ctype ? "\r\n" : "", enc ? "Content-Encoding: " : "", enc ? enc : "", enc ? "\r\n" : "");
+                     "X-Prometheus-Remote-Write-Version: %s\r\nContent-Length: %zu\r\n%s%s%s%s%s%s\r\n",
+                     method, path, c->host, c->port, v2 ? "2.0.0" : "0.1.0", len, ctype ? "Content-Type: " : "",
+                     ctype ? ctype : "", ctype ? "\r\n" : "", enc ? "Content-Encoding: " : "", enc ? enc : "",
+                     enc ? "\r\n" : "");
     int rc = send_all(c->fd, head, (size_t)n);
     if (!rc && len) rc = send_all(c->fd, body, len);
     /* A server may answer (413) and close before reading the whole body:
@@ -121,11 +123,20 @@ static int once(rwc *c, const char *method, const char *path, const char *ctype,
     size_t clen = 0;
     bool close_after = false;
     resp->retry_after[0] = '\0';
+    resp->samples_written = resp->histograms_written = resp->exemplars_written = -1;
     for (char *line = strstr(c->buf, "\r\n"); line && line < c->buf + hlen; line = strstr(line + 2, "\r\n")) {
         char *l = line + 2;
         if (!strncasecmp(l, "Content-Length:", 15)) clen = strtoull(l + 15, NULL, 10);
         else if (!strncasecmp(l, "Connection: close", 17)) close_after = true;
         else if (!strncasecmp(l, "Retry-After:", 12)) sscanf(l + 12, " %31[^\r]", resp->retry_after);
+        else if (!strncasecmp(l, "X-Prometheus-Remote-Write-", 26)) {
+            const char *k = l + 26;
+            int64_t *w = !strncasecmp(k, "Samples-Written:", 16)      ? &resp->samples_written
+                         : !strncasecmp(k, "Histograms-Written:", 19) ? &resp->histograms_written
+                         : !strncasecmp(k, "Exemplars-Written:", 18)  ? &resp->exemplars_written
+                                                                      : NULL;
+            if (w) *w = strtoll(strchr(k, ':') + 1, NULL, 10);
+        }
     }
     /* The body: what is buffered, then the rest. */
     size_t got = c->have - hlen;
@@ -174,4 +185,9 @@ int rwc_request(rwc *c, const char *method, const char *path, const char *conten
 
 int rwc_write(rwc *c, const void *body, size_t len, rwc_resp *resp) {
     return rwc_request(c, "POST", "/api/v1/write", "application/x-protobuf", "snappy", body, len, resp);
+}
+
+int rwc_write_v2(rwc *c, const void *body, size_t len, rwc_resp *resp) {
+    return rwc_request(c, "POST", "/api/v1/write", "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+                       "snappy", body, len, resp);
 }

@@ -23,6 +23,9 @@ typedef struct rwc_resp {
     char body[2048]; /* NUL-terminated, truncated */
     size_t body_len; /* the full length */
     char retry_after[32];
+    /* remote_write 2.0's X-Prometheus-Remote-Write-{Samples,Histograms,
+     * Exemplars}-Written headers, -1 when absent. */
+    int64_t samples_written, histograms_written, exemplars_written;
 } rwc_resp;
 
 /* Send a request and read the response.  content_type / encoding may be
@@ -33,5 +36,9 @@ int rwc_request(rwc *c, const char *method, const char *path, const char *conten
 
 /* remote_write shorthand: POST /api/v1/write with the right headers. */
 int rwc_write(rwc *c, const void *body, size_t len, rwc_resp *resp);
+/* The same for a remote_write 2.0 body (rw2_encode): Content-Type with
+ * proto=io.prometheus.write.v2.Request, X-Prometheus-Remote-Write-Version
+ * 2.0.0. */
+int rwc_write_v2(rwc *c, const void *body, size_t len, rwc_resp *resp);
 
 #endif

@@ -8,11 +8,16 @@
  *        series limit) - the valid rest is stored and durable, and the body
  *        says what was refused and why; or an undecodable body;
  *   413  the body (compressed, or once decompressed) is over the limit;
- *   415  a Content-Type or Content-Encoding that is not remote_write's;
+ *   415  a Content-Type or Content-Encoding that is not remote_write's
+ *        (application/x-protobuf, with proto= absent, prometheus.WriteRequest
+ *        for 1.0 or io.prometheus.write.v2.Request for 2.0);
  *   503  not ready yet, or the WAL is behind: nothing stored, retry after
  *        the Retry-After seconds (a stock Prometheus retries 503, and drops
  *        429 unless told otherwise);
  *   500  a write failed: nothing acknowledged, retrying is right.
+ * A 2.0 request's answers after its Content-Type is accepted carry the
+ * X-Prometheus-Remote-Write-{Samples,Histograms,Exemplars}-Written headers
+ * (docs/HTTP.md).
  */
 #include "server.h"
 
@@ -30,6 +35,7 @@
 #include "promql.h"
 #include "query/report_sched.h"
 #include "query/rules.h"
+#include "rw2.h"
 #include "tsdb/base/sm_alloc.h"
 #include "tsdb/base/sm_log.h"
 #include "tsdb/base/sm_time.h"
@@ -113,16 +119,55 @@ static int busy(server *s, http_req *r, unsigned retry_s, const char *why) {
     return reply(s, r, 503, "%s; retry after %u s", why, retry_s);
 }
 
-static bool content_type_ok(const char *ct) {
-    if (!ct || !*ct) return true;
+/* The remote_write message a Content-Type names (RFC 9110: a media type,
+ * then `;`-separated parameters with optional whitespace, each value a
+ * token or a quoted string; other parameters are ignored): 1 for
+ * prometheus.WriteRequest (also with no Content-Type or no proto=), 2 for
+ * io.prometheus.write.v2.Request, 0 for a media type other than
+ * application/x-protobuf, -1 for another proto= value (*proto, *plen OUT:
+ * that value, for the message). */
+static int content_type_proto(const char *ct, const char **proto, size_t *plen) {
+    if (!ct) return 1;
+    ct += strspn(ct, " \t");
+    if (!*ct) return 1;
     size_t n = strcspn(ct, ";");
-    while (n && ct[n - 1] == ' ') n--;
-    if (n != strlen("application/x-protobuf") || strncasecmp(ct, "application/x-protobuf", n) != 0) return false;
-    const char *param = strchr(ct, ';');
-    if (!param) return true;
-    while (*++param == ' ') {
+    while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t')) n--;
+    if (n != strlen("application/x-protobuf") || strncasecmp(ct, "application/x-protobuf", n) != 0) return 0;
+    for (const char *p = strchr(ct, ';'); p; p = strchr(p, ';')) {
+        p += 1 + strspn(p + 1, " \t");
+        size_t nl = strcspn(p, "=;");
+        if (p[nl] != '=') continue;
+        bool is_proto = nl == 5 && strncasecmp(p, "proto", 5) == 0;
+        const char *v = p + nl + 1;
+        size_t vl;
+        if (*v == '"') {
+            vl = strcspn(++v, "\""); /* (no quoted-pair: no message name needs one) */
+            p = v + vl + (v[vl] == '"');
+        } else {
+            vl = strcspn(v, ";");
+            p = v + vl;
+            while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t')) vl--;
+        }
+        if (!is_proto) continue;
+        if (vl == strlen(RW1_PROTO) && !strncmp(v, RW1_PROTO, vl)) return 1;
+        if (vl == strlen(RW2_PROTO) && !strncmp(v, RW2_PROTO, vl)) return 2;
+        *proto = v;
+        *plen = vl;
+        return -1;
     }
-    return strncasecmp(param, "proto=prometheus.WriteRequest", 29) == 0;
+    return 1;
+}
+
+/* remote_write 2.0's answer headers (the spec's "Required Written Response
+ * Headers"), sent with every answer to a 2.0 request once its Content-Type
+ * is accepted: histograms and exemplars are never stored yet, so 0. */
+static void written_headers(http_req *r, bool v2, uint64_t samples) {
+    if (!v2) return;
+    char v[24];
+    snprintf(v, sizeof v, "%llu", (unsigned long long)samples);
+    http_add_header(r, "X-Prometheus-Remote-Write-Samples-Written", v);
+    http_add_header(r, "X-Prometheus-Remote-Write-Histograms-Written", "0");
+    http_add_header(r, "X-Prometheus-Remote-Write-Exemplars-Written", "0");
 }
 
 static sm_arena *arena_take(server *s) {
@@ -153,9 +198,15 @@ static int on_write(http_req *r, void *ctx) {
     if (ce && strcasecmp(ce, "snappy") != 0) {
         return reply(s, r, 415, "Content-Encoding \"%.64s\" is not supported: remote_write bodies are snappy", ce);
     }
-    const char *ct = http_req_header(r, "Content-Type");
-    if (!content_type_ok(ct))
-        return reply(s, r, 415, "Content-Type \"%.80s\" is not application/x-protobuf (remote_write 1.0)", ct);
+    const char *ct = http_req_header(r, "Content-Type"), *proto = NULL;
+    size_t plen = 0;
+    int version = content_type_proto(ct, &proto, &plen);
+    if (version == 0) return reply(s, r, 415, "Content-Type \"%.80s\" is not application/x-protobuf", ct);
+    if (version < 0)
+        return reply(s, r, 415, "Content-Type proto=%.*s is not supported: remote_write takes proto=" RW1_PROTO
+                     " (1.0) or proto=" RW2_PROTO " (2.0)", (int)(plen < 80 ? plen : 80), proto);
+    bool v2 = version == 2;
+    atomic_fetch_add(&s->m.requests_by_protocol[v2], 1);
     size_t len;
     const uint8_t *body = http_req_body(r, &len);
     atomic_fetch_add(&s->m.bytes_received, len);
@@ -171,11 +222,13 @@ static int on_write(http_req *r, void *ctx) {
     sm_arena *a = arena_take(s);
     if (!a) {
         sem_post(&s->rw_gate);
+        written_headers(r, v2, 0);
         return busy(s, r, 1, "out of memory");
     }
     rw_request req;
     sm_error err = {0};
-    int rc = rw_decode_for(db, body, len, &s->o.rw, a, &req, &err);
+    int rc = (v2 ? rw2_decode_for : rw_decode_for)(db, body, len, &s->o.rw, a, &req, &err);
+    written_headers(r, v2 && rc, 0); /* (the request refused whole: nothing written) */
     if (rc == SM_ELIMIT) {
         rc = reply(s, r, 413, "%s", err.msg);
         goto out;
@@ -208,6 +261,9 @@ static int on_write(http_req *r, void *ctx) {
     gated = false;
     int wrc = tsdb_append_wait(db, lsn, &aerr); /* (lsn 0: nothing to wait for) */
     if (wrc) rc = wrc;
+    /* (2.0's headers: what is durable, so nothing when the WAL failed or is behind) */
+    bool acked = rc != SM_EAGAIN && rc != SM_ENOMEM && rc != SM_EIO && rc != SM_ECLOSED;
+    written_headers(r, v2, acked ? res.accepted : 0);
     atomic_fetch_add(&s->m.samples_stored, res.accepted);
     atomic_fetch_add(&s->m.samples_duplicate, res.duplicates);
     atomic_fetch_add(&s->m.samples_replaced, res.replaced);
@@ -231,10 +287,10 @@ static int on_write(http_req *r, void *ctx) {
         goto out;
     }
     uint64_t refused = req.rejected_samples + res.rejected_invalid + res.rejected_too_old + res.rejected_limit;
-    if (refused || req.histograms) {
+    if (refused || req.histograms || req.rejected_series) { /* (2.0: a series with no samples) */
         /* The rest is stored and durable: say what was not, and why. */
         const char *why = req.rejected_series ? req.reject.msg : aerr.msg;
-        if (!refused) why = "native histograms are not supported yet";
+        if (!refused && !req.rejected_series) why = "native histograms are not supported yet";
         rc = reply(s, r, 400,
                    "stored %llu of %llu samples; refused %llu (invalid labels %llu, too old %llu, series limit %llu, "
                    "native histograms %llu); first: %s",

@@ -13,7 +13,11 @@
  *   - kill -9 under sustained load, restart, and every acknowledged sample
  *     is there;
  *   - the Prometheus query API answers over the same port what was just
- *     written (instant and range queries, series, errors as JSON).
+ *     written (instant and range queries, series, errors as JSON);
+ *   - remote_write 2.0 at the same path: 204 with the Written headers,
+ *     the samples read back through the query API and bit for bit from the
+ *     storage; a partly bad 2.0 request gets 400 with the valid rest
+ *     stored and counted in the headers; other proto= values get 415.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -32,6 +36,7 @@
 
 #include "check.h"
 #include "rw.h"
+#include "rw2.h"
 #include "rwclient.h"
 #include "tsdb/base/endian.h"
 #include "tsdb/fsutil.h"
@@ -43,6 +48,16 @@ static const char *g_base;
 static pid_t start(const char *dir, uint16_t port, const char *const *extra) {
     static const check_serve_opts o = {.log_append = true, .tries = 200, .interval_ms = 50};
     return check_serve(dir, port, extra, &o, NULL);
+}
+
+/* Start a server over <g_base>/<name> (its path into dir, 1024 bytes) on a
+ * fresh port (*port, OUT): its pid, or -1 after a failed check. */
+static pid_t start_fresh(const char *name, char *dir, uint16_t *port) {
+    snprintf(dir, 1024, "%s/%s", g_base, name);
+    *port = check_free_port();
+    pid_t pid = start(dir, *port, NULL);
+    CHECK_MSG(pid > 0, "server did not start (see %s.log)", dir);
+    return pid;
 }
 
 /* ---- a model of what was acknowledged ---- */
@@ -200,10 +215,8 @@ static size_t verify(const char *dir, writer *ws, int nw) {
 
 static void test_push_and_read_back(void) {
     char dir[1024];
-    snprintf(dir, sizeof dir, "%s/push", g_base);
-    uint16_t port = check_free_port();
-    pid_t pid = start(dir, port, NULL);
-    CHECK_MSG(pid > 0, "server did not start (see %s.log)", dir);
+    uint16_t port;
+    pid_t pid = start_fresh("push", dir, &port);
     if (pid <= 0) return;
     static writer ws[MW];
     pthread_t th[MW];
@@ -450,10 +463,8 @@ static void test_kill9(uint64_t *rng) {
 
 static void test_query_api(void) {
     char dir[1024];
-    snprintf(dir, sizeof dir, "%s/query", g_base);
-    uint16_t port = check_free_port();
-    pid_t pid = start(dir, port, NULL);
-    CHECK_MSG(pid > 0, "server did not start (see %s.log)", dir);
+    uint16_t port;
+    pid_t pid = start_fresh("query", dir, &port);
     if (pid <= 0) return;
     rwc *c;
     CHECK_OK(rwc_connect("127.0.0.1", port, &c));
@@ -497,6 +508,152 @@ static void test_query_api(void) {
     CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "SIGTERM: exit status %d", st);
 }
 
+/* A 2.0 body by hand: symbols "", __name__, v2_bad, job, v2; series 0 with
+ * good refs, series 1 with a ref past the symbols; one sample each. */
+static void put_v2_partly_bad(sm_buf *body) {
+    static const char *const sym[] = {"", "__name__", "v2_bad", "job", "v2"};
+    static const uint8_t refs[2][4] = {{1, 2, 3, 4}, {1, 2, 3, 99}};
+    sm_buf pb = SM_BUF_INIT, ts = SM_BUF_INIT, smp = SM_BUF_INIT;
+    for (int k = 0; k < 5; k++) {
+        sm_buf_put_u8(&pb, 0x22);
+        sm_buf_put_str(&pb, sym[k], strlen(sym[k]));
+    }
+    sm_buf_put_u8(&smp, 0x09);
+    sm_buf_put_le64(&smp, sm_f64_bits(7.0));
+    sm_buf_put_u8(&smp, 0x10);
+    sm_buf_put_uvarint(&smp, (uint64_t)T0);
+    for (int i = 0; i < 2; i++) {
+        sm_buf_clear(&ts);
+        sm_buf_put_u8(&ts, 0x0a); /* labels_refs, packed */
+        sm_buf_put_str(&ts, (const char *)refs[i], 4);
+        sm_buf_put_u8(&ts, 0x12);
+        sm_buf_put_str(&ts, (const char *)smp.p, smp.len);
+        sm_buf_put_u8(&pb, 0x2a);
+        sm_buf_put_str(&pb, (const char *)ts.p, ts.len);
+    }
+    size_t cl = snappy_max_compressed_length(pb.len);
+    sm_buf_reserve(body, cl);
+    snappy_compress((const char *)pb.p, pb.len, (char *)body->p, &cl);
+    body->len = cl;
+    sm_buf_fini(&pb);
+    sm_buf_fini(&ts);
+    sm_buf_fini(&smp);
+}
+
+static bool written(const rwc_resp *r, int64_t samples) {
+    return r->samples_written == samples && r->histograms_written == 0 && r->exemplars_written == 0;
+}
+
+static void test_remote_write_v2(void) {
+    char dir[1024];
+    uint16_t port;
+    pid_t pid = start_fresh("v2", dir, &port);
+    if (pid <= 0) return;
+    rwc *c;
+    CHECK_OK(rwc_connect("127.0.0.1", port, &c));
+    /* Three series, the float specials among their samples. */
+    sm_label l[3][3] = {{{"__name__", "v2_metric"}, {"instance", "a"}, {"job", "v2"}},
+                        {{"__name__", "v2_metric"}, {"instance", "b"}, {"job", "v2"}},
+                        {{"__name__", "v2_other"}, {"instance", "a"}, {"job", "v2"}}};
+    uint64_t bits[3][2] = {{sm_f64_bits(1.5), SM_STALE_NAN_BITS},
+                           {0x7ff8000000000001ull, sm_f64_bits(-2.25)},
+                           {0xfff0000000000000ull, sm_f64_bits(1e300)}};
+    tsdb_sample smp[3][2];
+    tsdb_series_in in[3];
+    for (int i = 0; i < 3; i++) {
+        for (int k = 0; k < 2; k++) smp[i][k] = (tsdb_sample){T0 + 15000 * k, sm_f64_from_bits(bits[i][k])};
+        in[i] = (tsdb_series_in){{l[i], 3}, smp[i], 2};
+    }
+    sm_buf b = SM_BUF_INIT;
+    CHECK_OK(rw2_encode(in, 3, &b));
+    rwc_resp r;
+    CHECK_OK(rwc_write_v2(c, b.p, b.len, &r));
+    CHECK_MSG(r.status == 204 && written(&r, 6), "v2 write: %u %s (written %lld %lld %lld)", r.status, r.body,
+              (long long)r.samples_written, (long long)r.histograms_written, (long long)r.exemplars_written);
+    /* A retry is an identical duplicate: 204, and the samples count as written. */
+    CHECK_OK(rwc_write_v2(c, b.p, b.len, &r));
+    CHECK_MSG(r.status == 204 && written(&r, 6), "v2 retry: %u %s", r.status, r.body);
+    /* The query API sees them (the second sample of instance b). */
+    CHECK_OK(rwc_request(c, "GET", "/api/v1/query?query=v2_metric%7Binstance%3D%22b%22%7D&time=1700000015", NULL, NULL,
+                         NULL, 0, &r));
+    CHECK_MSG(r.status == 200 &&
+                  !strcmp(r.body, "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":["
+                                  "{\"metric\":{\"__name__\":\"v2_metric\",\"instance\":\"b\",\"job\":\"v2\"},"
+                                  "\"value\":[1700000015,\"-2.25\"]}]}}"),
+              "v2 query: %u %s", r.status, r.body);
+    /* Partly bad: the good series is stored, 400 names the bad one, and
+     * the headers count what was written. */
+    sm_buf_clear(&b);
+    put_v2_partly_bad(&b);
+    CHECK_OK(rwc_write_v2(c, b.p, b.len, &r));
+    CHECK_MSG(r.status == 400 && written(&r, 1) && strstr(r.body, "stored 1 of 2") && strstr(r.body, "series 1") &&
+                  strstr(r.body, "past the"),
+              "v2 partly bad: %u %s (written %lld)", r.status, r.body, (long long)r.samples_written);
+    /* Not snappy, under the 2.0 type: 400, nothing written, the headers there. */
+    CHECK_OK(rwc_write_v2(c, "garbage", 7, &r));
+    CHECK_MSG(r.status == 400 && written(&r, 0) && strstr(r.body, "snappy"), "v2 garbage: %u %s", r.status, r.body);
+    /* The parameter quoted and spaced is still 2.0; another proto= is 415,
+     * without the headers; 1.0 answers carry none. */
+    sm_buf_clear(&b);
+    CHECK_OK(rw2_encode(in, 1, &b));
+    const char *quoted = "Application/X-Protobuf ; proto=\"io.prometheus.write.v2.Request\"";
+    CHECK_OK(rwc_request(c, "POST", "/api/v1/write", quoted, "snappy", b.p, b.len, &r));
+    CHECK_MSG(r.status == 204 && written(&r, 2), "quoted proto: %u %s", r.status, r.body);
+    CHECK_OK(rwc_request(c, "POST", "/api/v1/write", "application/x-protobuf;proto=io.prometheus.write.v3.Request",
+                         "snappy", b.p, b.len, &r));
+    CHECK_MSG(r.status == 415 && r.samples_written == -1 && strstr(r.body, "v3") && strstr(r.body, RW2_PROTO),
+              "unknown proto: %u %s", r.status, r.body);
+    CHECK_OK(rwc_request(c, "POST", "/api/v1/write", "application/x-protobuf;proto=prometheus.WriteRequestX", "snappy",
+                         b.p, b.len, &r));
+    CHECK_MSG(r.status == 415, "proto with a suffix: %u %s", r.status, r.body);
+    sm_buf_clear(&b);
+    CHECK_OK(rw_encode(in, 1, &b));
+    CHECK_OK(rwc_request(c, "POST", "/api/v1/write", "application/x-protobuf;proto=prometheus.WriteRequest", "snappy",
+                         b.p, b.len, &r));
+    CHECK_MSG(r.status == 204 && r.samples_written == -1, "1.0: %u %s", r.status, r.body);
+    sm_buf_fini(&b);
+    rwc_close(c);
+    CHECK(metric(port, "seismo_remote_write_protocol_requests_total{protocol=\"2.0\"} ") == 5);
+    CHECK(metric(port, "seismo_remote_write_protocol_requests_total{protocol=\"1.0\"} ") == 1);
+    CHECK(metric(port, "seismo_samples_rejected_total{reason=\"invalid_labels\"} ") == 1);
+    CHECK(metric(port, "seismo_remote_write_requests_total{status=\"415\"} ") == 2);
+    int st = check_stop(pid, SIGTERM);
+    CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "SIGTERM: exit status %d", st);
+    /* Every sample from the storage, bit for bit. */
+    tsdb_opts o;
+    tsdb_opts_default(&o);
+    o.background = false;
+    tsdb *db;
+    sm_error err = {0};
+    CHECK_OK_ERR(tsdb_open(dir, &o, &db, &err), &err);
+    sm_matcher m;
+    sm_matcher_init(&m, SM_MATCH_EQ, "job", "v2", NULL);
+    tsdb_series_set *set;
+    CHECK_OK_ERR(tsdb_select(db, &m, 1, SM_MS_MIN, SM_MS_MAX, NULL, &set, &err), &err);
+    CHECK_EQ_INT(tsdb_series_set_count(set), 4); /* the three, and v2_bad */
+    for (int i = 0; i < 3; i++) {
+        size_t found = SIZE_MAX;
+        for (size_t x = 0; x < tsdb_series_set_count(set); x++)
+            if (sm_labels_equal(tsdb_series_set_labels(set, x), &in[i].labels)) found = x;
+        CHECK_MSG(found != SIZE_MAX, "series %d not stored", i);
+        if (found == SIZE_MAX) continue;
+        tsdb_iter *it;
+        tsdb_series_set_iter(set, found, &it);
+        sm_ms_t t;
+        double v;
+        int k = 0;
+        while (tsdb_iter_next(it, &t, &v) == 1) {
+            CHECK_MSG(k < 2 && t == smp[i][k].t && sm_f64_bits(v) == bits[i][k], "series %d sample %d: %lld %016llx",
+                      i, k, (long long)t, (unsigned long long)sm_f64_bits(v));
+            k++;
+        }
+        CHECK_EQ_INT(k, 2);
+    }
+    tsdb_series_set_free(set);
+    sm_matcher_fini(&m);
+    tsdb_close(db, NULL);
+}
+
 int main(void) {
     uint64_t rng = check_seed();
     if (access(check_seismo_bin(), X_OK) != 0) {
@@ -508,6 +665,7 @@ int main(void) {
     test_push_and_read_back();
     test_query_api();
     test_bad_input();
+    test_remote_write_v2();
     test_kill9(&rng);
     check_rmdir(g_base);
     return check_done();

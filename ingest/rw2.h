@@ -44,8 +44,10 @@
 
 /* Decode body.  Returns 0 (some series may have been left out: see
  * rejected_series), SM_ELIMIT when the decoded size passes the limit (nothing
- * decompressed), SM_ECORRUPT for invalid snappy or protobuf or a bad symbols
- * table (err says which), SM_ENOMEM. */
+ * decompressed) or decoding needs more than the arena's limit (either way
+ * the request can never decode: the server answers 413), SM_ECORRUPT for
+ * invalid snappy or protobuf or a bad symbols table (err says which),
+ * SM_ENOMEM when the heap fails. */
 int rw2_decode(const uint8_t *body, size_t len, const rw_limits *lim, sm_arena *a, rw_request *out,
                sm_error *err);
 /* rw2_decode, asking db (when not NULL) which of the series it has already

@@ -68,7 +68,9 @@ static bool ref_keep(const Io__Prometheus__Write__V2__Request *rq, const size_t 
  * reference's.  NULL when they agree, else why (in the cap bytes at why). */
 static const char *rw2_check(const Io__Prometheus__Write__V2__Request *rq, const size_t *slen,
                              const rw_limits *limits, int rc, const rw_request *r, char *why, size_t cap) {
-    if (rc == SM_ENOMEM) return NULL; /* the arena's limit: no answer about the bytes */
+    /* (the arena's limit: no answer about the bytes; callers pass bodies
+     * within the decoded-size limit, so an SM_ELIMIT is the arena's too) */
+    if (rc == SM_ENOMEM || rc == SM_ELIMIT) return NULL;
     bool whole = rq && (rq->n_symbols ? slen[0] == 0 : rq->n_timeseries == 0);
     if (!whole || rc) {
         if (whole != (rc == 0) || (!whole && rc != SM_ECORRUPT))

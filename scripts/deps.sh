@@ -14,7 +14,7 @@ set -euo pipefail
 profile=${1:-build}
 build_pkgs=(gcc make cmake pkg-config libjemalloc-dev libopenblas-dev liblapacke-dev
             liburing-dev libprotobuf-c-dev protobuf-c-compiler libsnappy-dev libpcre2-dev
-            libmicrohttpd-dev libyaml-dev libcurl4-openssl-dev tzdata libjs-dygraphs)
+            libmicrohttpd-dev libyaml-dev libcurl4-openssl-dev zlib1g-dev tzdata libjs-dygraphs)
 test_pkgs=(clang libclang-rt-14-dev prometheus curl python3 python3-jsonschema chromium)
 bench_pkgs=(python3-sklearn python3-numpy hyperfine)
 

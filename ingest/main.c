@@ -100,7 +100,7 @@ static int cmd_serve(int argc, char **argv) {
         {"block-range", FLAG_DURATION, &block_range, "time range of a block cut from the head (default 2h)", NULL, false},
         {"max-series", FLAG_UINT, &max_series, "series in the head past which new series are refused (default 0: none)", NULL, false},
         {"remote-write.max-body-bytes", FLAG_BYTES, &max_body, "largest request body, compressed (default 64MiB)", NULL, false},
-        {"remote-write.max-decoded-bytes", FLAG_BYTES, &max_decoded, "largest remote_write body once decompressed (default 32MiB)", NULL, false},
+        {"remote-write.max-decoded-bytes", FLAG_BYTES, &max_decoded, "largest remote_write or OTLP body once decompressed (default 32MiB)", NULL, false},
         {"query.lookback-delta", FLAG_DURATION, &lookback, "how far back an instant selector looks for a sample (default 5m)", NULL, false},
         {"query.max-samples", FLAG_UINT, &max_samples, "points one query may hold at once (default 50000000)", NULL, false},
         {"query.timeout", FLAG_DURATION, &query_timeout, "longest a query may run (default 2m)", NULL, false},

@@ -16,10 +16,16 @@ static const char *reason_names[REJ_COUNT] = {"invalid_labels", "too_old",    "s
                                               "unsupported",    "overloaded", "internal"};
 static const char *status_names[6] = {"2xx", "400", "413", "415", "503", "5xx"};
 
-void metrics_count_status(ingest_metrics *m, unsigned status) {
-    int k = status < 300 ? 0 : status == 400 ? 1 : status == 413 ? 2 : status == 415 ? 3
-            : (status == 429 || status == 503) ? 4 : 5;
-    atomic_fetch_add(&m->requests[k], 1);
+/* The status class a request is counted under (status_names). */
+static int status_class(unsigned status) {
+    return status < 300 ? 0 : status == 400 ? 1 : status == 413 ? 2 : status == 415 ? 3
+           : (status == 429 || status == 503) ? 4 : 5;
+}
+
+void metrics_count_status(ingest_metrics *m, unsigned status) { atomic_fetch_add(&m->requests[status_class(status)], 1); }
+
+void metrics_count_otlp_status(ingest_metrics *m, unsigned status) {
+    atomic_fetch_add(&m->otlp_requests[status_class(status)], 1);
 }
 
 static int put(sm_buf *b, const char *fmt, ...) {
@@ -60,7 +66,18 @@ int metrics_render(const ingest_metrics *m, tsdb *db, bool ready, sm_buf *out) {
               ld(&m->requests_by_protocol[1]));
     rc |= family(out, "seismo_remote_write_bytes_received_total", "counter", "Compressed remote_write body bytes.");
     rc |= put(out, "seismo_remote_write_bytes_received_total %llu\n", ld(&m->bytes_received));
-    rc |= family(out, "seismo_samples_received_total", "counter", "Samples received through remote_write.");
+    rc |= family(out, "seismo_otlp_requests_total", "counter", "OTLP/HTTP metrics requests answered, by status.");
+    for (int i = 0; i < 6; i++)
+        rc |= put(out, "seismo_otlp_requests_total{status=\"%s\"} %llu\n", status_names[i], ld(&m->otlp_requests[i]));
+    rc |= family(out, "seismo_otlp_bytes_received_total", "counter", "OTLP/HTTP body bytes, as sent (gzip or not).");
+    rc |= put(out, "seismo_otlp_bytes_received_total %llu\n", ld(&m->otlp_bytes_received));
+    rc |= family(out, "seismo_otlp_data_points_received_total", "counter", "OTLP data points read.");
+    rc |= put(out, "seismo_otlp_data_points_received_total %llu\n", ld(&m->otlp_points_received));
+    rc |= family(out, "seismo_otlp_data_points_rejected_total", "counter",
+                 "OTLP data points refused by the translation rules (delta temporality, exponential histograms, "
+                 "bad buckets, label rules).");
+    rc |= put(out, "seismo_otlp_data_points_rejected_total %llu\n", ld(&m->otlp_points_rejected));
+    rc |= family(out, "seismo_samples_received_total", "counter", "Samples received through remote_write and OTLP.");
     rc |= put(out, "seismo_samples_received_total %llu\n", ld(&m->samples_received));
     rc |= family(out, "seismo_samples_stored_total", "counter",
                  "Samples acknowledged (durable), including identical duplicates.");

@@ -42,10 +42,19 @@ typedef struct ingest_metrics {
     _Atomic uint64_t metadata_received;
     _Atomic uint64_t exemplars_dropped;
     _Atomic uint64_t bytes_received;
+    /* OTLP/HTTP metrics (POST /api/v1/otlp/v1/metrics): requests by status
+     * class as above, body bytes as sent, data points read and refused by
+     * the OTLP rules (otlp.h); their samples count in samples_* with
+     * remote_write's. */
+    _Atomic uint64_t otlp_requests[6];
+    _Atomic uint64_t otlp_bytes_received;
+    _Atomic uint64_t otlp_points_received;
+    _Atomic uint64_t otlp_points_rejected;
     int64_t start_ms;
 } ingest_metrics;
 
 void metrics_count_status(ingest_metrics *m, unsigned status);
+void metrics_count_otlp_status(ingest_metrics *m, unsigned status);
 
 /* The whole exposition (db may be NULL before it is open). */
 int metrics_render(const ingest_metrics *m, tsdb *db, bool ready, sm_buf *out);

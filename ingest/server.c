@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "otlp.h"
 #include "promql.h"
 #include "query/report_sched.h"
 #include "query/rules.h"
@@ -190,6 +191,52 @@ static void arena_give(server *s, sm_arena *a) {
     sm_arena_free(a);
 }
 
+/* A decoded batch, stored: appended (under the gate, which the caller
+ * holds), the arena given back and the gate left before the fsync wait,
+ * and the counters of /metrics updated.  rc is tsdb_append's (0, a partial
+ * refusal, or SM_EAGAIN / SM_ENOMEM / SM_EIO / SM_ECLOSED when nothing is
+ * acknowledged); err says why.  Shared by remote_write and OTLP. */
+typedef struct stored {
+    int rc;
+    tsdb_append_result res;
+    sm_error err;
+} stored;
+
+static void store(server *s, tsdb *db, const rw_request *req, sm_arena *a, stored *st) {
+    memset(st, 0, sizeof *st);
+    atomic_fetch_add(&s->m.samples_received, req->samples + req->rejected_samples + req->histograms);
+    atomic_fetch_add(&s->m.samples_rejected[REJ_INVALID_LABELS], req->rejected_samples);
+    atomic_fetch_add(&s->m.samples_rejected[REJ_UNSUPPORTED], req->histograms);
+    atomic_fetch_add(&s->m.metadata_received, req->metadata);
+    atomic_fetch_add(&s->m.exemplars_dropped, req->exemplars);
+    uint64_t lsn = 0;
+    st->rc = req->n ? tsdb_append_begin(db, req->series, req->n, req->hints, &st->res, &lsn, &st->err) : 0;
+    /* The batch is in the head and the WAL's queue: its decoded form is
+     * not needed while it waits for the fsync, so the arena goes back to
+     * the pool now (the requests waiting for a group commit held most of
+     * the decoding memory). */
+    arena_give(s, a);
+    sem_post(&s->rw_gate);
+    int wrc = tsdb_append_wait(db, lsn, &st->err); /* (lsn 0: nothing to wait for) */
+    if (wrc) st->rc = wrc;
+    const tsdb_append_result *res = &st->res;
+    atomic_fetch_add(&s->m.samples_stored, res->accepted);
+    atomic_fetch_add(&s->m.samples_duplicate, res->duplicates);
+    atomic_fetch_add(&s->m.samples_replaced, res->replaced);
+    atomic_fetch_add(&s->m.series_created, res->series_created);
+    atomic_fetch_add(&s->m.samples_rejected[REJ_INVALID_LABELS], res->rejected_invalid);
+    atomic_fetch_add(&s->m.samples_rejected[REJ_TOO_OLD], res->rejected_too_old);
+    atomic_fetch_add(&s->m.samples_rejected[REJ_SERIES_LIMIT], res->rejected_limit);
+    int rc = st->rc;
+    if (rc == SM_EAGAIN || rc == SM_ENOMEM) atomic_fetch_add(&s->m.samples_rejected[REJ_OVERLOADED], req->samples);
+    if (rc == SM_EIO || rc == SM_ECLOSED) atomic_fetch_add(&s->m.samples_rejected[REJ_INTERNAL], req->samples);
+}
+
+/* Whether what store accepted is acknowledged (durable). */
+static bool stored_acked(const stored *st) {
+    return st->rc != SM_EAGAIN && st->rc != SM_ENOMEM && st->rc != SM_EIO && st->rc != SM_ECLOSED;
+}
+
 static int on_write(http_req *r, void *ctx) {
     server *s = ctx;
     tsdb *db = atomic_load(&s->db);
@@ -242,47 +289,24 @@ static int on_write(http_req *r, void *ctx) {
         goto out;
     }
     uint64_t received = req.samples + req.rejected_samples + req.histograms;
-    atomic_fetch_add(&s->m.samples_received, received);
-    atomic_fetch_add(&s->m.samples_rejected[REJ_INVALID_LABELS], req.rejected_samples);
-    atomic_fetch_add(&s->m.samples_rejected[REJ_UNSUPPORTED], req.histograms);
-    atomic_fetch_add(&s->m.metadata_received, req.metadata);
-    atomic_fetch_add(&s->m.exemplars_dropped, req.exemplars);
-    tsdb_append_result res = {0};
-    sm_error aerr = {0};
-    uint64_t lsn = 0;
-    rc = req.n ? tsdb_append_begin(db, req.series, req.n, req.hints, &res, &lsn, &aerr) : 0;
-    /* The batch is in the head and the WAL's queue: its decoded form is
-     * not needed while it waits for the fsync, so the arena goes back to
-     * the pool now (the requests waiting for a group commit held most of
-     * the decoding memory). */
-    arena_give(s, a);
+    stored st;
+    store(s, db, &req, a, &st);
     a = NULL;
-    sem_post(&s->rw_gate);
     gated = false;
-    int wrc = tsdb_append_wait(db, lsn, &aerr); /* (lsn 0: nothing to wait for) */
-    if (wrc) rc = wrc;
+    rc = st.rc;
+    tsdb_append_result res = st.res;
+    sm_error aerr = st.err;
     /* (2.0's headers: what is durable, so nothing when the WAL failed or is behind) */
-    bool acked = rc != SM_EAGAIN && rc != SM_ENOMEM && rc != SM_EIO && rc != SM_ECLOSED;
-    written_headers(r, v2, acked ? res.accepted : 0);
-    atomic_fetch_add(&s->m.samples_stored, res.accepted);
-    atomic_fetch_add(&s->m.samples_duplicate, res.duplicates);
-    atomic_fetch_add(&s->m.samples_replaced, res.replaced);
-    atomic_fetch_add(&s->m.series_created, res.series_created);
-    atomic_fetch_add(&s->m.samples_rejected[REJ_INVALID_LABELS], res.rejected_invalid);
-    atomic_fetch_add(&s->m.samples_rejected[REJ_TOO_OLD], res.rejected_too_old);
-    atomic_fetch_add(&s->m.samples_rejected[REJ_SERIES_LIMIT], res.rejected_limit);
+    written_headers(r, v2, stored_acked(&st) ? res.accepted : 0);
     if (rc == SM_EAGAIN) {
-        atomic_fetch_add(&s->m.samples_rejected[REJ_OVERLOADED], req.samples);
         rc = busy(s, r, 1, "the WAL is behind, nothing was stored");
         goto out;
     }
     if (rc == SM_ENOMEM) {
-        atomic_fetch_add(&s->m.samples_rejected[REJ_OVERLOADED], req.samples);
         rc = busy(s, r, 1, "out of memory, nothing was stored");
         goto out;
     }
     if (rc == SM_EIO || rc == SM_ECLOSED) {
-        atomic_fetch_add(&s->m.samples_rejected[REJ_INTERNAL], req.samples);
         rc = reply(s, r, 500, "write failed, nothing acknowledged: %s", aerr.msg);
         goto out;
     }
@@ -303,6 +327,150 @@ static int on_write(http_req *r, void *ctx) {
     }
     metrics_count_status(&s->m, 204);
     rc = http_reply(r, 204, NULL, "", 0);
+out:
+    if (a) arena_give(s, a);
+    if (gated) sem_post(&s->rw_gate);
+    return rc;
+}
+
+/* ---- OTLP/HTTP metrics (otlp.h; docs/OTLP.md) ----
+ *
+ * Answers as the OTLP/HTTP specification has them: 200 with an
+ * ExportMetricsServiceResponse (its partial_success saying how many points
+ * were refused and why, the rest stored and durable); 400 with a
+ * google.rpc.Status for a body that cannot be read; 413 past the size
+ * limits; 415 for JSON bodies (not supported) or another encoding than
+ * gzip; 503 with Retry-After while not ready or behind (OTLP clients retry
+ * it); 500 when a write failed.  Counted in seismo_otlp_requests_total. */
+
+/* gRPC status codes for the Status body. */
+#define GRPC_INVALID_ARGUMENT 3
+#define GRPC_RESOURCE_EXHAUSTED 8
+#define GRPC_INTERNAL 13
+#define GRPC_UNAVAILABLE 14
+
+static int otlp_reply(server *s, http_req *r, unsigned status, int code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static int otlp_reply(server *s, http_req *r, unsigned status, int code, const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    metrics_count_otlp_status(&s->m, status);
+    if (status >= 400 && status != 503) {
+        char q[700];
+        sm_log_limited(&s->lim_4xx, SM_LOG_WARN, "otlp", "request refused", "status=%u remote=%s reason=%s", status,
+                       http_req_remote(r), sm_log_quote(q, sizeof q, msg));
+    }
+    sm_buf b = SM_BUF_INIT;
+    if (otlp_encode_status(code, msg, &b)) return http_reply(r, 500, NULL, "", 0);
+    int rc = http_reply(r, status, "application/x-protobuf", b.p, b.len);
+    sm_buf_fini(&b);
+    return rc;
+}
+
+static int otlp_busy(server *s, http_req *r, unsigned retry_s, const char *why) {
+    char v[16];
+    snprintf(v, sizeof v, "%u", retry_s);
+    http_add_header(r, "Retry-After", v);
+    return otlp_reply(s, r, 503, GRPC_UNAVAILABLE, "%s; retry after %u s", why, retry_s);
+}
+
+/* The media type of a Content-Type, without parameters: whether it is t. */
+static bool media_type_is(const char *ct, const char *t) {
+    ct += strspn(ct, " \t");
+    size_t n = strcspn(ct, ";");
+    while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t')) n--;
+    return n == strlen(t) && !strncasecmp(ct, t, n);
+}
+
+static int on_otlp(http_req *r, void *ctx) {
+    server *s = ctx;
+    tsdb *db = atomic_load(&s->db);
+    if (!db) return otlp_busy(s, r, 5, "not ready: the WAL is being replayed");
+    const char *ct = http_req_header(r, "Content-Type");
+    if (ct && media_type_is(ct, "application/json")) {
+        static const char msg[] = "{\"code\":3,\"message\":\"OTLP/HTTP in JSON is not supported: send "
+                                  "application/x-protobuf\"}";
+        metrics_count_otlp_status(&s->m, 415);
+        return http_reply(r, 415, "application/json", msg, sizeof msg - 1);
+    }
+    if (!ct || !media_type_is(ct, "application/x-protobuf"))
+        return otlp_reply(s, r, 415, GRPC_INVALID_ARGUMENT, "Content-Type \"%.80s\" is not application/x-protobuf",
+                          ct ? ct : "");
+    const char *ce = http_req_header(r, "Content-Encoding");
+    bool gz = ce && !strcasecmp(ce, "gzip");
+    if (ce && !gz && strcasecmp(ce, "identity") != 0)
+        return otlp_reply(s, r, 415, GRPC_INVALID_ARGUMENT,
+                          "Content-Encoding \"%.64s\" is not supported: send gzip or no encoding", ce);
+    size_t len;
+    const uint8_t *body = http_req_body(r, &len);
+    atomic_fetch_add(&s->m.otlp_bytes_received, len);
+    while (sem_wait(&s->rw_gate) != 0) {
+    }
+    bool gated = true;
+    sm_arena *a = arena_take(s);
+    int rc;
+    if (!a) {
+        sem_post(&s->rw_gate);
+        return otlp_busy(s, r, 1, "out of memory");
+    }
+    sm_error err = {0};
+    if (gz) {
+        rc = otlp_gunzip(body, len, s->o.rw.max_decoded_bytes, a, &body, &len, &err);
+        if (rc) {
+            rc = rc == SM_ELIMIT    ? otlp_reply(s, r, 413, GRPC_RESOURCE_EXHAUSTED, "%s", err.msg)
+                 : rc == SM_ENOMEM ? otlp_busy(s, r, 1, err.msg)
+                                   : otlp_reply(s, r, 400, GRPC_INVALID_ARGUMENT, "%s", err.msg);
+            goto out;
+        }
+    }
+    otlp_request req;
+    rc = otlp_decode(body, len, &s->o.rw, a, &req, &err);
+    if (rc == SM_ENOMEM && sm_arena_limit_hit(a)) rc = SM_ELIMIT; /* (the request's own size: a retry fails too) */
+    if (rc) {
+        rc = rc == SM_ELIMIT    ? otlp_reply(s, r, 413, GRPC_RESOURCE_EXHAUSTED, "%s", err.msg)
+             : rc == SM_ENOMEM ? otlp_busy(s, r, 1, err.msg)
+                               : otlp_reply(s, r, 400, GRPC_INVALID_ARGUMENT, "%s", err.msg);
+        goto out;
+    }
+    atomic_fetch_add(&s->m.otlp_points_received, req.points);
+    atomic_fetch_add(&s->m.otlp_points_rejected, req.rejected_points);
+    stored st;
+    store(s, db, &req.rw, a, &st);
+    a = NULL;
+    gated = false;
+    if (st.rc == SM_EAGAIN || st.rc == SM_ENOMEM) {
+        rc = otlp_busy(s, r, 1, st.rc == SM_EAGAIN ? "the WAL is behind, nothing was stored"
+                                                   : "out of memory, nothing was stored");
+        goto out;
+    }
+    if (!stored_acked(&st)) {
+        rc = otlp_reply(s, r, 500, GRPC_INTERNAL, "write failed, nothing acknowledged: %s", st.err.msg);
+        goto out;
+    }
+    /* Refused: the decoder's points, and the samples the database refused
+     * (too old, series limit), counted as points (a point's series are
+     * refused together by the decoder, but one at a time here). */
+    uint64_t refused = req.rejected_points + st.res.rejected_invalid + st.res.rejected_too_old + st.res.rejected_limit;
+    sm_buf b = SM_BUF_INIT;
+    char msg[1024] = "";
+    if (refused)
+        snprintf(msg, sizeof msg,
+                 "stored %llu samples of %llu points; refused %llu (%llu points by the OTLP rules, %llu samples too old, "
+                 "%llu past the series limit, %llu with invalid labels); first: %s",
+                 (unsigned long long)st.res.accepted, (unsigned long long)req.points, (unsigned long long)refused,
+                 (unsigned long long)req.rejected_points, (unsigned long long)st.res.rejected_too_old,
+                 (unsigned long long)st.res.rejected_limit, (unsigned long long)st.res.rejected_invalid,
+                 req.rw.reject.code ? req.rw.reject.msg : st.err.msg);
+    if (otlp_encode_response(refused, refused ? msg : NULL, &b)) {
+        rc = otlp_busy(s, r, 1, "out of memory");
+        goto out;
+    }
+    metrics_count_otlp_status(&s->m, 200);
+    rc = http_reply(r, 200, "application/x-protobuf", b.p, b.len);
+    sm_buf_fini(&b);
 out:
     if (a) arena_give(s, a);
     if (gated) sem_post(&s->rw_gate);
@@ -430,6 +598,7 @@ static const char *const api_paths[] = {
 static void on_refused(void *ctx, const char *path, unsigned status) {
     server *s = ctx;
     if (!strcmp(path, "/api/v1/write")) metrics_count_status(&s->m, status);
+    if (!strcmp(path, "/api/v1/otlp/v1/metrics")) metrics_count_otlp_status(&s->m, status);
 }
 
 int server_new(const server_opts *o, server **out, sm_error *err) {
@@ -475,6 +644,7 @@ int server_new(const server_opts *o, server **out, sm_error *err) {
             return SM_ERR(err, SM_ENOMEM, "out of memory");
         }
     if (http_route(s->http, "POST", "/api/v1/write", on_write, s) ||
+        http_route(s->http, "POST", "/api/v1/otlp/v1/metrics", on_otlp, s) ||
         http_route(s->http, "POST", "/api/v1/admin/tsdb/flush", on_flush, s) ||
         http_route(s->http, "PUT", "/api/v1/admin/tsdb/flush", on_flush, s) ||
         http_route(s->http, "GET", "/-/healthy", on_healthy, s) || http_route(s->http, "GET", "/-/ready", on_ready, s) ||

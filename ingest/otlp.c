@@ -795,3 +795,158 @@ int otlp_encode_status(int code, const char *msg, sm_buf *out) {
     st.message = (char *)msg;
     return pack_into(&st.base, out);
 }
+
+/* ---- the client side: bodies for tests and the benchmark ---- */
+
+static Otlp__KeyValue *kv_string(sm_arena *a, const char *key, const char *val) {
+    Otlp__KeyValue *kv = sm_arena_alloc(a, sizeof *kv);
+    Otlp__AnyValue *v = sm_arena_alloc(a, sizeof *v);
+    if (!kv || !v) return NULL;
+    otlp__key_value__init(kv);
+    otlp__any_value__init(v);
+    v->value_case = OTLP__ANY_VALUE__VALUE_STRING_VALUE;
+    v->string_value = (char *)val;
+    kv->key = (char *)key;
+    kv->value = v;
+    return kv;
+}
+
+static const char *label_or_empty(const sm_labels *ls, const char *name) {
+    const char *v = sm_labels_get(ls, name);
+    return v ? v : "";
+}
+
+/* One resource per run of series with the same instance: its attributes. */
+static Otlp__ResourceMetrics *resource_for(sm_arena *a, const sm_labels *ls, size_t nmetrics) {
+    Otlp__ResourceMetrics *rm = sm_arena_alloc(a, sizeof *rm);
+    Otlp__Resource *res = sm_arena_alloc(a, sizeof *res);
+    Otlp__ScopeMetrics *sc = sm_arena_alloc(a, sizeof *sc);
+    Otlp__ScopeMetrics **scp = sm_arena_alloc(a, sizeof *scp);
+    Otlp__KeyValue **attrs = sm_arena_alloc(a, 2 * sizeof *attrs);
+    Otlp__Metric **metrics = sm_arena_alloc(a, nmetrics * sizeof *metrics);
+    if (!rm || !res || !sc || !scp || !attrs || !metrics) return NULL;
+    otlp__resource_metrics__init(rm);
+    otlp__resource__init(res);
+    otlp__scope_metrics__init(sc);
+    res->n_attributes = 0;
+    const char *job = sm_labels_get(ls, "job"), *inst = sm_labels_get(ls, "instance");
+    if (job && !(attrs[res->n_attributes++] = kv_string(a, "service.name", job))) return NULL;
+    if (inst && !(attrs[res->n_attributes++] = kv_string(a, "service.instance.id", inst))) return NULL;
+    res->attributes = attrs;
+    sc->metrics = metrics;
+    scp[0] = sc;
+    rm->resource = res;
+    rm->scope_metrics = scp;
+    rm->n_scope_metrics = 1;
+    return rm;
+}
+
+/* The metric for series[k..e) (one name): a cumulative monotonic sum for a
+ * name ending in _total (without it), else a gauge; a data point per sample. */
+static Otlp__Metric *metric_for(sm_arena *a, const tsdb_series_in *series, size_t k, size_t e) {
+    const char *name = label_or_empty(&series[k].labels, "__name__");
+    size_t len = strlen(name), npts = 0;
+    bool counter = len > 6 && !strcmp(name + len - 6, "_total");
+    for (size_t q = k; q < e; q++) npts += series[q].n;
+    Otlp__Metric *m = sm_arena_alloc(a, sizeof *m);
+    Otlp__NumberDataPoint **pts = sm_arena_alloc(a, (npts ? npts : 1) * sizeof *pts);
+    if (!m || !pts) return NULL;
+    otlp__metric__init(m);
+    if (!(m->name = sm_arena_strndup(a, name, counter ? len - 6 : len))) return NULL;
+    size_t np = 0;
+    for (size_t q = k; q < e; q++) {
+        const sm_labels *ls = &series[q].labels;
+        Otlp__KeyValue **attrs = sm_arena_alloc(a, (ls->n ? ls->n : 1) * sizeof *attrs);
+        if (!attrs) return NULL;
+        size_t na = 0;
+        for (uint32_t l = 0; l < ls->n; l++) {
+            const char *ln = ls->v[l].name;
+            if (!strcmp(ln, "__name__") || !strcmp(ln, "job") || !strcmp(ln, "instance")) continue;
+            if (!(attrs[na++] = kv_string(a, ln, ls->v[l].value))) return NULL;
+        }
+        for (uint32_t s = 0; s < series[q].n; s++) {
+            Otlp__NumberDataPoint *p = sm_arena_alloc(a, sizeof *p);
+            if (!p) return NULL;
+            otlp__number_data_point__init(p);
+            p->attributes = attrs;
+            p->n_attributes = na;
+            p->has_time_unix_nano = true;
+            p->time_unix_nano = (uint64_t)series[q].samples[s].t * 1000000u;
+            p->value_case = OTLP__NUMBER_DATA_POINT__VALUE_AS_DOUBLE;
+            p->as_double = series[q].samples[s].v;
+            pts[np++] = p;
+        }
+    }
+    if (counter) {
+        Otlp__Sum *sum = sm_arena_alloc(a, sizeof *sum);
+        if (!sum) return NULL;
+        otlp__sum__init(sum);
+        sum->data_points = pts;
+        sum->n_data_points = np;
+        sum->has_aggregation_temporality = sum->has_is_monotonic = true;
+        sum->aggregation_temporality = TEMPORALITY_CUMULATIVE;
+        sum->is_monotonic = true;
+        m->data_case = OTLP__METRIC__DATA_SUM;
+        m->sum = sum;
+    } else {
+        Otlp__Gauge *g = sm_arena_alloc(a, sizeof *g);
+        if (!g) return NULL;
+        otlp__gauge__init(g);
+        g->data_points = pts;
+        g->n_data_points = np;
+        m->data_case = OTLP__METRIC__DATA_GAUGE;
+        m->gauge = g;
+    }
+    return m;
+}
+
+int otlp_encode(const tsdb_series_in *series, size_t n, sm_buf *out) {
+    sm_arena *a = sm_arena_new(0, 0);
+    Otlp__ResourceMetrics **rms = a ? sm_arena_alloc(a, (n ? n : 1) * sizeof *rms) : NULL;
+    Otlp__ExportMetricsServiceRequest req = OTLP__EXPORT_METRICS_SERVICE_REQUEST__INIT;
+    int rc = rms ? 0 : SM_ENOMEM;
+    for (size_t i = 0; !rc && i < n;) {
+        const char *inst = label_or_empty(&series[i].labels, "instance");
+        size_t j = i;
+        while (j < n && !strcmp(label_or_empty(&series[j].labels, "instance"), inst)) j++;
+        Otlp__ResourceMetrics *rm = resource_for(a, &series[i].labels, j - i);
+        if (!rm) rc = SM_ENOMEM;
+        for (size_t k = i; !rc && k < j;) {
+            const char *name = label_or_empty(&series[k].labels, "__name__");
+            size_t e = k;
+            while (e < j && !strcmp(label_or_empty(&series[e].labels, "__name__"), name)) e++;
+            Otlp__Metric *m = metric_for(a, series, k, e);
+            if (!m) rc = SM_ENOMEM;
+            else rm->scope_metrics[0]->metrics[rm->scope_metrics[0]->n_metrics++] = m;
+            k = e;
+        }
+        if (!rc) rms[req.n_resource_metrics++] = rm;
+        i = j;
+    }
+    req.resource_metrics = rms;
+    if (!rc) rc = pack_into(&req.base, out);
+    sm_arena_free(a);
+    return rc;
+}
+
+int otlp_gzip(const void *p, size_t n, sm_buf *out) {
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    /* 16 + MAX_WBITS: a gzip header and trailer rather than zlib's. */
+    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return SM_ENOMEM;
+    size_t cap = deflateBound(&z, (uLong)n) + 32;
+    if (sm_buf_reserve(out, cap)) {
+        deflateEnd(&z);
+        return SM_ENOMEM;
+    }
+    z.next_in = (Bytef *)p;
+    z.avail_in = (uInt)n;
+    z.next_out = (Bytef *)out->p + out->len;
+    z.avail_out = (uInt)cap;
+    int zr = deflate(&z, Z_FINISH);
+    deflateEnd(&z);
+    if (zr != Z_STREAM_END) return SM_ENOMEM;
+    out->len += cap - z.avail_out;
+    return 0;
+}

@@ -65,4 +65,21 @@ int otlp_gunzip(const uint8_t *body, size_t len, size_t limit, sm_arena *a, cons
 int otlp_encode_response(uint64_t rejected, const char *msg, sm_buf *out);
 int otlp_encode_status(int code, const char *msg, sm_buf *out);
 
+/* The client side, for tests and the benchmark; each appends to out.
+ *
+ * otlp_encode: series as an ExportMetricsServiceRequest the way an
+ * OpenTelemetry Collector forwards a Prometheus scrape: a resource per run
+ * of series with one instance label (service.name = job,
+ * service.instance.id = instance), a metric per run of one __name__ in it
+ * with a data point per sample and the other labels as attributes.  A name
+ * ending in _total is sent as a cumulative monotonic sum without the suffix
+ * (the receiver adds it back), the rest as gauges, so what is stored is
+ * what remote_write would store for names the translation leaves alone.
+ * 0 or SM_ENOMEM.
+ *
+ * otlp_gzip: p[0..n) as one gzip member at zlib's default level (the
+ * Collector's default Content-Encoding).  0 or SM_ENOMEM. */
+int otlp_encode(const tsdb_series_in *series, size_t n, sm_buf *out);
+int otlp_gzip(const void *p, size_t n, sm_buf *out);
+
 #endif

@@ -26,7 +26,6 @@
 #include <string.h>
 #include <sys/types.h>
 
-#include "tsdb/base/sm_buf.h"
 #include "tsdb/base/sm_error.h"
 
 extern unsigned long check_passed, check_failed;
@@ -109,13 +108,6 @@ void check_skip(const char *reason) __attribute__((noreturn));
  * storage owned by check.  check_rmdir removes a tree. */
 const char *check_tmpdir(const char *tag);
 void check_rmdir(const char *path);
-
-/* ---- bodies ---- */
-
-/* out = p[0..n) compressed as one gzip member (RFC 1952), level 6: the
- * Content-Encoding: gzip bodies OTLP exporters send.  Fails the test (and
- * exits) when zlib does. */
-void check_gzip(const void *p, size_t n, sm_buf *out);
 
 /* ---- child processes and loopback HTTP ---- */
 

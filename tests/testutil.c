@@ -14,7 +14,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "check.h"
 
@@ -183,31 +182,4 @@ pid_t check_serve(const char *dir, uint16_t port, const char *const *extra, cons
     int st;
     if (waitpid(pid, &st, WNOHANG) == 0) check_stop(pid, SIGKILL); /* still running: never got ready */
     return -1;
-}
-
-void check_gzip(const void *p, size_t n, sm_buf *out) {
-    z_stream z;
-    memset(&z, 0, sizeof z);
-    /* 16 + MAX_WBITS: a gzip header and trailer rather than zlib's. */
-    if (deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-        fprintf(stderr, "FATAL: deflateInit2 failed\n");
-        exit(1);
-    }
-    size_t cap = deflateBound(&z, (uLong)n) + 32;
-    sm_buf_clear(out);
-    if (sm_buf_reserve(out, cap)) {
-        fprintf(stderr, "FATAL: out of memory for %zu gzip bytes\n", cap);
-        exit(1);
-    }
-    z.next_in = (Bytef *)p;
-    z.avail_in = (uInt)n;
-    z.next_out = (Bytef *)out->p;
-    z.avail_out = (uInt)cap;
-    int rc = deflate(&z, Z_FINISH);
-    deflateEnd(&z);
-    if (rc != Z_STREAM_END) {
-        fprintf(stderr, "FATAL: deflate: %d\n", rc);
-        exit(1);
-    }
-    out->len = cap - z.avail_out;
 }

@@ -12,7 +12,16 @@
  * out-of-order samples).  Bodies are encoded before the clock starts.
  *
  *   bench_ingest [--hosts N] [--scrapes K] [--conns C] [--batch S] [--target seismo|prometheus|both]
- *                [--wal-sync batch|interval|none] [--decode-only]
+ *                [--wal-sync batch|interval|none] [--protocol 1.0|2.0|otlp] [--decode-only]
+ *
+ * --protocol picks what Seismo is sent: remote_write 1.0 (the default),
+ * remote_write 2.0 (rw2_encode: a symbol table per request), or OTLP/HTTP
+ * protobuf to /api/v1/otlp/v1/metrics (otlp_encode: a resource per host, a
+ * metric per name, counters as cumulative sums, as an OpenTelemetry
+ * Collector forwards a scrape), plain or gzipped (the Collector's default).
+ * Prometheus 2.42 takes neither 2.0 nor OTLP, so it is always sent 1.0: with
+ * --protocol 2.0 or otlp the ratio compares Seismo on that protocol with
+ * Prometheus on 1.0, the same samples either way.
  *
  * --decode-only starts no server: it times rw_decode alone (no database)
  * over the same bodies, nine passes over all of them with one arena reset
@@ -32,7 +41,9 @@
 #include <unistd.h>
 
 #include "benchutil.h"
+#include "otlp.h"
 #include "rw.h"
+#include "rw2.h"
 #include "rwclient.h"
 #include "tsdb/base/sm_alloc.h"
 #include "tsdb/base/sm_time.h"
@@ -45,9 +56,12 @@ typedef struct body {
     uint32_t samples;
 } body;
 
+typedef enum proto { P_RW1, P_RW2, P_OTLP, P_OTLP_GZIP } proto;
+
 typedef struct conn_work {
     body *b;
     size_t n;
+    proto proto;
     uint16_t port;
     uint64_t *lat_ns; /* per request */
     uint64_t errors, retries, samples;
@@ -66,7 +80,13 @@ static void *run_conn(void *arg) {
         rwc_resp r;
         int rc;
         for (;;) {
-            rc = rwc_write(c, w->b[i].p, w->b[i].len, &r);
+            if (w->proto == P_RW2)
+                rc = rwc_write_v2(c, w->b[i].p, w->b[i].len, &r);
+            else if (w->proto == P_OTLP || w->proto == P_OTLP_GZIP)
+                rc = rwc_request(c, "POST", "/api/v1/otlp/v1/metrics", "application/x-protobuf",
+                                 w->proto == P_OTLP_GZIP ? "gzip" : NULL, w->b[i].p, w->b[i].len, &r);
+            else
+                rc = rwc_write(c, w->b[i].p, w->b[i].len, &r);
             if (rc == 0 && (r.status == 503 || r.status == 429)) {
                 w->retries++;
                 bench_sleep_ms(5);
@@ -157,7 +177,7 @@ static void run_decode_only(const conn_work *cw, uint32_t conns) {
     sm_arena_free(a);
 }
 
-static result run_target(const char *target, conn_work *cw, uint32_t conns, const char *wal_sync) {
+static result run_target(const char *target, conn_work *cw, uint32_t conns, const char *wal_sync, const char *protocol) {
     result res = {0};
     char dir[256], sync[64];
     uint16_t port = bench_free_port();
@@ -204,9 +224,9 @@ static result run_target(const char *target, conn_work *cw, uint32_t conns, cons
     if (wait4(pid, NULL, 0, &ru) == pid)
         res.cpu_s = rusage_cpu_s(&ru);
     sm_fs_remove_all(dir);
-    printf("%-10s %10.0f samples/s  p50 %7.2f ms  p99 %7.2f ms  peak RSS %7.1f MiB  (%llu samples, %llu errors, %llu retries after 503)\n",
+    printf("%-10s %10.0f samples/s  p50 %7.2f ms  p99 %7.2f ms  peak RSS %7.1f MiB  (%llu samples, %llu errors, %llu retries after 503, %s)\n",
            target, res.samples_per_s, res.p50_ms, res.p99_ms, (double)res.rss_kib / 1024, (unsigned long long)res.samples,
-           (unsigned long long)res.errors, (unsigned long long)res.retries);
+           (unsigned long long)res.errors, (unsigned long long)res.retries, protocol);
     /* CPU per sample depends less than samples/s on what else the shared
      * cores run. */
     printf("%-10s server CPU %.2f s, %.0f ns/sample (user + system, start to exit)\n", target, res.cpu_s,
@@ -218,9 +238,29 @@ static result run_target(const char *target, conn_work *cw, uint32_t conns, cons
     return res;
 }
 
+/* Append b's bytes (carrying m samples) to w's bodies; b is left empty. */
+static void add_body(conn_work *w, size_t *cap, sm_buf *b, size_t m) {
+    if (w->n == *cap) {
+        *cap = *cap ? *cap * 2 : 256;
+        w->b = sm_realloc(w->b, *cap * sizeof *w->b);
+    }
+    size_t len;
+    uint8_t *p = sm_buf_detach(b, &len);
+    w->b[w->n++] = (body){p, len, (uint32_t)m};
+}
+
+static void conn_work_free(conn_work *cw, uint32_t conns) {
+    for (uint32_t c = 0; c < conns; c++) {
+        for (size_t i = 0; i < cw[c].n; i++) sm_free(cw[c].b[i].p);
+        sm_free(cw[c].b);
+        sm_free(cw[c].lat_ns);
+    }
+    sm_free(cw);
+}
+
 int main(int argc, char **argv) {
     uint32_t hosts = 100, scrapes = 120, conns = 8, batch = 2000;
-    const char *target = "both", *wal_sync = "batch";
+    const char *target = "both", *wal_sync = "batch", *protocol = "1.0";
     bool decode_only = false;
     int nargs = 1; /* (--decode-only is the one flag without a value: taken out first) */
     for (int i = 1; i < argc; i++) {
@@ -235,11 +275,19 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--batch")) batch = (uint32_t)atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--target")) target = argv[i + 1];
         else if (!strcmp(argv[i], "--wal-sync")) wal_sync = argv[i + 1];
-        else {
-            fprintf(stderr, "usage: %s [--hosts N] [--scrapes K] [--conns C] [--batch S] [--target seismo|prometheus|both] [--wal-sync M] [--decode-only]\n",
-                    argv[0]);
-            return 2;
-        }
+        else if (!strcmp(argv[i], "--protocol")) protocol = argv[i + 1];
+        else argc = -1;
+    }
+    proto pr = P_RW1;
+    if (!strcmp(protocol, "2.0")) pr = P_RW2;
+    else if (!strcmp(protocol, "otlp")) pr = P_OTLP;
+    else if (!strcmp(protocol, "otlp-gzip")) pr = P_OTLP_GZIP;
+    if (argc < 0 || (pr == P_RW1 && strcmp(protocol, "1.0")) || (decode_only && pr != P_RW1)) {
+        fprintf(stderr,
+                "usage: %s [--hosts N] [--scrapes K] [--conns C] [--batch S] [--target seismo|prometheus|both]\n"
+                "          [--wal-sync M] [--protocol 1.0|2.0|otlp|otlp-gzip] [--decode-only (1.0 only)]\n",
+                argv[0]);
+        return 2;
     }
     signal(SIGPIPE, SIG_IGN);
     if (conns > hosts) conns = hosts;
@@ -248,14 +296,18 @@ int main(int argc, char **argv) {
     size_t ns = wl_series_count(w);
     uint32_t *host_of = sm_malloc(ns * sizeof *host_of);
     for (size_t i = 0; i < ns; i++) host_of[i] = (uint32_t)atoi(sm_labels_get(wl_series_labels(w, i), "instance") + 5);
-    /* Encode every connection's requests up front. */
-    conn_work *cw = sm_calloc(conns, sizeof *cw);
-    size_t *cap = sm_calloc(conns, sizeof *cap);
+    /* Encode every connection's requests up front: cw for Seismo in the
+     * chosen protocol, cp in 1.0 for Prometheus (the same as cw for 1.0). */
+    bool want_prom = !decode_only && (!strcmp(target, "prometheus") || !strcmp(target, "both")) &&
+                     access("/usr/bin/prometheus", X_OK) == 0;
+    conn_work *cw = sm_calloc(conns, sizeof *cw), *cp = pr == P_RW1 ? cw : sm_calloc(conns, sizeof *cp);
+    size_t *cap = sm_calloc(conns, sizeof *cap), *capp = sm_calloc(conns, sizeof *capp);
     sm_ms_t *ts = sm_malloc(ns * sizeof *ts);
     double *vs = sm_malloc(ns * sizeof *vs);
     tsdb_series_in *in = sm_malloc(ns * sizeof *in);
     tsdb_sample *smp = sm_malloc(ns * sizeof *smp);
-    uint64_t total = 0, bytes = 0;
+    uint64_t total = 0, bytes = 0, bytes_1 = 0;
+    sm_buf raw = SM_BUF_INIT; /* otlp-gzip: the body before gzip */
     for (uint32_t k = 0; k < scrapes; k++) {
         wl_step(w, ts, vs);
         for (uint32_t c = 0; c < conns; c++) {
@@ -269,42 +321,55 @@ int main(int argc, char **argv) {
             for (size_t off = 0; off < n; off += batch) {
                 size_t m = n - off < batch ? n - off : batch;
                 sm_buf b = SM_BUF_INIT;
-                rw_encode(in + off, m, &b);
-                if (cw[c].n == cap[c]) {
-                    cap[c] = cap[c] ? cap[c] * 2 : 256;
-                    cw[c].b = sm_realloc(cw[c].b, cap[c] * sizeof *cw[c].b);
+                int erc;
+                if (pr == P_RW2) erc = rw2_encode(in + off, m, &b);
+                else if (pr == P_OTLP) erc = otlp_encode(in + off, m, &b);
+                else if (pr == P_OTLP_GZIP) erc = otlp_encode(in + off, m, &raw) || otlp_gzip(raw.p, raw.len, &b);
+                else erc = rw_encode(in + off, m, &b);
+                sm_buf_clear(&raw);
+                if (erc) {
+                    fprintf(stderr, "cannot encode a %s body: %d\n", protocol, erc);
+                    return 1;
                 }
-                size_t len;
-                uint8_t *p = sm_buf_detach(&b, &len);
-                cw[c].b[cw[c].n++] = (body){p, len, (uint32_t)m};
+                bytes += b.len;
+                add_body(&cw[c], &cap[c], &b, m);
+                if (cp != cw && want_prom) {
+                    rw_encode(in + off, m, &b);
+                    bytes_1 += b.len;
+                    add_body(&cp[c], &capp[c], &b, m);
+                }
+                sm_buf_fini(&b);
                 total += m;
-                bytes += len;
             }
         }
     }
-    for (uint32_t c = 0; c < conns; c++) cw[c].lat_ns = sm_calloc(cw[c].n ? cw[c].n : 1, sizeof(uint64_t));
+    for (uint32_t c = 0; c < conns; c++) {
+        cw[c].proto = pr;
+        cw[c].lat_ns = sm_calloc(cw[c].n ? cw[c].n : 1, sizeof(uint64_t));
+        if (cp != cw) cp[c].lat_ns = sm_calloc(cp[c].n ? cp[c].n : 1, sizeof(uint64_t));
+    }
     size_t nreq = 0;
     for (uint32_t c = 0; c < conns; c++) nreq += cw[c].n;
-    printf("load: %u hosts, %zu series, %u scrapes = %llu samples in %zu requests of up to %u samples (%.1f B/sample on the wire), %u connections, --wal-sync=%s\n",
-           hosts, ns, scrapes, (unsigned long long)total, nreq, batch, (double)bytes / (double)total, conns, wal_sync);
+    printf("load: %u hosts, %zu series, %u scrapes = %llu samples in %zu requests of up to %u samples (%.1f B/sample on the wire), %u connections, --wal-sync=%s, --protocol %s\n",
+           hosts, ns, scrapes, (unsigned long long)total, nreq, batch, (double)bytes / (double)total, conns, wal_sync,
+           protocol);
+    if (cp != cw && want_prom)
+        printf("prometheus is sent remote_write 1.0 (%.1f B/sample): 2.42 takes no other protocol\n",
+               (double)bytes_1 / (double)total);
     fflush(stdout);
     result rs = {0}, rp = {0};
     if (decode_only) run_decode_only(cw, conns);
     if (!decode_only && (!strcmp(target, "seismo") || !strcmp(target, "both")))
-        rs = run_target("seismo", cw, conns, wal_sync);
-    if (!decode_only && (!strcmp(target, "prometheus") || !strcmp(target, "both")) &&
-        access("/usr/bin/prometheus", X_OK) == 0)
-        rp = run_target("prometheus", cw, conns, wal_sync);
+        rs = run_target("seismo", cw, conns, wal_sync, protocol);
+    if (want_prom) rp = run_target("prometheus", cp, conns, wal_sync, "1.0");
     if (rs.ok && rp.ok && rp.samples_per_s > 0)
-        printf("ratio seismo/prometheus: throughput %.2fx, p99 latency %.2fx, peak RSS %.2fx\n",
+        printf("ratio seismo (%s)/prometheus (1.0): throughput %.2fx, p99 latency %.2fx, peak RSS %.2fx\n", protocol,
                rs.samples_per_s / rp.samples_per_s, rs.p99_ms / rp.p99_ms, (double)rs.rss_kib / (double)rp.rss_kib);
-    for (uint32_t c = 0; c < conns; c++) {
-        for (size_t i = 0; i < cw[c].n; i++) sm_free(cw[c].b[i].p);
-        sm_free(cw[c].b);
-        sm_free(cw[c].lat_ns);
-    }
-    sm_free(cw);
+    sm_buf_fini(&raw);
+    conn_work_free(cw, conns);
+    if (cp != cw) conn_work_free(cp, conns);
     sm_free(cap);
+    sm_free(capp);
     sm_free(ts);
     sm_free(vs);
     sm_free(in);

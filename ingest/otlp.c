@@ -675,7 +675,7 @@ int otlp_decode(const uint8_t *body, size_t len, const rw_limits *lim, sm_arena 
     ProtobufCAllocator alloc = {arena_alloc_pb, arena_free_pb, a};
     Otlp__ExportMetricsServiceRequest *req = otlp__export_metrics_service_request__unpack(&alloc, len, body);
     if (!req) {
-        if (sm_arena_limit_hit(a)) return SM_ERR(err, SM_ENOMEM, "out of memory decoding the request");
+        if (sm_arena_limit_hit(a)) return rw_nomem(a, err);
         return SM_ERR(err, SM_ECORRUPT, "invalid protobuf ExportMetricsServiceRequest (%zu bytes)", len);
     }
     dec d = {.a = a, .lim = lim, .out = out};
@@ -689,7 +689,7 @@ int otlp_decode(const uint8_t *body, size_t len, const rw_limits *lim, sm_arena 
             astr_puts(&s, ns);
             astr_put(&s, "/", 1);
             astr_puts(&s, svc);
-            if (s.oom) return SM_ERR(err, SM_ENOMEM, "out of memory decoding the request");
+            if (s.oom) return rw_nomem(a, err);
             d.job = s.p;
         }
         d.instance = attr_str(a, rm->resource, "service.instance.id");
@@ -699,10 +699,10 @@ int otlp_decode(const uint8_t *body, size_t len, const rw_limits *lim, sm_arena 
             for (size_t k = 0; k < sm->n_metrics; k++) {
                 d.perr.code = 0;
                 if (metric_read(&d, sm->metrics[k]))
-                    return SM_ERR(err, SM_ENOMEM, "out of memory decoding the request");
+                    return rw_nomem(a, err);
             }
         }
-        if (target_info(&d, rm->resource)) return SM_ERR(err, SM_ENOMEM, "out of memory decoding the request");
+        if (target_info(&d, rm->resource)) return rw_nomem(a, err);
     }
     out->rw.rejected_series = out->rejected_points;
     return 0;

@@ -468,6 +468,13 @@ int rw_decode(const uint8_t *body, size_t len, const rw_limits *lim, sm_arena *a
     return rw_decode_for(NULL, body, len, lim, a, out, err);
 }
 
+int rw_nomem(const sm_arena *a, sm_error *err) {
+    if (sm_arena_limit_hit(a))
+        return SM_ERR(err, SM_ELIMIT, "decoding the request needs more memory than the limit for one request: "
+                      "send smaller requests");
+    return SM_ERR(err, SM_ENOMEM, "out of memory decoding the request");
+}
+
 int rw_decode_for(tsdb *db, const uint8_t *body, size_t len, const rw_limits *lim, sm_arena *a, rw_request *out,
                   sm_error *err) {
     memset(out, 0, sizeof *out);
@@ -478,7 +485,7 @@ int rw_decode_for(tsdb *db, const uint8_t *body, size_t len, const rw_limits *li
         return SM_ERR(err, SM_ELIMIT, "request decompresses to %zu bytes, more than the limit of %zu",
                       dlen, lim->max_decoded_bytes);
     char *raw = sm_arena_alloc(a, dlen ? dlen : 1);
-    if (!raw) return SM_ERR(err, SM_ENOMEM, "out of memory decompressing %zu bytes", dlen);
+    if (!raw) return rw_nomem(a, err);
     size_t got = dlen;
     if (snappy_uncompress((const char *)body, len, raw, &got) != SNAPPY_OK || got != dlen)
         return SM_ERR(err, SM_ECORRUPT, "snappy: corrupt input");
@@ -490,7 +497,7 @@ int rw_decode_for(tsdb *db, const uint8_t *body, size_t len, const rw_limits *li
     ProtobufCAllocator alloc = {bump_alloc, bump_free, &bp};
     Rwdecode__WriteRequest *wr = rwdecode__write_request__unpack(&alloc, dlen, (const uint8_t *)raw);
     if (!wr) {
-        if (sm_arena_limit_hit(a)) return SM_ERR(err, SM_ENOMEM, "out of memory decoding the request");
+        if (sm_arena_limit_hit(a)) return rw_nomem(a, err);
         goto corrupt;
     }
     out->metadata = wr->n_metadata;
@@ -502,18 +509,18 @@ int rw_decode_for(tsdb *db, const uint8_t *body, size_t len, const rw_limits *li
     /* (a Label takes 15 bytes or more on the wire with its tag, a Sample
      * 13; an ordinary series is about 10 labels and 1 sample in 250 bytes) */
     bd_vec labs = {NULL, 0, 0, dlen / 20}, smps = {NULL, 0, 0, dlen / 128};
-    if (!views) return SM_ERR(err, SM_ENOMEM, "out of memory decoding the request");
+    if (!views) return rw_nomem(a, err);
     for (size_t i = 0; i < wr->n_timeseries; i++) {
         series_view *ts = &views[i];
         size_t l0 = labs.n, s0 = smps.n;
         int rc = series_read(&wr->timeseries[i], &bp, &labs, &smps, ts);
-        if (rc == SM_ENOMEM) return SM_ERR(err, SM_ENOMEM, "out of memory decoding the request");
+        if (rc == SM_ENOMEM) return rw_nomem(a, err);
         if (rc) goto corrupt;
         if (ts->n_exemplars || ts->n_histograms) { /* protobuf-c's, whole */
             Rwdecode__TimeSeries *full =
                 rwdecode__time_series__unpack(&alloc, wr->timeseries[i].len, wr->timeseries[i].data);
             if (!full) {
-                if (sm_arena_limit_hit(a)) return SM_ERR(err, SM_ENOMEM, "out of memory decoding the request");
+                if (sm_arena_limit_hit(a)) return rw_nomem(a, err);
                 goto corrupt;
             }
             labs.n = l0;
@@ -546,7 +553,7 @@ int rw_decode_for(tsdb *db, const uint8_t *body, size_t len, const rw_limits *li
     uint32_t *lenv = bump_alloc(&bp, (nl ? 2 * nl : 1) * sizeof *lenv);
     tsdb_sample *sv = bump_alloc(&bp, (ns ? ns : 1) * sizeof *sv);
     if (!out->series || !out->hints || !from || !lv || !lenv || !sv)
-        return SM_ERR(err, SM_ENOMEM, "out of memory decoding the request");
+        return rw_nomem(a, err);
     sm_error lerr; /* only its code is reset per series: clearing all of it showed in profiles */
     for (size_t i = 0; i < wr->n_timeseries; i++) {
         const series_view *ts = &views[i];

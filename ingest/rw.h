@@ -35,6 +35,15 @@ typedef struct rw_limits {
 
 void rw_limits_default(rw_limits *l);
 
+/* For a decoder whose allocation from the request's arena a failed: the
+ * arena's limit was hit (the request is too large to decode, whenever it is
+ * sent: SM_ELIMIT, which the server answers 413, not 503, so that a sender
+ * does not retry it for ever, with a message that says to send smaller
+ * requests), or the heap said no (SM_ENOMEM, worth a retry).  Requests
+ * decode into a few times their bytes, more for 2.0 and OTLP than for 1.0;
+ * tests/ingest/test_decode_limits.c measures how many. */
+int rw_nomem(const sm_arena *a, sm_error *err);
+
 typedef struct rw_request {
     tsdb_series_in *series; /* valid series, in request order */
     tsdb_series_hint *hints; /* theirs, for tsdb_append_begin */

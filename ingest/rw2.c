@@ -147,19 +147,6 @@ int rw2_decode(const uint8_t *body, size_t len, const rw_limits *lim, sm_arena *
     return rw2_decode_for(NULL, body, len, lim, a, out, err);
 }
 
-/* An allocation failed: because of the arena's limit (the request is too
- * large to decode, whenever it is sent: SM_ELIMIT, which the server answers
- * 413, not 503, so that a sender does not retry it for ever), or because
- * the heap said no (SM_ENOMEM: worth a retry).  A 2.0 request decodes into
- * more memory per byte than a 1.0 one (a label ref of a byte or two becomes
- * a 16-byte sm_label; tests/ingest/test_rw2.c measures it). */
-static int nomem(const sm_arena *a, sm_error *err) {
-    if (sm_arena_limit_hit(a))
-        return SM_ERR(err, SM_ELIMIT, "decoding the request needs more memory than the limit for one request: "
-                      "send smaller requests");
-    return SM_ERR(err, SM_ENOMEM, "out of memory decoding the request");
-}
-
 int rw2_decode_for(tsdb *db, const uint8_t *body, size_t len, const rw_limits *lim, sm_arena *a,
                    rw_request *out, sm_error *err) {
     memset(out, 0, sizeof *out);
@@ -170,7 +157,7 @@ int rw2_decode_for(tsdb *db, const uint8_t *body, size_t len, const rw_limits *l
         return SM_ERR(err, SM_ELIMIT, "request decompresses to %zu bytes, more than the limit of %zu", dlen,
                       lim->max_decoded_bytes);
     char *raw = sm_arena_alloc(a, dlen ? dlen : 1);
-    if (!raw) return nomem(a, err);
+    if (!raw) return rw_nomem(a, err);
     size_t got = dlen;
     if (snappy_uncompress((const char *)body, len, raw, &got) != SNAPPY_OK || got != dlen)
         return SM_ERR(err, SM_ECORRUPT, "snappy: corrupt input");
@@ -178,7 +165,7 @@ int rw2_decode_for(tsdb *db, const uint8_t *body, size_t len, const rw_limits *l
     Io__Prometheus__Write__V2__RequestView *rq =
         io__prometheus__write__v2__request_view__unpack(&alloc, dlen, (const uint8_t *)raw);
     if (!rq) {
-        if (sm_arena_limit_hit(a)) return nomem(a, err);
+        if (sm_arena_limit_hit(a)) return rw_nomem(a, err);
         return SM_ERR(err, SM_ECORRUPT, "invalid protobuf io.prometheus.write.v2.Request (%zu bytes after snappy)",
                       dlen);
     }
@@ -187,7 +174,7 @@ int rw2_decode_for(tsdb *db, const uint8_t *body, size_t len, const rw_limits *l
                       rq->n_symbols ? "not empty" : "missing");
     symtab st = {sm_arena_alloc(a, (rq->n_symbols + 1) * sizeof *st.s),
                  sm_arena_alloc(a, (rq->n_symbols + 1) * sizeof *st.len), rq->n_symbols};
-    if (!st.s || !st.len) return nomem(a, err);
+    if (!st.s || !st.len) return rw_nomem(a, err);
     for (size_t k = 0; k < st.n; k++) {
         ProtobufCBinaryData *b = &rq->symbols[k];
         if (b->len > UINT32_MAX) return SM_ERR(err, SM_ECORRUPT, "symbol %zu is too long", k);
@@ -199,7 +186,7 @@ int rw2_decode_for(tsdb *db, const uint8_t *body, size_t len, const rw_limits *l
      * 1 when its refs passed, so the label and sample arrays are sized). */
     size_t nts = rq->n_timeseries ? rq->n_timeseries : 1, nl = 0, ns = 0;
     uint8_t *pass = sm_arena_alloc(a, nts);
-    if (!pass) return nomem(a, err);
+    if (!pass) return rw_nomem(a, err);
     sm_error lerr; /* only its code is reset per series, as in rw.c */
     for (size_t i = 0; i < rq->n_timeseries; i++) {
         const ts2 *ts = rq->timeseries[i];
@@ -230,7 +217,7 @@ int rw2_decode_for(tsdb *db, const uint8_t *body, size_t len, const rw_limits *l
     size_t *from = sm_arena_alloc(a, nts * sizeof *from); /* the request index of out->series[j] */
     sm_label *lv = sm_arena_alloc(a, (nl ? nl : 1) * sizeof *lv);
     tsdb_sample *sv = sm_arena_alloc(a, (ns ? ns : 1) * sizeof *sv);
-    if (!out->series || !out->hints || !from || !lv || !sv) return nomem(a, err);
+    if (!out->series || !out->hints || !from || !lv || !sv) return rw_nomem(a, err);
     /* Pass 2: labels and samples of the series whose refs passed. */
     for (size_t i = 0; i < rq->n_timeseries; i++) {
         if (!pass[i]) continue;

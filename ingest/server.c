@@ -428,7 +428,6 @@ static int on_otlp(http_req *r, void *ctx) {
     }
     otlp_request req;
     rc = otlp_decode(body, len, &s->o.rw, a, &req, &err);
-    if (rc == SM_ENOMEM && sm_arena_limit_hit(a)) rc = SM_ELIMIT; /* (the request's own size: a retry fails too) */
     if (rc) {
         rc = rc == SM_ELIMIT    ? otlp_reply(s, r, 413, GRPC_RESOURCE_EXHAUSTED, "%s", err.msg)
              : rc == SM_ENOMEM ? otlp_busy(s, r, 1, err.msg)

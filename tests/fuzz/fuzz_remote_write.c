@@ -37,7 +37,10 @@ static const char *rw_against_protobuf_c(const uint8_t *pb, size_t n, const rw_l
                                          const rw_request *r, char *why, size_t cap) {
     Prometheus__WriteRequest *full = prometheus__write_request__unpack(NULL, n, pb);
     const char *res = NULL;
-    if (rc == SM_ENOMEM) goto out; /* the arena's limit: no answer about the bytes */
+    /* The arena's limit (SM_ELIMIT, rw_nomem) or the heap's: no answer about
+     * the bytes.  (Callers pass bytes within the decoded-size limit, so an
+     * SM_ELIMIT is the arena's.) */
+    if (rc == SM_ENOMEM || rc == SM_ELIMIT) goto out;
     if (!full || rc) {
         if (!full != (rc == SM_ECORRUPT)) {
             snprintf(why, cap, "protobuf-c %s the request, rw_decode returns %d", full ? "decodes" : "refuses", rc);

@@ -708,54 +708,6 @@ static void test_series_bytes_random(uint64_t *rng) {
     random_bytes(rng, "TimeSeries", 4, 4, put_random_series_field, wrap_series);
 }
 
-/* The largest requests the default limit lets in decode within the
- * memory the server gives a decoding arena (ingest/server.c: six times the
- * limit and 8 MiB), both for one series of many samples and for many
- * series of one: a request that is within the limit but cannot be decoded
- * would be answered 503 again at every retry. */
-static void test_limit_sized_requests(void) {
-    rw_limits dl;
-    rw_limits_default(&dl);
-    size_t cap = dl.max_decoded_bytes * 6 + (8u << 20);
-    for (int shape = 0; shape < 2; shape++) {
-        /* a Sample field takes 18 bytes with its tag; a series of one with
-         * its ten labels about 212 */
-        size_t n = shape ? (dl.max_decoded_bytes - 4096) / 220 : (dl.max_decoded_bytes - 4096) / 18;
-        tsdb_sample *smp = malloc((shape ? 1 : n) * sizeof *smp);
-        tsdb_series_in *in = malloc((shape ? n : 1) * sizeof *in);
-        sm_label (*lv)[10] = malloc((shape ? n : 1) * sizeof *lv);
-        char (*inst)[32] = malloc((shape ? n : 1) * sizeof *inst);
-        if (!smp || !in || !lv || !inst) abort();
-        for (size_t i = 0; i < (shape ? 1 : n); i++) smp[i] = (tsdb_sample){(int64_t)(1700000000000 + i * 1000), 1.5};
-        for (size_t i = 0; i < (shape ? n : 1); i++) {
-            snprintf(inst[i], sizeof inst[i], "host-%08zu:9100", i);
-            sm_label l[10] = {{"__name__", "node_cpu_seconds_total"}, {"cpu", "7"}, {"datacenter", "eu-west-1"},
-                              {"env", "production"}, {"instance", inst[i]}, {"job", "node"}, {"mode", "idle"},
-                              {"rack", "r12"}, {"region", "eu"}, {"team", "infra"}};
-            memcpy(lv[i], l, sizeof l);
-            in[i] = (tsdb_series_in){{lv[i], 10}, smp, shape ? 1 : (uint32_t)n};
-        }
-        sm_buf b = SM_BUF_INIT;
-        CHECK_OK(rw_encode(in, shape ? n : 1, &b));
-        size_t dlen = 0;
-        snappy_uncompressed_length((const char *)b.p, b.len, &dlen);
-        CHECK_MSG(dlen <= dl.max_decoded_bytes && dlen > dl.max_decoded_bytes / 2, "shape %d: %zu bytes decoded",
-                  shape, dlen);
-        sm_arena *a = sm_arena_new(1u << 20, cap);
-        rw_request r;
-        sm_error err = {0};
-        int rc = rw_decode(b.p, b.len, &dl, a, &r, &err);
-        CHECK_MSG(rc == 0, "shape %d (%zu bytes decoded): %d %s", shape, dlen, rc, err.msg);
-        if (rc == 0) CHECK(r.samples == n);
-        sm_arena_free(a);
-        sm_buf_fini(&b);
-        free(smp);
-        free(in);
-        free(lv);
-        free(inst);
-    }
-}
-
 int main(void) {
     uint64_t rng = check_seed();
     rw_limits_default(&lim);
@@ -770,6 +722,5 @@ int main(void) {
     test_sample_bytes_random(&rng);
     test_series_bytes();
     test_series_bytes_random(&rng);
-    test_limit_sized_requests();
     return check_done();
 }

@@ -644,54 +644,6 @@ static void test_random(uint64_t *rng) {
     free(b);
 }
 
-/* Requests near the size limit, of series as Prometheus sends them (ten
- * labels, one unique, and one sample), against the server's decoding arena
- * (6 times the decoded-size limit and 8 MiB, ingest/server.c): a 2.0
- * request takes about 12 times its decoded bytes (1.0 about 8; the label
- * refs of a byte or two become 16-byte labels), so a quarter of the limit
- * decodes, and one at the limit is refused with SM_ELIMIT (413, never the
- * 503 a sender would retry for ever). */
-static void test_limit_sized_requests(void) {
-    rw_limits dl;
-    rw_limits_default(&dl);
-    size_t cap = dl.max_decoded_bytes * 6 + (8u << 20);
-    for (int quarter = 1; quarter >= 0; quarter--) {
-        size_t want = quarter ? dl.max_decoded_bytes / 4 : dl.max_decoded_bytes - 4096;
-        size_t n = want / 64; /* (a series takes about 64 bytes: refs, sample, its instance symbol) */
-        tsdb_series_in *in = malloc(n * sizeof *in);
-        sm_label (*lv)[10] = malloc(n * sizeof *lv);
-        char (*inst)[32] = malloc(n * sizeof *inst);
-        tsdb_sample smp = {1700000000000, 1.5};
-        if (!in || !lv || !inst) abort();
-        for (size_t i = 0; i < n; i++) {
-            snprintf(inst[i], sizeof inst[i], "host-%08zu:9100", i);
-            sm_label l[10] = {{"__name__", "node_cpu_seconds_total"}, {"cpu", "7"}, {"datacenter", "eu-west-1"},
-                              {"env", "production"}, {"instance", inst[i]}, {"job", "node"}, {"mode", "idle"},
-                              {"rack", "r12"}, {"region", "eu"}, {"team", "infra"}};
-            memcpy(lv[i], l, sizeof l);
-            in[i] = (tsdb_series_in){{lv[i], 10}, &smp, 1};
-        }
-        sm_buf b = SM_BUF_INIT;
-        CHECK_OK(rw2_encode(in, n, &b));
-        size_t dlen = 0;
-        snappy_uncompressed_length((const char *)b.p, b.len, &dlen);
-        CHECK_MSG(dlen <= want && dlen > want / 2, "%zu bytes decoded, for %zu", dlen, want);
-        sm_arena *a = sm_arena_new(1u << 20, cap);
-        rw_request r;
-        sm_error err = {0};
-        int rc = rw2_decode(b.p, b.len, &dl, a, &r, &err);
-        if (quarter) CHECK_MSG(rc == 0 && r.samples == n, "%zu bytes decoded: %d %s", dlen, rc, err.msg);
-        else CHECK_MSG(rc == SM_ELIMIT, "%zu bytes decoded: %d %s", dlen, rc, err.msg);
-        printf("a 2.0 request of %zu series, %zu bytes decoded: %d, arena %zu bytes (%.1f times)\n", n, dlen, rc,
-               sm_arena_used_bytes(a), (double)sm_arena_used_bytes(a) / (double)dlen);
-        sm_arena_free(a);
-        sm_buf_fini(&b);
-        free(in);
-        free(lv);
-        free(inst);
-    }
-}
-
 int main(void) {
     uint64_t rng = check_seed();
     rw_limits_default(&lim);
@@ -701,6 +653,5 @@ int main(void) {
     test_bad_bodies(&rng);
     test_decode_for_db();
     test_random(&rng);
-    test_limit_sized_requests();
     return check_done();
 }

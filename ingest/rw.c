@@ -447,12 +447,7 @@ typedef struct origin {
     sm_label first;
 } origin;
 
-/* Note series i (with first label first, NULL when it has none) as left
- * out because of lerr.  The one with the lowest index is described (the
- * label rules are checked after the other checks, so a later series may
- * have been described first). */
-static void reject_series(rw_request *out, size_t n_samples, size_t i, const sm_label *first,
-                          const sm_error *lerr) {
+void rw_reject_series(rw_request *out, size_t n_samples, size_t i, const sm_label *first, const sm_error *lerr) {
     out->rejected_series++;
     out->rejected_samples += n_samples;
     if (out->reject.code && out->reject.index < (int64_t)i) return;
@@ -475,20 +470,29 @@ int rw_nomem(const sm_arena *a, sm_error *err) {
     return SM_ERR(err, SM_ENOMEM, "out of memory decoding the request");
 }
 
+int rw_unsnappy(const uint8_t *body, size_t len, const rw_limits *lim, sm_arena *a, const char **raw,
+                size_t *dlen, sm_error *err) {
+    if (snappy_uncompressed_length((const char *)body, len, dlen) != SNAPPY_OK)
+        return SM_ERR(err, SM_ECORRUPT, "snappy: corrupt input (the body must be one snappy block)");
+    if (*dlen > lim->max_decoded_bytes)
+        return SM_ERR(err, SM_ELIMIT, "request decompresses to %zu bytes, more than the limit of %zu", *dlen,
+                      lim->max_decoded_bytes);
+    char *p = sm_arena_alloc(a, *dlen ? *dlen : 1);
+    if (!p) return rw_nomem(a, err);
+    size_t got = *dlen;
+    if (snappy_uncompress((const char *)body, len, p, &got) != SNAPPY_OK || got != *dlen)
+        return SM_ERR(err, SM_ECORRUPT, "snappy: corrupt input");
+    *raw = p;
+    return 0;
+}
+
 int rw_decode_for(tsdb *db, const uint8_t *body, size_t len, const rw_limits *lim, sm_arena *a, rw_request *out,
                   sm_error *err) {
     memset(out, 0, sizeof *out);
+    const char *raw;
     size_t dlen;
-    if (snappy_uncompressed_length((const char *)body, len, &dlen) != SNAPPY_OK)
-        return SM_ERR(err, SM_ECORRUPT, "snappy: corrupt input (the body must be one snappy block)");
-    if (dlen > lim->max_decoded_bytes)
-        return SM_ERR(err, SM_ELIMIT, "request decompresses to %zu bytes, more than the limit of %zu",
-                      dlen, lim->max_decoded_bytes);
-    char *raw = sm_arena_alloc(a, dlen ? dlen : 1);
-    if (!raw) return rw_nomem(a, err);
-    size_t got = dlen;
-    if (snappy_uncompress((const char *)body, len, raw, &got) != SNAPPY_OK || got != dlen)
-        return SM_ERR(err, SM_ECORRUPT, "snappy: corrupt input");
+    int urc = rw_unsnappy(body, len, lim, a, &raw, &dlen, err);
+    if (urc) return urc;
     /* What is allocated below (protobuf-c's copy of each series, the arrays
      * of their fields, the series and labels handed on) is a few times the
      * wire bytes: two blocks of twice them, or a few more. */
@@ -568,7 +572,7 @@ int rw_decode_for(tsdb *db, const uint8_t *body, size_t len, const rw_limits *li
         int rc = series_labels(ts, lim, lv, lenv, &ls, &hash, &first, &lerr);
         if (rc == SM_ECORRUPT) goto corrupt;
         if (rc) {
-            reject_series(out, ts->n_samples, i, ts->n_labels ? &first : NULL, &lerr);
+            rw_reject_series(out, ts->n_samples, i, ts->n_labels ? &first : NULL, &lerr);
             continue;
         }
         lv += ts->n_labels; /* room for every label, also the dropped ones */
@@ -586,7 +590,7 @@ int rw_decode_for(tsdb *db, const uint8_t *body, size_t len, const rw_limits *li
         const tsdb_series_in *s = &out->series[j];
         lerr.code = 0;
         if (!out->hints[j].ref && sm_labels_check(&s->labels, true, &lerr)) {
-            reject_series(out, s->n, from[j].i, &from[j].first, &lerr);
+            rw_reject_series(out, s->n, from[j].i, &from[j].first, &lerr);
             continue;
         }
         out->samples += s->n;

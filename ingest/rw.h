@@ -44,6 +44,7 @@ void rw_limits_default(rw_limits *l);
  * tests/ingest/test_decode_limits.c measures how many. */
 int rw_nomem(const sm_arena *a, sm_error *err);
 
+
 typedef struct rw_request {
     tsdb_series_in *series; /* valid series, in request order */
     tsdb_series_hint *hints; /* theirs, for tsdb_append_begin */
@@ -74,5 +75,21 @@ int rw_decode_for(tsdb *db, const uint8_t *body, size_t len, const rw_limits *li
 /* Encode series as a remote_write body (for the test client, the benchmark
  * and `seismo import --remote-write`); appends to out. */
 int rw_encode(const tsdb_series_in *series, size_t n, sm_buf *out);
+
+/* Shared by the 1.0 and 2.0 decoders.
+ *
+ * rw_unsnappy: the snappy block body decompressed into the arena (*raw,
+ * *dlen).  SM_ECORRUPT, SM_ELIMIT when its preamble says more than
+ * lim->max_decoded_bytes (nothing is decompressed then), or rw_nomem's.
+ *
+ * rw_reject_series: note series i of the request (first: its first label
+ * as sent, NULL when it has none) as left out with its n_samples because
+ * of lerr.  The one with the lowest index is described, as "series <i>
+ * (first label <name>="<value>"): <why>" (the label rules are checked
+ * after the other checks, so a later series may have been described
+ * first). */
+int rw_unsnappy(const uint8_t *body, size_t len, const rw_limits *lim, sm_arena *a, const char **raw,
+                size_t *dlen, sm_error *err);
+void rw_reject_series(rw_request *out, size_t n_samples, size_t i, const sm_label *first, const sm_error *lerr);
 
 #endif

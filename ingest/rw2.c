@@ -127,21 +127,6 @@ static const sm_label *first_label(const ts2 *ts, const symtab *st, sm_label *l)
     return l;
 }
 
-/* Note series i (first: its first label as sent, NULL when it has none or
- * its refs are bad) as left out with its n_samples because of lerr; the
- * one with the lowest index is described, in rw.c's words. */
-static void reject_series(rw_request *out, size_t n_samples, size_t i, const sm_label *first,
-                          const sm_error *lerr) {
-    out->rejected_series++;
-    out->rejected_samples += n_samples;
-    if (out->reject.code && out->reject.index < (int64_t)i) return;
-    char head[160] = "";
-    if (first) snprintf(head, sizeof head, " (first label %.60s=\"%.60s\")", first->name, first->value);
-    out->reject.code = 0;
-    SM_ERR(&out->reject, SM_EINVAL, "series %zu%s: %s", i, head, lerr->msg);
-    out->reject.index = (int64_t)i;
-}
-
 int rw2_decode(const uint8_t *body, size_t len, const rw_limits *lim, sm_arena *a, rw_request *out,
                sm_error *err) {
     return rw2_decode_for(NULL, body, len, lim, a, out, err);
@@ -150,17 +135,10 @@ int rw2_decode(const uint8_t *body, size_t len, const rw_limits *lim, sm_arena *
 int rw2_decode_for(tsdb *db, const uint8_t *body, size_t len, const rw_limits *lim, sm_arena *a,
                    rw_request *out, sm_error *err) {
     memset(out, 0, sizeof *out);
+    const char *raw;
     size_t dlen;
-    if (snappy_uncompressed_length((const char *)body, len, &dlen) != SNAPPY_OK)
-        return SM_ERR(err, SM_ECORRUPT, "snappy: corrupt input (the body must be one snappy block)");
-    if (dlen > lim->max_decoded_bytes)
-        return SM_ERR(err, SM_ELIMIT, "request decompresses to %zu bytes, more than the limit of %zu", dlen,
-                      lim->max_decoded_bytes);
-    char *raw = sm_arena_alloc(a, dlen ? dlen : 1);
-    if (!raw) return rw_nomem(a, err);
-    size_t got = dlen;
-    if (snappy_uncompress((const char *)body, len, raw, &got) != SNAPPY_OK || got != dlen)
-        return SM_ERR(err, SM_ECORRUPT, "snappy: corrupt input");
+    int urc = rw_unsnappy(body, len, lim, a, &raw, &dlen, err);
+    if (urc) return urc;
     ProtobufCAllocator alloc = {arena_alloc, arena_free, a};
     Io__Prometheus__Write__V2__RequestView *rq =
         io__prometheus__write__v2__request_view__unpack(&alloc, dlen, (const uint8_t *)raw);
@@ -198,14 +176,14 @@ int rw2_decode_for(tsdb *db, const uint8_t *body, size_t len, const rw_limits *l
             if (!ts->n_histograms) {
                 lerr.code = 0;
                 SM_ERR(&lerr, SM_EINVAL, "no samples or histograms");
-                reject_series(out, 0, i, NULL, &lerr);
+                rw_reject_series(out, 0, i, NULL, &lerr);
             }
             continue;
         }
         lerr.code = 0;
         if (series_refs(ts, &st, lim, &lerr)) {
             sm_label first;
-            reject_series(out, ts->n_samples, i, first_label(ts, &st, &first), &lerr);
+            rw_reject_series(out, ts->n_samples, i, first_label(ts, &st, &first), &lerr);
             continue;
         }
         pass[i] = 1;
@@ -227,7 +205,7 @@ int rw2_decode_for(tsdb *db, const uint8_t *body, size_t len, const rw_limits *l
         lerr.code = 0;
         if (series_labels(ts, &st, lim, lv, &ls, &hash, &lerr)) {
             sm_label first;
-            reject_series(out, ts->n_samples, i, first_label(ts, &st, &first), &lerr);
+            rw_reject_series(out, ts->n_samples, i, first_label(ts, &st, &first), &lerr);
             continue;
         }
         for (size_t k = 0; k < ts->n_samples; k++) /* (start_timestamp: read, not kept) */
@@ -247,7 +225,7 @@ int rw2_decode_for(tsdb *db, const uint8_t *body, size_t len, const rw_limits *l
         if (!out->hints[j].ref && sm_labels_check(&s->labels, true, &lerr)) {
             const ts2 *ts = rq->timeseries[from[j]];
             sm_label first;
-            reject_series(out, s->n, from[j], first_label(ts, &st, &first), &lerr);
+            rw_reject_series(out, s->n, from[j], first_label(ts, &st, &first), &lerr);
             continue;
         }
         out->samples += s->n;

@@ -44,7 +44,6 @@ void rw_limits_default(rw_limits *l);
  * tests/ingest/test_decode_limits.c measures how many. */
 int rw_nomem(const sm_arena *a, sm_error *err);
 
-
 typedef struct rw_request {
     tsdb_series_in *series; /* valid series, in request order */
     tsdb_series_hint *hints; /* theirs, for tsdb_append_begin */

@@ -120,6 +120,14 @@ static int busy(server *s, http_req *r, unsigned retry_s, const char *why) {
     return reply(s, r, 503, "%s; retry after %u s", why, retry_s);
 }
 
+/* The media type of a Content-Type, without parameters: whether it is t. */
+static bool media_type_is(const char *ct, const char *t) {
+    ct += strspn(ct, " \t");
+    size_t n = strcspn(ct, ";");
+    while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t')) n--;
+    return n == strlen(t) && !strncasecmp(ct, t, n);
+}
+
 /* The remote_write message a Content-Type names (RFC 9110: a media type,
  * then `;`-separated parameters with optional whitespace, each value a
  * token or a quoted string; other parameters are ignored): 1 for
@@ -128,12 +136,8 @@ static int busy(server *s, http_req *r, unsigned retry_s, const char *why) {
  * application/x-protobuf, -1 for another proto= value (*proto, *plen OUT:
  * that value, for the message). */
 static int content_type_proto(const char *ct, const char **proto, size_t *plen) {
-    if (!ct) return 1;
-    ct += strspn(ct, " \t");
-    if (!*ct) return 1;
-    size_t n = strcspn(ct, ";");
-    while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t')) n--;
-    if (n != strlen("application/x-protobuf") || strncasecmp(ct, "application/x-protobuf", n) != 0) return 0;
+    if (!ct || !ct[strspn(ct, " \t")]) return 1;
+    if (!media_type_is(ct, "application/x-protobuf")) return 0;
     for (const char *p = strchr(ct, ';'); p; p = strchr(p, ';')) {
         p += 1 + strspn(p + 1, " \t");
         size_t nl = strcspn(p, "=;");
@@ -377,12 +381,12 @@ static int otlp_busy(server *s, http_req *r, unsigned retry_s, const char *why) 
     return otlp_reply(s, r, 503, GRPC_UNAVAILABLE, "%s; retry after %u s", why, retry_s);
 }
 
-/* The media type of a Content-Type, without parameters: whether it is t. */
-static bool media_type_is(const char *ct, const char *t) {
-    ct += strspn(ct, " \t");
-    size_t n = strcspn(ct, ";");
-    while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t')) n--;
-    return n == strlen(t) && !strncasecmp(ct, t, n);
+/* A body that could not be inflated or decoded (rc, why): 413 past a
+ * limit, 503 out of memory, 400 for bytes that are not a request. */
+static int otlp_unreadable(server *s, http_req *r, int rc, const char *why) {
+    if (rc == SM_ELIMIT) return otlp_reply(s, r, 413, GRPC_RESOURCE_EXHAUSTED, "%s", why);
+    if (rc == SM_ENOMEM) return otlp_busy(s, r, 1, why);
+    return otlp_reply(s, r, 400, GRPC_INVALID_ARGUMENT, "%s", why);
 }
 
 static int on_otlp(http_req *r, void *ctx) {
@@ -420,18 +424,14 @@ static int on_otlp(http_req *r, void *ctx) {
     if (gz) {
         rc = otlp_gunzip(body, len, s->o.rw.max_decoded_bytes, a, &body, &len, &err);
         if (rc) {
-            rc = rc == SM_ELIMIT    ? otlp_reply(s, r, 413, GRPC_RESOURCE_EXHAUSTED, "%s", err.msg)
-                 : rc == SM_ENOMEM ? otlp_busy(s, r, 1, err.msg)
-                                   : otlp_reply(s, r, 400, GRPC_INVALID_ARGUMENT, "%s", err.msg);
+            rc = otlp_unreadable(s, r, rc, err.msg);
             goto out;
         }
     }
     otlp_request req;
     rc = otlp_decode(body, len, &s->o.rw, a, &req, &err);
     if (rc) {
-        rc = rc == SM_ELIMIT    ? otlp_reply(s, r, 413, GRPC_RESOURCE_EXHAUSTED, "%s", err.msg)
-             : rc == SM_ENOMEM ? otlp_busy(s, r, 1, err.msg)
-                               : otlp_reply(s, r, 400, GRPC_INVALID_ARGUMENT, "%s", err.msg);
+        rc = otlp_unreadable(s, r, rc, err.msg);
         goto out;
     }
     atomic_fetch_add(&s->m.otlp_points_received, req.points);

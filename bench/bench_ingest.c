@@ -12,7 +12,7 @@
  * out-of-order samples).  Bodies are encoded before the clock starts.
  *
  *   bench_ingest [--hosts N] [--scrapes K] [--conns C] [--batch S] [--target seismo|prometheus|both]
- *                [--wal-sync batch|interval|none] [--protocol 1.0|2.0|otlp] [--decode-only]
+ *                [--wal-sync batch|interval|none] [--protocol 1.0|2.0|otlp|otlp-gzip] [--decode-only]
  *
  * --protocol picks what Seismo is sent: remote_write 1.0 (the default),
  * remote_write 2.0 (rw2_encode: a symbol table per request), or OTLP/HTTP
@@ -20,7 +20,7 @@
  * metric per name, counters as cumulative sums, as an OpenTelemetry
  * Collector forwards a scrape), plain or gzipped (the Collector's default).
  * Prometheus 2.42 takes neither 2.0 nor OTLP, so it is always sent 1.0: with
- * --protocol 2.0 or otlp the ratio compares Seismo on that protocol with
+ * --protocol other than 1.0 the ratio compares Seismo on that protocol with
  * Prometheus on 1.0, the same samples either way.
  *
  * --decode-only starts no server: it times rw_decode alone (no database)
@@ -60,7 +60,7 @@ typedef enum proto { P_RW1, P_RW2, P_OTLP, P_OTLP_GZIP } proto;
 
 typedef struct conn_work {
     body *b;
-    size_t n;
+    size_t n, cap;
     proto proto;
     uint16_t port;
     uint64_t *lat_ns; /* per request */
@@ -239,10 +239,10 @@ static result run_target(const char *target, conn_work *cw, uint32_t conns, cons
 }
 
 /* Append b's bytes (carrying m samples) to w's bodies; b is left empty. */
-static void add_body(conn_work *w, size_t *cap, sm_buf *b, size_t m) {
-    if (w->n == *cap) {
-        *cap = *cap ? *cap * 2 : 256;
-        w->b = sm_realloc(w->b, *cap * sizeof *w->b);
+static void add_body(conn_work *w, sm_buf *b, size_t m) {
+    if (w->n == w->cap) {
+        w->cap = w->cap ? w->cap * 2 : 256;
+        w->b = sm_realloc(w->b, w->cap * sizeof *w->b);
     }
     size_t len;
     uint8_t *p = sm_buf_detach(b, &len);
@@ -301,7 +301,6 @@ int main(int argc, char **argv) {
     bool want_prom = !decode_only && (!strcmp(target, "prometheus") || !strcmp(target, "both")) &&
                      access("/usr/bin/prometheus", X_OK) == 0;
     conn_work *cw = sm_calloc(conns, sizeof *cw), *cp = pr == P_RW1 ? cw : sm_calloc(conns, sizeof *cp);
-    size_t *cap = sm_calloc(conns, sizeof *cap), *capp = sm_calloc(conns, sizeof *capp);
     sm_ms_t *ts = sm_malloc(ns * sizeof *ts);
     double *vs = sm_malloc(ns * sizeof *vs);
     tsdb_series_in *in = sm_malloc(ns * sizeof *in);
@@ -332,11 +331,11 @@ int main(int argc, char **argv) {
                     return 1;
                 }
                 bytes += b.len;
-                add_body(&cw[c], &cap[c], &b, m);
+                add_body(&cw[c], &b, m);
                 if (cp != cw && want_prom) {
                     rw_encode(in + off, m, &b);
                     bytes_1 += b.len;
-                    add_body(&cp[c], &capp[c], &b, m);
+                    add_body(&cp[c], &b, m);
                 }
                 sm_buf_fini(&b);
                 total += m;
@@ -368,8 +367,6 @@ int main(int argc, char **argv) {
     sm_buf_fini(&raw);
     conn_work_free(cw, conns);
     if (cp != cw) conn_work_free(cp, conns);
-    sm_free(cap);
-    sm_free(capp);
     sm_free(ts);
     sm_free(vs);
     sm_free(in);

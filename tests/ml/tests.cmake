@@ -3,6 +3,7 @@
 seismo_test(ml baseline LIBS seismo_ml)
 seismo_test(ml iforest LIBS seismo_ml)
 seismo_test(ml online LIBS seismo_ml)
+seismo_test(ml shape LIBS seismo_ml)
 # `seismo score` lives in ingest/; its test compiles ingest/score.c itself
 # so that it needs nothing else of the ingest library.
 seismo_test(ml score LIBS seismo_ml)

@@ -282,7 +282,7 @@ static void put_num(FILE *out, double v) {
 }
 
 static const char *feature_name(uint32_t f) {
-    return f == ML_FEAT_CHANGE ? "change" : f == ML_FEAT_SPREAD ? "spread" : "residual";
+    return f == ML_FEAT_CHANGE ? "change" : f == ML_FEAT_SPREAD ? "spread" : f == ML_FEAT_SHAPE ? "shape" : "residual";
 }
 
 static void put_row(FILE *out, const table *tb, size_t i, double score, const double *e, const double *lo,

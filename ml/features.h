@@ -24,6 +24,9 @@
 #define ML_FEAT_CHANGE 1
 #define ML_FEAT_SPREAD 2
 #define ML_FEAT_DIM 3
+/* Not a feature: what ml_online_point.driver_feature says when shape
+ * novelty (shape.h) drove the score. */
+#define ML_FEAT_SHAPE 3
 #define ML_FEAT_CLIP 50.0
 #define ML_FEAT_RESOLUTION 0.001
 

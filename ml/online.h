@@ -14,6 +14,7 @@
  *      the seasonal-naive mode, chosen at each baseline refit);
  *   2. score: features of v against that prediction, the residual score,
  *      the forest score, their combination and repeat suppression;
+ *      and shape novelty (shape.h), which learns as it scores;
  *   3. learn: push v into the history, update the level corrections, refit
  *      the baseline and the forest when they are due.
  * So the output for row i depends on rows 0..i only (invariant 1; tested).
@@ -58,6 +59,9 @@ typedef struct ml_online_opts {
                                * of the harmonic band (ml/README.md, "Online mode");
                                * 0 = never, at most 1; default 0.5 */
     uint32_t seasonal_lags;   /* days in the seasonal median, 1..3; default 3 */
+    uint32_t shape_history;   /* levels (of 4 rows each) shape novelty compares with, 17..2^20;
+                               * 0 = off; default 2048 (auto model only; shape.h) */
+    double shape_weight;      /* its weight in the reported score, in [0, 1]; 0 = off; default 0.5 */
     ml_baseline_opts baseline;
     ml_iforest_opts forest;   /* forest.seed seeds every refit */
 } ml_online_opts;
@@ -69,6 +73,7 @@ typedef struct ml_online_point {
     double combined;        /* before repeat suppression */
     double residual_score;  /* largest residual score over the series */
     double forest_score;    /* calibrated forest score, 0 without a forest */
+    double shape_score;     /* weighted shape novelty after its repeat suppression, 0 when off */
     uint32_t driver_series; /* which series drove the score */
     uint32_t driver_feature;/* ML_FEAT_* of features.h that drove it */
 } ml_online_point;

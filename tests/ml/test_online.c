@@ -8,7 +8,8 @@
  * default forest (extended) next to a state that still holds the
  * standard forest of an older default, and the seasonal-naive mode (a
  * square daily wave predicted from its previous days: cold start, gaps,
- * the codec, corrupted seasonal fields refused).
+ * the codec, corrupted seasonal fields refused), and shape novelty (a new
+ * swing inside the band).
  * Seeded (SEISMO_TEST_SEED).
  */
 #include <math.h>
@@ -17,6 +18,8 @@
 #include "check.h"
 #include "ml/online.h"
 #include "ml/baseline.h"
+#include "ml/features.h"
+#include "ml/shape.h"
 #include "tsdb/base/crc32c.h"
 #include "tsdb/base/endian.h"
 #include "tsdb/base/sm_alloc.h"
@@ -376,7 +379,7 @@ static double square(size_t i) {
  * scale) of series 0 in an encoded state of k = 1 with options o
  * (docs/ML.md, "Streaming scorer state"). */
 static size_t seasonal_offset(const ml_online_opts *o) {
-    return 5 + 20 * 4 + 6 * 8 + 8 + 6 * 8 + 8 * 4 + (size_t)o->history * 8 * 2 + (size_t)o->spread_window * 8 +
+    return 5 + 21 * 4 + 7 * 8 + 8 + 6 * 8 + 10 * 4 + (size_t)o->history * 8 * 2 + (size_t)o->spread_window * 8 +
            (size_t)o->feature_history * 3 * 8 + 6 * 8;
 }
 
@@ -478,16 +481,15 @@ static void test_seasonal_naive(void) {
             }
         uint8_t le[8];
         sm_store_le64(le, sm_f64_bits(1.5)); /* seasonal_ratio, the sixth f64 option */
-        CHECK_EQ_INT(decode_patched(buf, len, 5 + 20 * 4 + 5 * 8, le, 8), SM_ECORRUPT);
+        CHECK_EQ_INT(decode_patched(buf, len, 5 + 21 * 4 + 5 * 8, le, 8), SM_ECORRUPT);
         sm_store_le32(le, 0); /* seasonal_lags, the twentieth le32 option */
         CHECK_EQ_INT(decode_patched(buf, len, 5 + 19 * 4, le, 4), SM_ECORRUPT);
         sm_store_le32(le, 4);
         CHECK_EQ_INT(decode_patched(buf, len, 5 + 19 * 4, le, 4), SM_ECORRUPT);
         sm_store_le64(le, (uint64_t)-300000); /* a negative step, the sixth counter */
-        CHECK_EQ_INT(decode_patched(buf, len, 5 + 20 * 4 + 6 * 8 + 8 + 5 * 8, le, 8), SM_ECORRUPT);
-        /* a version 1 state (before the seasonal mode) is refused */
-        uint8_t v1 = 1;
-        CHECK_EQ_INT(decode_patched(buf, len, 4, &v1, 1), SM_ECORRUPT);
+        CHECK_EQ_INT(decode_patched(buf, len, 5 + 21 * 4 + 7 * 8 + 8 + 5 * 8, le, 8), SM_ECORRUPT);
+        /* version 1 (before the seasonal mode) and 2 (before shape novelty) are refused */
+        for (uint8_t ver = 1; ver <= 2; ver++) CHECK_EQ_INT(decode_patched(buf, len, 4, &ver, 1), SM_ECORRUPT);
     }
     sm_free(buf);
     ml_online_free(a);
@@ -502,6 +504,67 @@ static void test_seasonal_naive(void) {
     sm_free(y);
 }
 
+/* Shape novelty in the auto model (shape.h): a sine of period 32 rows
+ * that swings at period 12 for 200 rows keeps its range, yet its shape is
+ * new.  The
+ * baseline model never reports a shape score; the options are checked. */
+static void test_shape_novelty(void) {
+    size_t n = 4000, at = 3000;
+    double *y = sm_malloc(n * sizeof *y);
+    for (size_t i = 0; i < n; i++) {
+        bool odd = i >= at && i < at + 200;
+        y[i] = 50 + 20 * sin(6.283185307179586 * (double)i / (odd ? 12.0 : 32.0)) + 0.2 * gauss();
+    }
+    ml_online_opts o;
+    ml_online_opts_default(&o);
+    CHECK(o.shape_history > 0 && o.shape_weight > 0);
+    ml_online_t *a = NULL, *b = NULL;
+    o.model = ML_MODEL_BASELINE;
+    CHECK_OK(ml_online_new(&o, &b, NULL));
+    o.model = ML_MODEL_AUTO;
+    CHECK_OK(ml_online_new(&o, &a, NULL));
+    double before = 0, in = 0, base = 0;
+    int shape_driven = 0;
+    for (size_t i = 0; a && b && i < n; i++) {
+        ml_online_point pa, pb;
+        ml_online_step(a, T0 + (sm_ms_t)i * STEP_MS, &y[i], NULL, NULL, NULL, &pa, NULL);
+        ml_online_step(b, T0 + (sm_ms_t)i * STEP_MS, &y[i], NULL, NULL, NULL, &pb, NULL);
+        CHECK(pa.shape_score >= 0 && pa.shape_score <= o.shape_weight && pa.score >= pa.shape_score);
+        base = fmax(base, pb.shape_score);
+        if (i >= 1000 && i < at) before = fmax(before, pa.shape_score);
+        if (i >= at && i < at + 200) in = fmax(in, pa.shape_score);
+        shape_driven += pa.driver_feature == ML_FEAT_SHAPE && pa.score > 0;
+    }
+    CHECK_MSG(in > 0.4 && before < 0.25 * in, "shape score %.3f in the faster stretch, %.3f before", in, before);
+    CHECK(shape_driven > 0);
+    CHECK(base == 0);
+    ml_online_free(a);
+    ml_online_free(b);
+    const uint32_t bad_h[] = {1, ML_SHAPE_MIN_HISTORY - 1, ML_SHAPE_MAX_HISTORY + 1};
+    for (int i = 0; i < 3; i++) {
+        ml_online_opts_default(&o);
+        o.shape_history = bad_h[i];
+        CHECK_EQ_INT(ml_online_new(&o, &a, NULL), SM_EINVAL);
+    }
+    const double bad_w[] = {-0.1, 1.5, NAN};
+    for (int i = 0; i < 3; i++) {
+        ml_online_opts_default(&o);
+        o.shape_weight = bad_w[i];
+        CHECK_EQ_INT(ml_online_new(&o, &a, NULL), SM_EINVAL);
+    }
+    /* off: no shape state, nothing reported from it */
+    ml_online_opts_default(&o);
+    o.shape_history = 0;
+    CHECK_OK(ml_online_new(&o, &a, NULL));
+    for (size_t i = 0; a && i < n; i++) {
+        ml_online_point pa;
+        ml_online_step(a, T0 + (sm_ms_t)i * STEP_MS, &y[i], NULL, NULL, NULL, &pa, NULL);
+        CHECK(pa.shape_score == 0 && pa.driver_feature != ML_FEAT_SHAPE);
+    }
+    ml_online_free(a);
+    sm_free(y);
+}
+
 int main(void) {
     rng = check_seed();
     test_no_lookahead_and_determinism();
@@ -513,5 +576,6 @@ int main(void) {
     test_decode_bounds_iterations();
     test_default_forest_and_old_states();
     test_seasonal_naive();
+    test_shape_novelty();
     return check_done();
 }

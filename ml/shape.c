@@ -115,7 +115,8 @@ double ml_shape_next(ml_shape *s, double v) {
     if (abs(l - med) < ML_SHAPE_SNAP) l = med;
     push_level(s, l);
     if (row < ML_SHAPE_RANGE_ROWS || s->levels < ML_SHAPE_MIN_HISTORY || s->len < 2 * ML_SHAPE_WINDOW) return 0.0;
-    return 1.0 - exp2(-nearest(s) / ML_SHAPE_D0);
+    double r = 1.0 - exp2(-nearest(s) / ML_SHAPE_D0);
+    return r < ML_SHAPE_MAX ? r : ML_SHAPE_MAX;
 }
 
 /* ---- persistence: rows le64, pos le32, len le32, bsum bmax bmin ma lo

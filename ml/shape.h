@@ -24,7 +24,8 @@
  *            the nearest earlier window that does not overlap it, among
  *            the `history` levels kept; 1 - 2^(-d / ML_SHAPE_D0), from the
  *            value that completes a block, once ML_SHAPE_RANGE_ROWS values
- *            and 2 * ML_SHAPE_WINDOW + 1 levels have been seen; 0 otherwise.
+ *            and 2 * ML_SHAPE_WINDOW + 1 levels have been seen, at most
+ *            ML_SHAPE_MAX; 0 otherwise.
  *
  * Cost per block: history * ML_SHAPE_WINDOW integer multiply-adds.  The
  * median is that of a histogram of levels clamped to [ML_SHAPE_MED_LO,
@@ -46,6 +47,11 @@
 #define ML_SHAPE_LEVELS 80
 #define ML_SHAPE_SNAP 6 /* levels: 0.075 range units */
 #define ML_SHAPE_D0 0.1
+/* The largest shape score.  At weight 0.5 the shape part then stays at
+ * most 0.4995, below the threshold even as printed with six decimals
+ * (without the cap, 0.5 x a score that rounds to 1 printed as 0.500000
+ * and alarmed on its own).  Reached at d = 1 range unit at D0 0.1. */
+#define ML_SHAPE_MAX 0.999
 #define ML_SHAPE_MED_LO (-2 * ML_SHAPE_LEVELS)
 #define ML_SHAPE_MED_HI (3 * ML_SHAPE_LEVELS)
 #define ML_SHAPE_BINS (ML_SHAPE_MED_HI - ML_SHAPE_MED_LO + 1)
@@ -70,7 +76,7 @@ typedef struct ml_shape {
 int ml_shape_init(ml_shape *s, uint32_t history, sm_error *err);
 void ml_shape_fini(ml_shape *s);
 
-/* The shape score of the next value in [0, 1); then learns from it. */
+/* The shape score of the next value in [0, ML_SHAPE_MAX]; then learns from it. */
 double ml_shape_next(ml_shape *s, double v);
 
 /* The state after the history, which the caller stores: encode appends

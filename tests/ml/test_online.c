@@ -529,7 +529,7 @@ static void test_shape_novelty(void) {
         ml_online_point pa, pb;
         ml_online_step(a, T0 + (sm_ms_t)i * STEP_MS, &y[i], NULL, NULL, NULL, &pa, NULL);
         ml_online_step(b, T0 + (sm_ms_t)i * STEP_MS, &y[i], NULL, NULL, NULL, &pb, NULL);
-        CHECK(pa.shape_score >= 0 && pa.shape_score <= o.shape_weight && pa.score >= pa.shape_score);
+        CHECK(pa.shape_score >= 0 && pa.shape_score <= o.shape_weight * ML_SHAPE_MAX && pa.score >= pa.shape_score);
         base = fmax(base, pb.shape_score);
         if (i >= 1000 && i < at) before = fmax(before, pa.shape_score);
         if (i >= at && i < at + 200) in = fmax(in, pa.shape_score);

@@ -65,7 +65,7 @@ static void reference(const double *y, size_t n, double *out) {
             for (int w = 0; w < ML_SHAPE_WINDOW; w++) d += (double)(lev[a + w] - cur[w]) * (lev[a + w] - cur[w]);
             best = d < best ? d : best;
         }
-        out[i] = 1.0 - exp2(-sqrt(best) / ML_SHAPE_LEVELS / ML_SHAPE_D0);
+        out[i] = fmin(1.0 - exp2(-sqrt(best) / ML_SHAPE_LEVELS / ML_SHAPE_D0), ML_SHAPE_MAX);
     }
     free(lev);
     free(raw);
@@ -84,7 +84,7 @@ static double wave(size_t i) { return wave_(i, true); }
 static void run(ml_shape *s, const double *y, size_t n, double *out) {
     for (size_t i = 0; i < n; i++) {
         out[i] = ml_shape_next(s, y[i]);
-        CHECK(out[i] >= 0 && out[i] < 1);
+        CHECK(out[i] >= 0 && out[i] <= ML_SHAPE_MAX);
     }
 }
 
@@ -121,7 +121,7 @@ static void test_reference_and_history(void) {
         double *m = i < 4000 ? &before : i < 4120 ? &in : i > 4300 ? &after : NULL;
         if (m && got[i] > *m) *m = got[i];
     }
-    CHECK_MSG(in > 0.99, "new shape scored %g", in);
+    CHECK_MSG(in >= ML_SHAPE_MAX, "new shape scored %g", in); /* capped */
     CHECK_MSG(before < 0.6 && after < 0.6, "new %g, before %g, after %g", in, before, after);
 
     /* the smallest history: a different (nearer-past) search, same cold start */
@@ -168,7 +168,7 @@ static void test_flat_gaps_extremes(void) {
     int bad = 0;
     for (int i = 0; i < 1500; i++) {
         double r = ml_shape_next(&s, (i % 3 ? 1 : -1) * 1.7e308 * unif());
-        bad += !(r >= 0 && r < 1);
+        bad += !(r >= 0 && r <= ML_SHAPE_MAX);
     }
     CHECK_EQ_INT(bad, 0);
     CHECK(isfinite(s.ma) && isfinite(s.bsum) && isfinite(s.lo) && isfinite(s.hi));

@@ -167,6 +167,9 @@ static bool shape_on(const ml_online_opts *o) {
     return o->model == ML_MODEL_AUTO && o->shape_history > 0 && o->shape_weight > 0;
 }
 
+/* Scores in the shape score's suppression ring: none when shape novelty is off. */
+static uint32_t shape_ring_len(const ml_online_opts *o) { return shape_on(o) ? o->novelty_horizon : 0; }
+
 static int check_opts(const ml_online_opts *o, sm_error *err) {
     if (o->series < 1 || o->series > MAX_SERIES)
         return SM_ERR(err, SM_EINVAL, "online: series must be 1..%u", MAX_SERIES);
@@ -221,7 +224,7 @@ static ml_online_t *alloc_state(const ml_online_opts *o) {
     s->scratch = sm_malloc((s->dim + o->spread_window) * sizeof(double));
     if (!s->ht || !s->hv || !s->z2 || !s->fr || !s->corr || !s->dscale || !s->prev || !s->hmed || !s->hscale || !s->zband ||
         !s->sn || !s->prevsn || !s->scratch || ml_score_novelty_init(&s->nov, o->novelty_horizon, NULL) ||
-        ml_score_novelty_init(&s->shape_nov, shape_on(o) ? o->novelty_horizon : 0, NULL)) {
+        ml_score_novelty_init(&s->shape_nov, shape_ring_len(o), NULL)) {
         ml_online_free(s);
         return NULL;
     }
@@ -777,7 +780,7 @@ int ml_online_decode(const uint8_t *buf, size_t len, ml_online_t **out, sm_error
     ml_online_opts o;
     if (get_opts(&r, &o)) return SM_CORRUPT(err, "online state: truncated options");
     if (check_opts(&o, NULL)) return SM_CORRUPT(err, "online state: options out of range");
-    uint32_t shape_horizon = shape_on(&o) ? o.novelty_horizon : 0;
+    uint32_t shape_horizon = shape_ring_len(&o);
     uint64_t c64[6];
     uint32_t c32[10];
     for (size_t i = 0; i < 6; i++)

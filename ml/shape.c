@@ -71,7 +71,6 @@ static void push_level(ml_shape *s, int l) {
     s->ring[s->pos] = s->ring[s->pos + s->cap] = (int16_t)l;
     s->pos = (s->pos + 1) % s->cap;
     if (s->len < s->cap) s->len++;
-    s->levels++;
 }
 
 /* Distance in range units from the last window to the nearest earlier
@@ -98,15 +97,15 @@ double ml_shape_next(ml_shape *s, double v) {
         if (row == 0 || v < s->lo) s->lo = v;
         if (row == 0 || v > s->hi) s->hi = v;
     }
-    if (s->nblk == 0 || v > s->bmax) s->bmax = v;
-    if (s->nblk == 0 || v < s->bmin) s->bmin = v;
-    s->bsum = (s->nblk == 0 ? 0.0 : s->bsum) + v / ML_SHAPE_BLOCK;
-    if (++s->nblk < ML_SHAPE_BLOCK) return 0.0;
-    s->nblk = 0;
+    uint64_t inblk = row % ML_SHAPE_BLOCK; /* v's place in its block */
+    if (inblk == 0 || v > s->bmax) s->bmax = v;
+    if (inblk == 0 || v < s->bmin) s->bmin = v;
+    s->bsum = (inblk == 0 ? 0.0 : s->bsum) + v / ML_SHAPE_BLOCK;
+    if (inblk < ML_SHAPE_BLOCK - 1) return 0.0;
 
     /* the block's coarse value, spike kept */
     double mean = s->bsum;
-    s->ma = s->levels == 0 ? mean : 0.5 * s->ma + 0.5 * mean;
+    s->ma = row < ML_SHAPE_BLOCK ? mean : 0.5 * s->ma + 0.5 * mean; /* the first block starts ma */
     double ds = fabs(s->bmax - s->ma) < fabs(s->bmin - s->ma) ? s->bmin : s->bmax;
     if (fabs(ds - mean) < 0.1 * fabs(mean)) ds = mean;
     double span = s->hi > s->lo ? s->hi - s->lo : s->lo != 0 ? fabs(s->lo) : 1.0;
@@ -114,7 +113,9 @@ double ml_shape_next(ml_shape *s, double v) {
     int med = push_median(s, l);
     if (abs(l - med) < ML_SHAPE_SNAP) l = med;
     push_level(s, l);
-    if (row < ML_SHAPE_RANGE_ROWS || s->levels < ML_SHAPE_MIN_HISTORY || s->len < 2 * ML_SHAPE_WINDOW) return 0.0;
+    /* levels >= ML_SHAPE_MIN_HISTORY also gives nearest() its 2 windows:
+     * len = min(levels, cap) and cap >= ML_SHAPE_MIN_HISTORY */
+    if (row < ML_SHAPE_RANGE_ROWS || s->rows / ML_SHAPE_BLOCK < ML_SHAPE_MIN_HISTORY) return 0.0;
     double r = 1.0 - exp2(-nearest(s) / ML_SHAPE_D0);
     return r < ML_SHAPE_MAX ? r : ML_SHAPE_MAX;
 }
@@ -157,8 +158,7 @@ int ml_shape_decode(ml_shape *s, sm_rd *r) {
         return SM_ECORRUPT;
     for (int i = 0; i < 6; i++)
         if (!isfinite(d[i])) return SM_ECORRUPT;
-    uint32_t nblk = (uint32_t)(rows % ML_SHAPE_BLOCK);
-    if (d[4] > d[5] || (nblk && d[2] > d[1])) return SM_ECORRUPT;
+    if (d[4] > d[5] || (rows % ML_SHAPE_BLOCK && d[2] > d[1])) return SM_ECORRUPT; /* lo <= hi, open block min <= max */
     uint64_t total = 0;
     const uint8_t *p;
     sm_rd_bytes(r, (size_t)ML_SHAPE_BINS * 4, &p);
@@ -169,10 +169,8 @@ int ml_shape_decode(ml_shape *s, sm_rd *r) {
     double *dst[] = {&s->bsum, &s->bmax, &s->bmin, &s->ma, &s->lo, &s->hi};
     for (int i = 0; i < 6; i++) *dst[i] = d[i];
     s->rows = rows;
-    s->levels = levels;
     s->pos = pos;
     s->len = len;
-    s->nblk = nblk;
     s->total = total;
     return 0;
 }

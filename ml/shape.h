@@ -61,9 +61,8 @@
 typedef struct ml_shape {
     uint32_t cap;       /* levels kept (history) */
     uint32_t pos, len;  /* level ring: next slot, entries */
-    uint64_t rows;      /* finite values seen */
-    uint64_t levels;    /* levels made */
-    uint32_t nblk;      /* values in the open block, < ML_SHAPE_BLOCK */
+    uint64_t rows;      /* finite values seen: levels made = rows / ML_SHAPE_BLOCK,
+                           values in the open block = rows % ML_SHAPE_BLOCK */
     double bsum, bmax, bmin; /* the open block */
     double ma;          /* running mean of block means (levels > 0) */
     double lo, hi;      /* range of the first ML_SHAPE_RANGE_ROWS values (rows > 0) */

@@ -62,6 +62,10 @@ typedef struct ml_online_opts {
     uint32_t shape_history;   /* levels (of 4 rows each) shape novelty compares with, 17..2^20;
                                * 0 = off; default 2048 (auto model only; shape.h) */
     double shape_weight;      /* its weight in the reported score, in [0, 1]; 0 = off; default 0.5 */
+    double combine_p;         /* the auto model's residual score r and forest score f combine
+                               * as (r^p + f^p)^(1/p), capped at 1: two moderate scores that
+                               * agree count for more than either; 0 = max(r, f); else 1..64;
+                               * default 4.5 */
     ml_baseline_opts baseline;
     ml_iforest_opts forest;   /* forest.seed seeds every refit */
 } ml_online_opts;

@@ -379,7 +379,7 @@ static double square(size_t i) {
  * scale) of series 0 in an encoded state of k = 1 with options o
  * (docs/ML.md, "Streaming scorer state"). */
 static size_t seasonal_offset(const ml_online_opts *o) {
-    return 5 + 21 * 4 + 7 * 8 + 8 + 6 * 8 + 10 * 4 + (size_t)o->history * 8 * 2 + (size_t)o->spread_window * 8 +
+    return 5 + 21 * 4 + 8 * 8 + 8 + 6 * 8 + 10 * 4 + (size_t)o->history * 8 * 2 + (size_t)o->spread_window * 8 +
            (size_t)o->feature_history * 3 * 8 + 6 * 8;
 }
 
@@ -487,9 +487,10 @@ static void test_seasonal_naive(void) {
         sm_store_le32(le, 4);
         CHECK_EQ_INT(decode_patched(buf, len, 5 + 19 * 4, le, 4), SM_ECORRUPT);
         sm_store_le64(le, (uint64_t)-300000); /* a negative step, the sixth counter */
-        CHECK_EQ_INT(decode_patched(buf, len, 5 + 21 * 4 + 7 * 8 + 8 + 5 * 8, le, 8), SM_ECORRUPT);
-        /* version 1 (before the seasonal mode) and 2 (before shape novelty) are refused */
-        for (uint8_t ver = 1; ver <= 2; ver++) CHECK_EQ_INT(decode_patched(buf, len, 4, &ver, 1), SM_ECORRUPT);
+        CHECK_EQ_INT(decode_patched(buf, len, 5 + 21 * 4 + 8 * 8 + 8 + 5 * 8, le, 8), SM_ECORRUPT);
+        /* versions 1 (before the seasonal mode), 2 (before shape novelty) and 3
+         * (before combine_p) are refused */
+        for (uint8_t ver = 1; ver <= 3; ver++) CHECK_EQ_INT(decode_patched(buf, len, 4, &ver, 1), SM_ECORRUPT);
     }
     sm_free(buf);
     ml_online_free(a);
@@ -565,6 +566,63 @@ static void test_shape_novelty(void) {
     sm_free(y);
 }
 
+/* The auto model combines its residual score r and forest score f as their
+ * p-norm (combine_p, online.h): every row's combined score is that of its
+ * reported parts, it exceeds their max where both speak, and combine_p = 0
+ * is the max.  Out-of-range values are refused, also from a stored state
+ * (options at byte 5 + 21 * 4, combine_p the 8th f64, docs/ML.md). */
+static void test_combine(void) {
+    size_t n = 3000;
+    double *y = sm_malloc(n * sizeof *y);
+    for (size_t i = 0; i < n; i++) y[i] = season(i) + gauss() + (i % 277 == 0 ? 12 : 0);
+    ml_online_opts o;
+    ml_online_opts_default(&o);
+    CHECK(o.combine_p >= 1 && o.combine_p <= 64);
+    const double ps[] = {o.combine_p, 0};
+    for (int t = 0; t < 2; t++) {
+        o.combine_p = ps[t];
+        ml_online_t *a = NULL;
+        CHECK_OK(ml_online_new(&o, &a, NULL));
+        int wrong = 0, above = 0;
+        for (size_t i = 0; a && i < n; i++) {
+            ml_online_point pt;
+            ml_online_step(a, T0 + (sm_ms_t)i * STEP_MS, &y[i], NULL, NULL, NULL, &pt, NULL);
+            double r = pt.residual_score, f = pt.forest_score, hi = fmax(r, f);
+            double want = ps[t] == 0 ? hi : fmin(1.0, pow(pow(r, ps[t]) + pow(f, ps[t]), 1.0 / ps[t]));
+            wrong += fabs(pt.combined - want) > 1e-12 || pt.combined < hi;
+            above += pt.combined > hi + 1e-9;
+        }
+        CHECK_EQ_INT(wrong, 0);
+        CHECK_MSG(t ? above == 0 : above > 100, "p %g: %d rows above the max of their parts", ps[t], above);
+        ml_online_free(a);
+    }
+    const double bad[] = {-1, 0.5, 64.5, NAN, INFINITY};
+    ml_online_t *a = NULL;
+    for (int i = 0; i < 5; i++) {
+        ml_online_opts_default(&o);
+        o.combine_p = bad[i];
+        CHECK_EQ_INT(ml_online_new(&o, &a, NULL), SM_EINVAL);
+    }
+    ml_online_opts_default(&o);
+    CHECK_OK(ml_online_new(&o, &a, NULL));
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (a) CHECK_OK(ml_online_encode(a, &buf, &len, NULL));
+    size_t off = 5 + 21 * 4 + 7 * 8;
+    if (buf) {
+        uint8_t le[8];
+        CHECK(sm_load_le64(buf + off) == sm_f64_bits(o.combine_p));
+        const double tries[] = {0, 2, 64, NAN, 0.9, 65};
+        for (int i = 0; i < 6; i++) {
+            sm_store_le64(le, sm_f64_bits(tries[i]));
+            CHECK_EQ_INT(decode_patched(buf, len, off, le, 8) == 0, i < 3);
+        }
+    }
+    sm_free(buf);
+    ml_online_free(a);
+    sm_free(y);
+}
+
 int main(void) {
     rng = check_seed();
     test_no_lookahead_and_determinism();
@@ -577,5 +635,6 @@ int main(void) {
     test_default_forest_and_old_states();
     test_seasonal_naive();
     test_shape_novelty();
+    test_combine();
     return check_done();
 }

@@ -8,7 +8,8 @@
  *                   ml_score_calibrate maps the raw 2^(-E[h]/c) to
  *                   1 - 2^-((raw - median) / (q995 - median)) (0 below the
  *                   training median, 0.5 at its 99.5th percentile)
- *   combined        the larger of the two (auto model)
+ *   combined        the larger of the two (auto model, batch); the streaming
+ *                   scorer takes their p-norm (online.h, combine_p)
  *   reported        ml_score_novelty: 0 unless the combined score is a new
  *                   high of the previous `horizon` points; then the combined
  *                   score minus half the old high.  An event reports once,

@@ -122,7 +122,7 @@ void ml_online_opts_default(ml_online_opts *o) {
     /* The residual and forest scores combined by a p-norm instead of
      * their max (ml/README.md, "Features and score" and "Evaluation"): on
      * the NAB subset 71.7 -> 74.4 on forest seeds 1, 7, 42, 71.3 -> 74.5
-     * on 2, 3, 5 and 71.8 -> 74.0 on six more; p = 4 and 5 give 73.1 to
+     * on 2, 3, 5 and 71.8 -> 74.0 on six more; p = 4 and 5 give 73.0 to
      * 74.1, and 4.5 is the best of the grid tried there. */
     o->combine_p = 4.5;
     ml_baseline_opts_default(&o->baseline);

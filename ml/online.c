@@ -807,12 +807,12 @@ int ml_online_decode(const uint8_t *buf, size_t len, ml_online_t **out, sm_error
         if (sm_rd_le64(&r, &c64[i])) return SM_CORRUPT(err, "online state: truncated counters");
     for (size_t i = 0; i < 10; i++)
         if (sm_rd_le32(&r, &c32[i])) return SM_CORRUPT(err, "online state: truncated counters");
-    /* ring positions inside their rings, fills within capacity */
-    if (c32[0] >= o.history || c32[1] > o.history || c32[2] >= o.spread_window || c32[3] > o.spread_window ||
-        c32[4] >= o.feature_history || c32[5] > o.feature_history ||
-        (o.novelty_horizon ? c32[6] >= o.novelty_horizon : c32[6] != 0) || c32[7] > o.novelty_horizon ||
-        (shape_horizon ? c32[8] >= shape_horizon : c32[8] != 0) || c32[9] > shape_horizon)
-        return SM_CORRUPT(err, "online state: ring positions out of range");
+    /* ring positions (pairs of position, fill) inside their rings, fills
+     * within capacity; an empty ring (a capacity of 0) has both at 0 */
+    const uint32_t caps[5] = {o.history, o.spread_window, o.feature_history, o.novelty_horizon, shape_horizon};
+    for (size_t i = 0; i < 5; i++)
+        if ((caps[i] ? c32[2 * i] >= caps[i] : c32[2 * i] != 0) || c32[2 * i + 1] > caps[i])
+            return SM_CORRUPT(err, "online state: ring positions out of range");
     if ((int64_t)c64[5] < 0) return SM_CORRUPT(err, "online state: negative step");
     /* the rings must all be there before anything is allocated */
     uint64_t k = o.series, need = (uint64_t)o.history * 8 * (1 + k) + (uint64_t)o.spread_window * k * 8 +

@@ -4,7 +4,8 @@
  *
  * The level ring is stored twice over (ring[i] == ring[i + cap]) so that
  * every window of the last `len` levels is contiguous: the window starting
- * at the a-th oldest level is ring[first + a ..], first = (pos + cap - len).
+ * at the a-th oldest level is ring[first + a ..], first = (next slot + cap -
+ * len) mod cap.
  * Only the first copy is encoded.
  *
  * Every double of the state stays finite for any finite input: block sums
@@ -66,20 +67,24 @@ static int push_median(ml_shape *s, int l) {
     return ML_SHAPE_MED_HI; /* not reached: cum ends at total > q */
 }
 
-/* Push a level into the ring (both copies). */
+/* The ring slot of the next level. */
+static uint32_t next_slot(const ml_shape *s) { return (uint32_t)(s->rows / ML_SHAPE_BLOCK % s->cap); }
+
+/* Push the level of the block that rows has just completed into the ring
+ * (both copies): its slot is the one before next_slot. */
 static void push_level(ml_shape *s, int l) {
-    s->ring[s->pos] = s->ring[s->pos + s->cap] = (int16_t)l;
-    s->pos = (s->pos + 1) % s->cap;
-    if (s->len < s->cap) s->len++;
+    uint32_t at = (next_slot(s) + s->cap - 1) % s->cap;
+    s->ring[at] = s->ring[at + s->cap] = (int16_t)l;
 }
 
 /* Distance in range units from the last window to the nearest earlier
  * window that does not overlap it (len >= 2 * ML_SHAPE_WINDOW). */
 static double nearest(const ml_shape *s) {
-    const int16_t *w = s->ring + (s->pos + s->cap - s->len) % s->cap; /* oldest level */
-    const int16_t *cur = w + s->len - ML_SHAPE_WINDOW;
+    uint32_t len = ml_shape_len(s);
+    const int16_t *w = s->ring + (next_slot(s) + s->cap - len) % s->cap; /* oldest level */
+    const int16_t *cur = w + len - ML_SHAPE_WINDOW;
     int64_t best = INT64_MAX;
-    for (uint32_t a = 0; a + 2 * ML_SHAPE_WINDOW <= s->len; a++) {
+    for (uint32_t a = 0; a + 2 * ML_SHAPE_WINDOW <= len; a++) {
         int64_t d = 0;
         for (int i = 0; i < ML_SHAPE_WINDOW; i++) {
             int64_t e = (int64_t)w[a + i] - cur[i];
@@ -130,8 +135,8 @@ uint64_t ml_shape_encoded_len(uint32_t history) {
 int ml_shape_encode(const ml_shape *s, sm_buf *b) {
     int rc = sm_buf_reserve(b, (size_t)ml_shape_encoded_len(s->cap));
     rc = rc ? rc : sm_buf_put_le64(b, s->rows);
-    rc = rc ? rc : sm_buf_put_le32(b, s->pos);
-    rc = rc ? rc : sm_buf_put_le32(b, s->len);
+    rc = rc ? rc : sm_buf_put_le32(b, next_slot(s));
+    rc = rc ? rc : sm_buf_put_le32(b, ml_shape_len(s));
     const double d[] = {s->bsum, s->bmax, s->bmin, s->ma, s->lo, s->hi}; /* as decode's dst */
     for (size_t i = 0; i < 6 && !rc; i++) rc = ml_put_f64(b, d[i]);
     for (int i = 0; i < ML_SHAPE_BINS && !rc; i++) rc = sm_buf_put_le32(b, s->hist[i]);
@@ -152,10 +157,9 @@ int ml_shape_decode(ml_shape *s, sm_rd *r) {
     sm_rd_le32(r, &pos);
     sm_rd_le32(r, &len);
     for (int i = 0; i < 6; i++) ml_rd_f64(r, &d[i]);
-    /* the ring holds min(levels, cap) levels, levels = rows / block */
+    /* pos and len are stored for readers of the bytes; both follow from rows */
     uint64_t levels = rows / ML_SHAPE_BLOCK;
-    if (pos >= s->cap || len != (levels < s->cap ? levels : s->cap) || (len < s->cap && pos != len))
-        return SM_ECORRUPT;
+    if (pos != levels % s->cap || len != (levels < s->cap ? levels : s->cap)) return SM_ECORRUPT;
     for (int i = 0; i < 6; i++)
         if (!isfinite(d[i])) return SM_ECORRUPT;
     if (d[4] > d[5] || (rows % ML_SHAPE_BLOCK && d[2] > d[1])) return SM_ECORRUPT; /* lo <= hi, open block min <= max */
@@ -169,8 +173,6 @@ int ml_shape_decode(ml_shape *s, sm_rd *r) {
     double *dst[] = {&s->bsum, &s->bmax, &s->bmin, &s->ma, &s->lo, &s->hi};
     for (int i = 0; i < 6; i++) *dst[i] = d[i];
     s->rows = rows;
-    s->pos = pos;
-    s->len = len;
     s->total = total;
     return 0;
 }

@@ -60,9 +60,10 @@
 
 typedef struct ml_shape {
     uint32_t cap;       /* levels kept (history) */
-    uint32_t pos, len;  /* level ring: next slot, entries */
     uint64_t rows;      /* finite values seen: levels made = rows / ML_SHAPE_BLOCK,
-                           values in the open block = rows % ML_SHAPE_BLOCK */
+                           values in the open block = rows % ML_SHAPE_BLOCK; the
+                           level ring holds the last ml_shape_len of them, the next
+                           one goes to slot levels % cap */
     double bsum, bmax, bmin; /* the open block */
     double ma;          /* running mean of block means (levels > 0) */
     double lo, hi;      /* range of the first ML_SHAPE_RANGE_ROWS values (rows > 0) */
@@ -70,6 +71,12 @@ typedef struct ml_shape {
     uint32_t *hist;     /* ML_SHAPE_BINS counts */
     int16_t *ring;      /* cap levels */
 } ml_shape;
+
+/* Levels in the ring: min(levels made, cap). */
+static inline uint32_t ml_shape_len(const ml_shape *s) {
+    uint64_t levels = s->rows / ML_SHAPE_BLOCK;
+    return levels < s->cap ? (uint32_t)levels : s->cap;
+}
 
 /* history: levels kept, ML_SHAPE_MIN_HISTORY..ML_SHAPE_MAX_HISTORY. */
 int ml_shape_init(ml_shape *s, uint32_t history, sm_error *err);

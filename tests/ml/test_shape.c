@@ -130,7 +130,7 @@ static void test_reference_and_history(void) {
     double top = 0;
     for (size_t i = 0; i < n; i++) top = small[i] > top ? small[i] : top;
     CHECK(top > 0);
-    CHECK_EQ_INT(s.len, ML_SHAPE_MIN_HISTORY);
+    CHECK_EQ_INT(ml_shape_len(&s), ML_SHAPE_MIN_HISTORY);
     ml_shape_fini(&s);
     sm_free(y);
     sm_free(want);

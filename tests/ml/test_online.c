@@ -427,17 +427,24 @@ static void test_seasonal_naive(void) {
         for (size_t i = gap; i < gap + 30 + 288; i++) CHECK(isfinite(r.expected[i]));
         CHECK_MSG(fabs(r.expected[gap + 288 + 10] - square(gap + 288 + 10)) < 3.0, "after the gap: %.2f",
                   r.expected[gap + 288 + 10]);
-        /* the quiet days do not alarm, and the edges no longer look odd
-         * to the residual score */
-        double quiet = 0;
-        size_t odd = 0, odd_off = 0;
+        /* the edges no longer look odd to the residual score, and the
+         * quiet days hardly alarm.  Off the edges a rare noise value is
+         * odd in either mode (about 4 sigma from a prediction that is
+         * itself noisy), so those are bounded, not forbidden: over seeds
+         * 1..100 at most one odd row and one alarm in the 2,600 rows;
+         * the bound is two */
+        size_t alarms = 0, odd = 0, odd_off = 0, odd_mid = 0;
         for (size_t i = 1000; i < drop; i++) {
-            quiet = fmax(quiet, r.score[i]);
-            odd += r.residual[i] >= 0.5;
-            odd_off += q.residual[i] >= 0.5;
+            size_t m = i % 288;
+            bool edge = (m >= 90 && m <= 102) || (m >= 198 && m <= 210);
+            alarms += r.score[i] >= 0.5;
+            odd += edge && r.residual[i] >= 0.5;
+            odd_off += edge && q.residual[i] >= 0.5;
+            odd_mid += !edge && r.residual[i] >= 0.5;
         }
-        CHECK_MSG(quiet < 0.5 && odd == 0 && odd_off >= 5, "quiet rows: max %.3f, %zu odd rows seasonal, %zu harmonic",
-                  quiet, odd, odd_off);
+        CHECK_MSG(odd == 0 && odd_off >= 5 && odd_mid <= 2 && alarms <= 2,
+                  "quiet rows: %zu odd edge rows seasonal, %zu harmonic; %zu odd other rows, %zu alarms", odd, odd_off,
+                  odd_mid, alarms);
         CHECK_MSG(r.score[drop] >= 0.5, "a late daily edge scored %.3f", r.score[drop]);
     }
     run_free(&r);
@@ -524,7 +531,7 @@ static void test_shape_novelty(void) {
     CHECK_OK(ml_online_new(&o, &b, NULL));
     o.model = ML_MODEL_AUTO;
     CHECK_OK(ml_online_new(&o, &a, NULL));
-    double before = 0, in = 0, base = 0;
+    double before[2000] = {0}, in_rows[200] = {0}, in = 0, base = 0;
     int shape_driven = 0;
     for (size_t i = 0; a && b && i < n; i++) {
         ml_online_point pa, pb;
@@ -532,11 +539,24 @@ static void test_shape_novelty(void) {
         ml_online_step(b, T0 + (sm_ms_t)i * STEP_MS, &y[i], NULL, NULL, NULL, &pb, NULL);
         CHECK(pa.shape_score >= 0 && pa.shape_score <= o.shape_weight * ML_SHAPE_MAX && pa.score >= pa.shape_score);
         base = fmax(base, pb.shape_score);
-        if (i >= 1000 && i < at) before = fmax(before, pa.shape_score);
-        if (i >= at && i < at + 200) in = fmax(in, pa.shape_score);
+        if (i >= 1000 && i < at) before[i - 1000] = pa.shape_score;
+        if (i >= at && i < at + 200) {
+            in = fmax(in, pa.shape_score);
+            in_rows[i - at] = pa.shape_score;
+        }
         shape_driven += pa.driver_feature == ML_FEAT_SHAPE && pa.score > 0;
     }
-    CHECK_MSG(in > 0.4 && before < 0.25 * in, "shape score %.3f in the faster stretch, %.3f before", in, before);
+    /* The score peaks in the stretch, and a score of a quarter of that
+     * peak is at least five times rarer per row before it (2,000 rows)
+     * than in it (200 rows).  Noise alone reaches 0.17-0.30 on one or two
+     * rows before the stretch in 6 of seeds 1..100, so a bound on the
+     * largest score before it would test the seed, not the model. */
+    size_t high_before = 0, high_in = 0;
+    for (size_t i = 0; i < 2000; i++) high_before += before[i] > 0.25 * in;
+    for (size_t i = 0; i < 200; i++) high_in += in_rows[i] > 0.25 * in;
+    CHECK_MSG(in > 0.4 && high_before < 2 * high_in,
+              "shape score %.3f in the faster stretch; %zu rows above %.3f in it, %zu before", in, high_in, 0.25 * in,
+              high_before);
     CHECK(shape_driven > 0);
     CHECK(base == 0);
     ml_online_free(a);

@@ -378,16 +378,7 @@ static void time_tab_init(time_tab *tt, sm_ms_t start, sm_ms_t step, size_t n, s
 #define POINT_VALUE_MAX 48
 static size_t point_value(double v, char *o) {
     double m = fabs(v);
-    if (isfinite(v) && m != 0 && (m < 1e-6 || m >= 1e21)) {
-        char vb[64];
-        int e = 0;
-        for (int p = 1; p <= 17; p++) {
-            e = snprintf(vb, sizeof vb, "%.*e", p - 1, v);
-            if (strtod(vb, NULL) == v) break;
-        }
-        memcpy(o, vb, (size_t)e);
-        return (size_t)e;
-    }
+    if (isfinite(v) && m != 0 && (m < 1e-6 || m >= 1e21)) return json_format_e(v, o, NULL);
     /* Below 1e21 the plain layout has at most 26 bytes ("-0.0000" and 17
      * digits, or 21 integer digits and a sign), and json_format_value
      * touches at most 48 (json.h). */

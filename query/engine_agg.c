@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "engine_int.h"
+#include "json.h"
 
 typedef struct group {
     uint32_t out;   /* output series index, or UINT32_MAX (topk/bottomk) */
@@ -199,8 +200,8 @@ int ev_aggregate(ev_ctx *c, const promql_node *node, const ev_grid *g, ev_val *o
             uint64_t gk = key[idx[j]];
             const sm_labels *ml = &s->lbl;
             if (recompute) {
-                char buf[64];
-                ev_format_float(v, buf, sizeof buf);
+                char buf[400]; /* Go's FormatFloat(v, 'f', -1, 64), 1e-300 included */
+                json_format_value(v, buf);
                 char *vs = sm_arena_strdup(c->a, buf);
                 if (!vs) return ev_nomem(c);
                 rc = ev_labels_set(c, &s->lbl, vlabel, vs, &cvl[j]);

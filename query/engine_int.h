@@ -138,8 +138,6 @@ uint64_t ev_labels_hash_subset(const sm_labels *ls, const char *const *names, si
                                bool drop_name);
 /* Go's labels.String(): {a="b", c="d"} with __name__ as a plain label. */
 size_t ev_labels_go_string(const sm_labels *ls, char *buf, size_t cap);
-/* Go strconv.FormatFloat(v, 'f', -1, 64). */
-void ev_format_float(double v, char *buf, size_t cap);
 /* An element of a vector being ordered by value. */
 typedef struct ev_sortent {
     uint32_t idx; /* the caller's index (series, or position) */

@@ -17,6 +17,7 @@
 #include <strings.h>
 
 #include "engine_int.h"
+#include "json.h"
 #include "tsdb/base/sm_hash.h"
 
 int ev_series_reserve(ev_ctx *c, ev_series *s, uint32_t cap) {
@@ -165,80 +166,16 @@ size_t ev_labels_go_string(const sm_labels *ls, char *buf, size_t cap) {
     return n;
 }
 
-/* The fewest %e digits that read back to v (finite, nonzero); returns
- * the decimal exponent. */
-static int shortest_e(double v, char *e, size_t cap) {
-    for (int prec = 0; prec < 17; prec++) {
-        snprintf(e, cap, "%.*e", prec, v);
-        if (strtod(e, NULL) == v) break;
-    }
-    return atoi(strchr(e, 'e') + 1);
-}
-
-/* Go's FormatFloat(v, 'f', -1, 64): the shortest digits that read back to
- * v, written without an exponent. */
-void ev_format_float(double v, char *buf, size_t cap) {
-    if (isnan(v)) {
-        snprintf(buf, cap, "NaN");
-        return;
-    }
-    if (isinf(v)) {
-        snprintf(buf, cap, v > 0 ? "+Inf" : "-Inf");
-        return;
-    }
-    if (v == 0) {
-        snprintf(buf, cap, signbit(v) ? "-0" : "0");
-        return;
-    }
-    char e[64];
-    shortest_e(v, e, sizeof e);
-    /* e = [-]d[.ddd]e[+-]XX */
-    const char *p = e;
-    bool neg = false;
-    if (*p == '-') {
-        neg = true;
-        p++;
-    }
-    char digits[32];
-    size_t nd = 0;
-    while (*p && *p != 'e') {
-        if (*p != '.') digits[nd++] = *p;
-        p++;
-    }
-    int exp10 = atoi(p + 1); /* value = 0.d1d2.. * 10^(exp10+1) */
-    while (nd > 1 && digits[nd - 1] == '0') nd--;
-    size_t n = 0;
-    char out[400];
-    if (neg) out[n++] = '-';
-    int point = exp10 + 1; /* digits before the decimal point */
-    if (point <= 0) {
-        out[n++] = '0';
-        out[n++] = '.';
-        for (int i = 0; i < -point; i++) out[n++] = '0';
-        for (size_t i = 0; i < nd; i++) out[n++] = digits[i];
-    } else {
-        for (int i = 0; i < point; i++) out[n++] = (size_t)i < nd ? digits[i] : '0';
-        if ((size_t)point < nd) {
-            out[n++] = '.';
-            for (size_t i = (size_t)point; i < nd; i++) out[n++] = digits[i];
-        }
-    }
-    out[n] = '\0';
-    snprintf(buf, cap, "%s", out);
-}
-
 void ev_format_go_g(double v, char *buf, size_t cap) {
-    if (isnan(v) || isinf(v) || v == 0) {
-        ev_format_float(v, buf, cap);
-        return;
+    char b[400];
+    int exp10 = 0;
+    bool e_form = false;
+    if (isfinite(v) && v != 0) { /* strconv 'g', shortest: 'e' below 1e-4 and from 1e6 */
+        json_format_e(v, b, &exp10);
+        e_form = exp10 < -4 || exp10 >= 6;
     }
-    char e[64];
-    int exp10 = shortest_e(v, e, sizeof e);
-    /* strconv 'g' with the shortest precision: %e when exp < -4 || exp >= 6 */
-    if (exp10 < -4 || exp10 >= 6)
-        snprintf(buf, cap, "%s", e);
-    else
-        ev_format_float(v, buf, cap);
+    if (!e_form) json_format_value(v, b);
+    snprintf(buf, cap, "%s", b);
 }
 
 /* Go's ParseFloat accepts decimal and hex floats, "inf", "infinity", "nan"

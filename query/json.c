@@ -223,6 +223,30 @@ size_t json_format_value(double v, char *buf) {
     return (size_t)(o - buf);
 }
 
+size_t json_format_e(double v, char *buf, int *exp10) {
+    char *o = buf;
+    if (signbit(v)) *o++ = '-';
+    char d[JSON_DTOA_MAX_DIGITS];
+    int e;
+    int nd = json_dtoa_shortest(fabs(v), d, &e);
+    int x = e + nd - 1; /* d[0].d[1..] x 10^x */
+    *o++ = d[0];
+    if (nd > 1) {
+        *o++ = '.';
+        memcpy(o, d + 1, (size_t)nd - 1);
+        o += nd - 1;
+    }
+    *o++ = 'e';
+    *o++ = x < 0 ? '-' : '+';
+    unsigned ax = (unsigned)(x < 0 ? -x : x); /* 324 at most */
+    if (ax >= 100) *o++ = (char)('0' + ax / 100);
+    *o++ = (char)('0' + ax / 10 % 10);
+    *o++ = (char)('0' + ax % 10);
+    *o = '\0';
+    if (exp10) *exp10 = x;
+    return (size_t)(o - buf);
+}
+
 void json_value(json_w *w, double v) {
     char b[400];
     size_t n = json_format_value(v, b + 1);

@@ -73,5 +73,12 @@ int json_finish(json_w *w);
  * past the answer may be scribbled on), returns the length.  For
  * |v| in [1e-6, 1e21) or not finite, 48 bytes are enough. */
 size_t json_format_value(double v, char *buf);
+/* v (finite, nonzero) in the shortest exponent form, as Go's
+ * strconv.FormatFloat(v, 'e', -1, 64) writes it ("1e-07", "-2.5e+21",
+ * "6.653062250012736e-111"): the same digits as json_format_value.
+ * Writes at most JSON_FORMAT_E_MAX bytes with the NUL into buf; returns the
+ * length and, when exp10 is not NULL, the decimal exponent there. */
+#define JSON_FORMAT_E_MAX 32
+size_t json_format_e(double v, char *buf, int *exp10);
 
 #endif

@@ -385,10 +385,17 @@ static void test_formatting(void) {
     add_linear("fmt{i=\"a\"}", 0, 10000, 10, 0.1, 0);
     add_linear("fmt{i=\"b\"}", 0, 10000, 10, 1e21, 0);
     add_linear("fmt{i=\"c\"}", 0, 10000, 10, -2.5e-7, 0);
-    promql_result r = expect_n("count_values(\"v\", fmt)", 50000, 3);
+    add_linear("fmt{i=\"d\"}", 0, 10000, 10, 1e-70, 0);
+    promql_result r = expect_n("count_values(\"v\", fmt)", 50000, 4);
     CHECK_NEAR(value_of(&r, "{v=\"0.1\"}"), 1);
     CHECK_NEAR(value_of(&r, "{v=\"1000000000000000000000\"}"), 1);
     CHECK_NEAR(value_of(&r, "{v=\"-0.00000025\"}"), 1);
+    /* no exponent however long: 0. then 69 zeros and 1 (it was cut at 63
+     * bytes) */
+    char tiny[96] = "{v=\"0.";
+    memset(tiny + 6, '0', 69);
+    strcpy(tiny + 75, "1\"}");
+    CHECK_NEAR(value_of(&r, tiny), 1);
     expect_exec_error("topk(1e20, fmt)", 50000, "Scalar value 1e+20 overflows int64");
     expect_exec_error("topk(scalar(nothing), fmt)", 50000, "Scalar value NaN overflows int64");
     expect_exec_error("count_values(\"1x\", fmt)", 50000, "invalid label name \"1x\"");

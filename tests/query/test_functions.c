@@ -693,6 +693,33 @@ static void test_elementwise(void) {
     ELEM_IS(PF_LOG10, 0.01, NULL, 0, -2);
     ELEM_IS(PF_LOG10, 0, NULL, 0, -INFINITY);
     ELEM_IS(PF_LOG10, -1, NULL, 0, NAN);
+    /* ln, log2 and log10 give Go's bits (math.Log, Go 1.19 on amd64, which
+     * Prometheus 2.42 runs): inputs where glibc's log, and log10 as log2
+     * times log10(2), gave another last bit.  The expected values are
+     * Go's, printed with %a by a Go 1.19 program on this machine. */
+    static const struct {
+        int fn; /* 0 ln, 1 log2, 2 log10 */
+        double x, go;
+    } golog[] = {
+        {0, 0x1.b755fd74ae859p+6, 0x1.2cbbec441bc32p+2}, /* 109.8339746696014 */
+        {0, 0x1.8305754f1d5f4p+6, 0x1.249eaf9ce1966p+2}, /* 96.755330310981492 */
+        {0, 0x1.7d36686b251edp+7, 0x1.5003703a51da4p+2}, /* 190.60626540020112 */
+        {0, 0x1.859a69d655329p+5, 0x1.f15e329c953cap+1}, /* 48.700397181010267 */
+        {1, 0x1.696001183a363p+0, 0x1.fd4a1829cdbc6p-2}, /* 1.4116211589955234 */
+        {1, 0x1.1f8fd1b1f2dfap+7, 0x1.cabc0f0b73d65p+2}, /* 143.78089672174229 */
+        {1, 0x1.33f4db1675966p+6, 0x1.910fb08bc9f9ap+2}, /* 76.989117003371206 */
+        {1, 0x1.5032c43cb6ce9p+6, 0x1.9929acd5f96d4p+2}, /* 84.049576710374495 */
+        {2, 0x1.7f683d90b315fp+6, 0x1.fb4a279a582eep+0}, /* 95.851797352724574 */
+        {2, 0x1.6bb063111277p+7, 0x1.213ddb0a7a9a2p+1},  /* 181.84450581884767 */
+        {2, 0x1.b755fd74ae859p+6, 0x1.0536dc35647d6p+1}, /* 109.8339746696014 */
+        {2, 0x1.4a5b7fd8b4f95p+6, 0x1.eabb893ddaa96p+0}, /* 82.589354883237618 */
+    };
+    for (size_t i = 0; i < sizeof golog / sizeof golog[0]; i++) {
+        static const int fns[] = {PF_LN, PF_LOG2, PF_LOG10};
+        fn_elem_eval(fns[golog[i].fn], golog[i].x, NULL, 0, &out);
+        CHECK_MSG(same_bits(out, golog[i].go), "log %d of %a: %a, Go gives %a", golog[i].fn, golog[i].x, out,
+                  golog[i].go);
+    }
 
     /* Trigonometry. */
     ELEM_IS(PF_SIN, M_PI / 2, NULL, 0, 1);

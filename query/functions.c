@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tsdb/base/endian.h"
 #include "tsdb/base/sm_alloc.h"
 #include "tsdb/base/sm_error.h"
 
@@ -100,14 +101,12 @@ static double go_log(double x) {
                         l3 = 2.857142874366239149e-01, l4 = 2.222219843214978396e-01,
                         l5 = 1.818357216161805012e-01, l6 = 1.531383769920937332e-01,
                         l7 = 1.479819860511658591e-01;
-    uint64_t b;
-    memcpy(&b, &x, sizeof b);
+    uint64_t b = sm_f64_bits(x);
     if ((b & ~(1ull << 63)) == 0) return -INFINITY;
     if (b >> 63) return NAN;
     if (b >= 0x7FF0000000000000ull) return x; /* +Inf, NaN */
-    uint64_t fb = (b & 0x000FFFFFFFFFFFFFull) | 0x3FE0000000000000ull;
-    double f1, k = (double)((int)((b >> 52) & 0x7FF) - 0x3FE);
-    memcpy(&f1, &fb, sizeof f1);
+    double f1 = sm_f64_from_bits((b & 0x000FFFFFFFFFFFFFull) | 0x3FE0000000000000ull);
+    double k = (double)((int)((b >> 52) & 0x7FF) - 0x3FE);
     if (f1 <= 7.07106781186547524401e-01) {
         f1 *= 2;
         k -= 1;
